@@ -1,0 +1,37 @@
+"""Data sources: each returns a :class:`Dataset` whose columns the graph names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Dataset:
+    frame: pd.DataFrame
+    reference: dict[str, float] | None = None
+    reference_kind: str | None = None
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def ground_truth(individual_effects: np.ndarray, treatment: np.ndarray) -> dict[str, float]:
+    """Sample ATE/ATT/ATC from the simulated potential outcomes (y1 - y0 per unit)."""
+    t = np.asarray(treatment) == 1
+    return {
+        "ate": float(np.mean(individual_effects)),
+        "att": float(np.mean(individual_effects[t])) if t.any() else float("nan"),
+        "atc": float(np.mean(individual_effects[~t])) if (~t).any() else float("nan"),
+    }
+
+
+def load_dataset(cfg, graph, base_dir: str | None = None) -> Dataset:
+    """Build the configured source and load its data (``cfg`` is the whole run config)."""
+    from causal_cli import registry
+
+    source_cls = registry.load("data", cfg.data.source)
+    return source_cls(cfg.data).load(cfg, graph, base_dir=base_dir)

@@ -1,0 +1,180 @@
+"""Estimator base class: scikit-learn conventions on plain numpy arrays.
+
+``__init__`` only stores keyword parameters; ``fit`` learns the effect and its uncertainty and
+returns ``self``; learned state ends in ``_``. Refuters call :meth:`estimate` (point estimate only)
+on modified copies of :class:`EstimationData`, so no pandas work happens in their hot loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from statistics import NormalDist
+from typing import Any, ClassVar
+
+import numpy as np
+
+from causal_cli.errors import EstimationError
+from causal_cli.schema import EstimatorConfig
+
+
+@dataclass
+class EstimationData:
+    """Treatment, outcome and the identified adjustment set as float arrays."""
+
+    t: np.ndarray
+    y: np.ndarray
+    X: np.ndarray
+    covariates: tuple[str, ...] = ()
+    instruments: np.ndarray | None = None
+    instrument_names: tuple[str, ...] = ()
+    mediators: np.ndarray | None = None
+    mediator_names: tuple[str, ...] = ()
+    _design: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return self.t.shape[0]
+
+    @property
+    def design(self) -> np.ndarray:
+        """``[1, X]``, built once and shared by every copy whose ``X`` is unchanged."""
+        if self._design is None:
+            self._design = np.column_stack([np.ones(self.n), self.X])
+        return self._design
+
+    def with_treatment(self, t: np.ndarray) -> EstimationData:
+        return replace(self, t=np.asarray(t, dtype=float), _design=self._design)
+
+    def with_outcome(self, y: np.ndarray) -> EstimationData:
+        return replace(self, y=np.asarray(y, dtype=float), _design=self._design)
+
+    def with_covariate(self, column: np.ndarray, name: str) -> EstimationData:
+        X = np.column_stack([self.X, column])
+        return replace(self, X=X, covariates=(*self.covariates, name), _design=None)
+
+    def take(self, rows: np.ndarray) -> EstimationData:
+        def pick(a):
+            return None if a is None else a[rows]
+
+        return replace(
+            self,
+            t=self.t[rows],
+            y=self.y[rows],
+            X=self.X[rows],
+            instruments=pick(self.instruments),
+            mediators=pick(self.mediators),
+            _design=pick(self._design),
+        )
+
+
+class BaseEstimator:
+    config_class: ClassVar[type] = EstimatorConfig
+    name: ClassVar[str] = ""
+    #: which identified estimand the method needs: backdoor, iv, frontdoor or none
+    identification: ClassVar[str] = "backdoor"
+    #: whether ``_std_error`` gives an analytic standard error
+    has_analytic_se: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        target_units: str = "ate",
+        ci_level: float = 0.95,
+        ci_method: str = "analytic",
+        num_bootstrap: int = 200,
+        random_state: int | np.random.SeedSequence | None = 0,
+    ):
+        self.target_units = target_units
+        self.ci_level = ci_level
+        self.ci_method = ci_method
+        self.num_bootstrap = num_bootstrap
+        self.random_state = random_state
+
+    @classmethod
+    def from_config(cls, cfg, random_state=0) -> BaseEstimator:
+        """Build from an estimator config node (its ``ci`` block flattens to ``ci_*``)."""
+        from omegaconf import OmegaConf
+
+        values = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if not isinstance(cfg, dict) else cfg
+        values = dict(values)
+        values.pop("name", None)
+        ci = values.pop("ci", {}) or {}
+        kwargs: dict[str, Any] = {
+            "ci_level": ci.get("level", 0.95),
+            "ci_method": ci.get("method", "analytic"),
+            "num_bootstrap": ci.get("num_bootstrap", 200),
+            "random_state": random_state,
+        }
+        kwargs.update(values)
+        return cls(**kwargs)
+
+    def get_params(self) -> dict[str, Any]:
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names if hasattr(self, n)}
+
+    def clone(self) -> BaseEstimator:
+        return type(self)(**self.get_params())
+
+    def _estimate(self, data: EstimationData) -> float:
+        """The point estimate; may keep state for ``_std_error`` and diagnostics."""
+        raise NotImplementedError
+
+    def _std_error(self, data: EstimationData) -> float | None:
+        """An analytic standard error for the last ``_estimate``, if the method has one."""
+        return None
+
+    def estimate(self, data: EstimationData) -> float:
+        """Point estimate only, on a fresh clone: the fast path refuters use."""
+        fresh = self.clone()
+        fresh.warm_start_ = getattr(self, "warm_start_", None)
+        return float(fresh._estimate(data))
+
+    def fit(self, data: EstimationData) -> BaseEstimator:
+        self._check(data)
+        self.effect_ = float(self._estimate(data))
+        if not np.isfinite(self.effect_):
+            raise EstimationError(f"estimator '{self.name}' returned a non-finite estimate ({self.effect_})")
+        method = self.ci_method
+        se = self._std_error(data) if method == "analytic" else None
+        z = NormalDist().inv_cdf(0.5 + self.ci_level / 2)
+        if se is not None and np.isfinite(se):
+            self.std_error_ = float(se)
+            self.ci_low_ = self.effect_ - z * se
+            self.ci_high_ = self.effect_ + z * se
+            self.ci_method_ = "analytic"
+        else:
+            boots = self.bootstrap_estimates(data, self.num_bootstrap)
+            self.std_error_ = float(np.std(boots, ddof=1))
+            alpha = 1 - self.ci_level
+            self.ci_low_, self.ci_high_ = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+            self.ci_method_ = "bootstrap"
+        return self
+
+    def bootstrap_estimates(self, data: EstimationData, num: int) -> np.ndarray:
+        seed = self.random_state if isinstance(self.random_state, np.random.SeedSequence) else None
+        root = seed or np.random.SeedSequence(0 if self.random_state is None else int(self.random_state))
+        streams = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0xB007)).spawn(num)
+        out = np.empty(num)
+        for i, stream in enumerate(streams):
+            rows = np.random.default_rng(stream).integers(0, data.n, data.n)
+            out[i] = self.estimate(data.take(rows))
+        return out
+
+    def _check(self, data: EstimationData) -> None:
+        if self.target_units not in ("ate", "att", "atc"):
+            raise EstimationError(f"estimator.target_units='{self.target_units}'; allowed: ate, att, atc")
+        if not 0 < self.ci_level < 1:
+            raise EstimationError(f"estimator.ci.level={self.ci_level} is outside (0, 1)")
+        treated = int(data.t.sum())
+        if treated == 0 or treated == data.n:
+            group = "control" if treated == 0 else "treated"
+            raise EstimationError(f"every row is {group}; an effect needs both treated and control rows")
+
+    def summary(self) -> dict[str, Any]:
+        """Method-specific facts worth reporting (units dropped, weights, ...)."""
+        return {}
+
+
+def config_fields(config_class: type) -> list[str]:
+    return [f.name for f in fields(config_class)]

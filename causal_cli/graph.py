@@ -1,0 +1,139 @@
+"""The causal graph declared in config: roles expand to edges, then DAG checks and export."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from causal_cli.errors import GraphError
+
+_EDGE = re.compile(r"^\s*([^\s<>-][^<>]*?)\s*->\s*([^\s<>-][^<>]*?)\s*$")
+
+
+@dataclass
+class CausalGraph:
+    treatment: str
+    outcome: str
+    edges: list[tuple[str, str]]
+    unobserved: list[str] = field(default_factory=list)
+    name: str = "custom"
+    outcome_units: str = ""
+
+    @classmethod
+    def from_config(cls, cfg) -> CausalGraph:
+        treatment, outcome = _required(cfg, "treatment"), _required(cfg, "outcome")
+        if treatment == outcome:
+            raise GraphError(f"graph.treatment and graph.outcome are both '{treatment}'; they must differ")
+        edges: list[tuple[str, str]] = []
+        for c in cfg.confounders:
+            edges += [(c, treatment), (c, outcome)]
+        edges += [(z, treatment) for z in cfg.instruments]
+        for m in cfg.mediators:
+            edges += [(treatment, m), (m, outcome)]
+        edges += [(e, outcome) for e in cfg.effect_modifiers]
+        for i, text in enumerate(cfg.edges):
+            match = _EDGE.match(str(text))
+            if not match:
+                raise GraphError(f"graph.edges[{i}] = '{text}' is not an edge; write it as 'cause -> effect'")
+            edges.append((match.group(1), match.group(2)))
+        if not cfg.mediators and (treatment, outcome) not in edges:
+            edges.append((treatment, outcome))
+        graph = cls(
+            treatment=treatment,
+            outcome=outcome,
+            edges=list(dict.fromkeys(edges)),
+            unobserved=list(cfg.unobserved),
+            name=cfg.name,
+            outcome_units=cfg.outcome_units,
+        )
+        graph.check()
+        return graph
+
+    @property
+    def nodes(self) -> list[str]:
+        seen = dict.fromkeys([self.treatment, self.outcome])
+        for a, b in self.edges:
+            seen.setdefault(a)
+            seen.setdefault(b)
+        return list(seen)
+
+    @property
+    def observed_nodes(self) -> list[str]:
+        return [n for n in self.nodes if n not in self.unobserved]
+
+    def to_networkx(self):
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        g.add_edges_from(self.edges)
+        for node in self.unobserved:
+            g.nodes[node]["observed"] = "no"
+        return g
+
+    def check(self) -> None:
+        import networkx as nx
+
+        for role in ("treatment", "outcome"):
+            node = getattr(self, role)
+            if node in self.unobserved:
+                raise GraphError(f"graph.{role} '{node}' is listed in graph.unobserved; it must be observed")
+        for a, b in self.edges:
+            if a == b:
+                raise GraphError(f"graph edge '{a} -> {b}' is a self-loop; a causal graph must be acyclic")
+        g = self.to_networkx()
+        try:
+            cycle = nx.find_cycle(g)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([e[0] for e in cycle] + [cycle[0][0]])
+            raise GraphError(f"graph has a cycle ({path}); a causal graph must be acyclic")
+        if not nx.has_path(g, self.treatment, self.outcome):
+            raise GraphError(
+                f"graph has no directed path from treatment '{self.treatment}' to outcome '{self.outcome}'"
+            )
+
+    def parents(self, node: str) -> list[str]:
+        return [a for a, b in self.edges if b == node]
+
+    def role_of(self, node: str) -> str:
+        if node == self.treatment:
+            return "treatment"
+        if node == self.outcome:
+            return "outcome"
+        if node in self.unobserved:
+            return "unobserved"
+        into_t = (node, self.treatment) in self.edges
+        into_y = (node, self.outcome) in self.edges
+        if into_t and into_y:
+            return "confounder"
+        if (self.treatment, node) in self.edges and (node, self.outcome) in self.edges:
+            return "mediator"
+        if into_t:
+            return "instrument"
+        if into_y:
+            return "outcome cause"
+        return "other"
+
+    def to_dot(self) -> str:
+        lines = ["digraph causal {"]
+        for node in self.nodes:
+            style = ' [style="dashed"]' if node in self.unobserved else ""
+            lines.append(f'  "{node}"{style};')
+        lines += [f'  "{a}" -> "{b}";' for a, b in self.edges]
+        lines.append("}")
+        return "\n".join(lines)
+
+    def to_gml(self) -> str:
+        import networkx as nx
+
+        return "\n".join(nx.generate_gml(self.to_networkx()))
+
+
+def _required(cfg, key: str) -> str:
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_missing(cfg, key) or not str(cfg[key]).strip():
+        raise GraphError(f"graph.{key} is not set; name the {key} column, e.g. graph.{key}=my_column")
+    return str(cfg[key])

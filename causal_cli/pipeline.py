@@ -1,0 +1,151 @@
+"""Orchestration only: graph -> data -> identify -> estimate -> refute. No printing, no output files."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from causal_cli import registry
+from causal_cli.errors import ConfigError, DataError
+from causal_cli.graph import CausalGraph
+from causal_cli.results import RunResult
+
+#: keys of the ``refuters`` node that are settings, not refuter names
+REFUTER_SETTINGS = ("n_jobs",)
+
+
+class NullProgress:
+    def add(self, description: str, total: int):
+        return None
+
+    def advance(self, task, n: int = 1) -> None:
+        pass
+
+
+def build_estimation_data(frame, graph, identification):
+    from causal_cli.estimators.base import EstimationData
+
+    def block(names):
+        if not names:
+            return np.empty((len(frame), 0))
+        return frame[names].to_numpy(dtype=float)
+
+    return EstimationData(
+        t=frame[graph.treatment].to_numpy(dtype=float),
+        y=frame[graph.outcome].to_numpy(dtype=float),
+        X=block(identification.adjustment_set),
+        covariates=tuple(identification.adjustment_set),
+        instruments=block(identification.instruments) if identification.instruments else None,
+        instrument_names=tuple(identification.instruments),
+        mediators=block(identification.mediators) if identification.mediators else None,
+        mediator_names=tuple(identification.mediators),
+    )
+
+
+def refuter_settings(cfg) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``cfg.refuters`` into (refuter name -> config, settings such as n_jobs)."""
+    node = cfg.get("refuters") or {}
+    chosen = {k: v for k, v in node.items() if k not in REFUTER_SETTINGS}
+    settings = {k: node[k] for k in REFUTER_SETTINGS if k in node}
+    return chosen, settings
+
+
+def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
+    from causal_cli.data import load_dataset
+    from causal_cli.estimators.naive import difference_in_means
+    from causal_cli.identify import identify
+
+    progress = progress or NullProgress()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 4)
+        clock = now
+
+    seed = int(cfg.seed)
+    graph = CausalGraph.from_config(cfg.graph)
+    estimator_cls = registry.load("estimator", cfg.estimator.name)
+    chosen, settings = refuter_settings(cfg)
+    refuters = [registry.load("refuter", name).from_config(rcfg) for name, rcfg in chosen.items()]
+    estimator = estimator_cls.from_config(cfg.estimator, random_state=np.random.SeedSequence([seed, 0xE57]))
+    lap("setup")
+
+    dataset = load_dataset(cfg, graph, base_dir=base_dir)
+    frame = dataset.frame
+    missing = [c for c in graph.observed_nodes if c not in frame.columns]
+    if missing:
+        raise DataError(f"column(s) {', '.join(missing)} named in the graph are not in the data")
+    lap("data")
+
+    identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
+    lap("identify")
+
+    data = build_estimation_data(frame, graph, identification)
+    naive, naive_se = difference_in_means(data.t, data.y)
+    estimator.fit(data)
+    lap("estimate")
+
+    n_jobs = int(settings.get("n_jobs", -1))
+    refutations = []
+    for i, refuter in enumerate(refuters):
+        refutations.append(
+            refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed + i, n_jobs, progress)
+        )
+        lap(f"refute:{refuter.name}")
+
+    target = str(getattr(estimator.target_units, "value", estimator.target_units))
+    references = dataset.reference
+    reference = _reference(cfg, references, target)
+    return RunResult(
+        treatment=graph.treatment,
+        outcome=graph.outcome,
+        estimator=estimator.name,
+        target_units=target,
+        n_rows=int(len(frame)),
+        identification=identification.kind,
+        adjustment_set=identification.adjustment_set,
+        instruments=identification.instruments,
+        mediators=identification.mediators,
+        naive_estimate=naive,
+        naive_std_error=naive_se,
+        estimate=estimator.effect_,
+        std_error=estimator.std_error_,
+        ci_low=estimator.ci_low_,
+        ci_high=estimator.ci_high_,
+        ci_level=float(estimator.ci_level),
+        ci_method=estimator.ci_method_,
+        reference=reference,
+        reference_kind=_reference_kind(cfg, dataset) if reference is not None else None,
+        references=references,
+        seed=seed,
+        refutations=refutations,
+        estimator_details=estimator.summary(),
+        graph={"name": graph.name, "nodes": graph.nodes, "edges": [f"{a} -> {b}" for a, b in graph.edges],
+               "unobserved": graph.unobserved, "outcome_units": graph.outcome_units},
+        data_description=dataset.description,
+        notes=list(dataset.notes),
+        timings=timings,
+    )
+
+
+def _reference(cfg, references, target: str) -> float | None:
+    if cfg.get("reference") is not None:
+        try:
+            return float(cfg.reference)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"reference={cfg.reference!r} is not a number") from exc
+    if references:
+        value = references.get(target)
+        return None if value is None or not np.isfinite(value) else float(value)
+    return None
+
+
+def _reference_kind(cfg, dataset) -> str | None:
+    if cfg.get("reference_kind") not in (None, "auto"):
+        return str(cfg.reference_kind)
+    return dataset.reference_kind or ("published" if cfg.get("reference") is not None else None)

@@ -1,0 +1,108 @@
+"""Plain result objects: what a run found, independent of how it is printed or saved."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RefutationResult:
+    name: str
+    new_effect: float | None
+    new_effect_sd: float | None
+    p_value: float | None
+    passed: bool | None
+    reason: str
+    num_simulations: int
+    options: dict[str, Any] = field(default_factory=dict)
+    simulations: list[float] = field(default_factory=list, repr=False)
+    table: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    runtime_s: float = 0.0
+
+    def to_dict(self, with_simulations: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if not with_simulations:
+            out.pop("simulations")
+        out.pop("table")
+        return out
+
+
+@dataclass
+class RunResult:
+    treatment: str
+    outcome: str
+    estimator: str
+    target_units: str
+    n_rows: int
+    identification: str
+    adjustment_set: list[str]
+    naive_estimate: float
+    naive_std_error: float
+    estimate: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    ci_method: str
+    reference: float | None
+    reference_kind: str | None
+    seed: int
+    instruments: list[str] = field(default_factory=list)
+    mediators: list[str] = field(default_factory=list)
+    references: dict[str, float] | None = None
+    refutations: list[RefutationResult] = field(default_factory=list)
+    estimator_details: dict[str, Any] = field(default_factory=dict)
+    graph: dict[str, Any] = field(default_factory=dict)
+    data_description: str = ""
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def bias(self) -> float | None:
+        return None if self.reference is None else self.estimate - self.reference
+
+    @property
+    def naive_bias(self) -> float | None:
+        return None if self.reference is None else self.naive_estimate - self.reference
+
+    @property
+    def naive_overstatement_pct(self) -> float | None:
+        if self.estimate == 0:
+            return None
+        return (self.naive_estimate - self.estimate) / abs(self.estimate) * 100
+
+    @property
+    def ci_covers_reference(self) -> bool | None:
+        return None if self.reference is None else bool(self.ci_low <= self.reference <= self.ci_high)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "refutations"}
+        out.update(
+            bias=self.bias,
+            naive_bias=self.naive_bias,
+            naive_overstatement_pct=self.naive_overstatement_pct,
+            ci_covers_reference=self.ci_covers_reference,
+            refutations=[r.to_dict() for r in self.refutations],
+            refutations_passed=sum(1 for r in self.refutations if r.passed is True),
+            refutations_with_verdict=sum(1 for r in self.refutations if r.passed is not None),
+        )
+        return _plain(out)
+
+
+def _plain(value):
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if np.isfinite(v) else None
+    return value

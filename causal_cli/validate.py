@@ -1,0 +1,75 @@
+"""Validate a composed config before any work: every method node against its schema and ranges."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from causal_cli import registry
+from causal_cli.errors import CausalCliError, ConfigError
+from causal_cli.pipeline import REFUTER_SETTINGS
+
+
+def _typed(node, schema: type, path: str) -> DictConfig:
+    """Merge ``node`` onto ``schema``; instantiate it so ``__post_init__`` range checks run."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        OmegaConf.to_object(merged)
+    except CausalCliError as exc:
+        raise ConfigError(f"{path}.{exc}") from exc
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_omegaconf_message(exc, path)) from exc
+    return merged
+
+
+def _omegaconf_message(exc: OmegaConfBaseException, path: str) -> str:
+    key = getattr(exc, "full_key", None) or ""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    full = f"{path}.{key}" if key else path
+    return f"{full}: {first}"
+
+
+def _name(node, key: str, group: str, path: str) -> str:
+    value = node.get(key) if node is not None else None
+    if value is None or OmegaConf.is_missing(node, key):
+        allowed = ", ".join(sorted(registry.ALL[group]))
+        raise ConfigError(f"{path}.{key} is not set; allowed: {allowed}")
+    if value not in registry.ALL[group]:
+        allowed = ", ".join(sorted(registry.ALL[group]))
+        raise ConfigError(f"{path}.{key}='{value}' is unknown; allowed: {allowed}")
+    return str(value)
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_omegaconf_message(exc, "config")) from exc
+    from causal_cli.schema import GraphConfig
+
+    OmegaConf.set_struct(cfg, False)
+    cfg.graph = _typed(cfg.graph, GraphConfig, "graph")
+    name = _name(cfg.estimator, "name", "estimator", "estimator")
+    cfg.estimator = _typed(cfg.estimator, registry.config_class("estimator", name), "estimator")
+    source = _name(cfg.data, "source", "data", "data")
+    cfg.data = _typed(cfg.data, registry.config_class("data", source), "data")
+    if cfg.get("dgp") is not None:
+        kind = _name(cfg.dgp, "kind", "dgp", "dgp")
+        cfg.dgp = _typed(cfg.dgp, registry.config_class("dgp", kind), "dgp")
+    refuters = cfg.get("refuters") or {}
+    for key in list(refuters):
+        if key in REFUTER_SETTINGS:
+            continue
+        if key not in registry.REFUTERS:
+            allowed = ", ".join(sorted(registry.REFUTERS))
+            raise ConfigError(f"refuters.{key} is not a refuter; allowed: {allowed} (settings: n_jobs)")
+        refuters[key] = _typed(refuters[key], registry.config_class("refuter", key), f"refuters.{key}")
+    n_jobs = refuters.get("n_jobs", -1)
+    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool):
+        raise ConfigError(f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ...")
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
+    OmegaConf.set_struct(cfg, True)
+    return cfg
