@@ -21,6 +21,34 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+#: mean and SD of the covariates: account_age ~ Gamma(2, 1.5) years, activity ~ Gamma(4, 2.5) sessions/week
+MOMENTS = {"account_age": (3.0, np.sqrt(2.0) * 1.5), "activity": (10.0, 2.0 * 2.5)}
+
+
+def power_users(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The observed covariates and their standardized versions (population moments)."""
+    covariates = {"account_age": rng.gamma(2.0, 1.5, n), "activity": rng.gamma(4.0, 2.5, n)}
+    standardized = {name: (x - MOMENTS[name][0]) / MOMENTS[name][1] for name, x in covariates.items()}
+    return covariates, standardized
+
+
+def adoption_logit(cfg, standardized: dict[str, np.ndarray]) -> np.ndarray:
+    """Log-odds of feature use from the observed covariates (scaled by ``cfg.confounding``)."""
+    scale = confounding_scale(cfg)
+    logit = np.full(int(cfg.n), float(cfg.treatment_intercept))
+    for name, coef in cfg.treatment_coef.items():
+        logit += scale * float(coef) * standardized[name]
+    return logit
+
+
+def untreated_spend(cfg, covariates: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Spend without the feature: baseline + covariate terms + noise."""
+    y0 = np.full(int(cfg.n), float(cfg.baseline_spend))
+    for name, coef in cfg.outcome_coef.items():
+        y0 += float(coef) * covariates[name]
+    return y0 + rng.normal(0.0, float(cfg.noise_sd), int(cfg.n))
+
+
 class BaseDGP:
     """A DGP draws confounders, treatment and both potential outcomes from one seeded generator."""
 
@@ -71,26 +99,11 @@ class ProductGrowthDGP(BaseDGP):
     treatment_column = "feature_used"
 
     def simulate(self, rng):
-        cfg = self.cfg
-        n = int(cfg.n)
-        confounders = {
-            "account_age": rng.gamma(2.0, 1.5, n),
-            "activity": rng.gamma(4.0, 2.5, n),
-        }
-        moments = {"account_age": (3.0, np.sqrt(2.0) * 1.5), "activity": (10.0, 2.0 * 2.5)}
-        scale = confounding_scale(cfg)
-        logit = np.full(n, float(cfg.treatment_intercept))
-        for name, coef in cfg.treatment_coef.items():
-            mean, sd = moments[name]
-            logit += scale * float(coef) * (confounders[name] - mean) / sd
-        t = (rng.random(n) < sigmoid(logit)).astype(np.int64)
-        y0 = np.full(n, float(cfg.baseline_spend))
-        for name, coef in cfg.outcome_coef.items():
-            y0 += float(coef) * confounders[name]
-        y0 += rng.normal(0.0, float(cfg.noise_sd), n)
-        effects = np.full(n, float(cfg.true_effect))
-        y = y0 + effects * t
-        frame = pd.DataFrame({**confounders, "feature_used": t, "spend": y})
+        covariates, standardized = power_users(rng, int(self.cfg.n))
+        t = (rng.random(int(self.cfg.n)) < sigmoid(adoption_logit(self.cfg, standardized))).astype(np.int64)
+        y0 = untreated_spend(self.cfg, covariates, rng)
+        effects = np.full(int(self.cfg.n), float(self.cfg.true_effect))
+        frame = pd.DataFrame({**covariates, "feature_used": t, "spend": y0 + effects * t})
         return frame, effects
 
 

@@ -1,0 +1,180 @@
+"""Propensity score stratification, with DoWhy's ``propensity_score_stratification`` semantics.
+
+Units are ranked by propensity score and cut into ``num_strata`` equal-count strata (stratum =
+``round(rank / n * num_strata)``, so the two end strata are half as wide). A stratum is kept only
+when it holds MORE than ``clipping_threshold`` treated AND more than ``clipping_threshold``
+control units; the others are dropped and reported. The effect is the within-stratum difference
+in means, averaged with weights of all kept units (ATE), treated units (ATT) or control units (ATC).
+``num_strata: auto`` starts at ``min(max_strata, n / (2 * clipping_threshold))`` strata and halves
+until at least half of them are kept; ``max_strata: null`` makes this DoWhy's ``auto`` exactly.
+DoWhy's uncapped start gives strata so thin that the tails of the propensity distribution are
+dropped (47% of the units of ``heterogeneous`` at n = 20,000), which moves the ATT/ATC by about
+$0.9 there; capped at 50 strata, 1% are dropped and the bias stays under $0.1.
+
+Standard error: the blocking variance (Imbens & Rubin 2015, ch. 17), i.e. the sum of squared
+stratum weights times each stratum's Neyman variance, plus the variance of the stratum weights
+themselves. Like the matching errors it treats the propensity score as known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from causal_cli.errors import EstimationError
+from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.propensity import propensity_scores
+from causal_cli.schema import EstimatorConfig, check
+
+
+@dataclass
+class PSStratificationConfig(EstimatorConfig):
+    name: str = "ps_stratification"
+    num_strata: Any = "auto"
+    max_strata: int | None = 50
+    clipping_threshold: int = 10
+    propensity_model: Any = None
+    propensity_C: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(_valid_num_strata(self.num_strata), "num_strata", self.num_strata, "auto, or an integer >= 1")
+        check(self.max_strata is None or self.max_strata >= 2, "max_strata", self.max_strata, "null or >= 2")
+        check(self.clipping_threshold >= 0, "clipping_threshold", self.clipping_threshold, "an integer >= 0")
+        check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
+
+
+def _valid_num_strata(value) -> bool:
+    if value == "auto":
+        return True
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank (pandas ``Series.rank()``)."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], values.shape[0]]
+    tie_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(values.shape[0])
+    ranks[order] = np.repeat(tie_rank, ends - starts)
+    return ranks
+
+
+class PSStratificationEstimator(BaseEstimator):
+    config_class = PSStratificationConfig
+    name = "ps_stratification"
+    has_analytic_se = True
+
+    def __init__(
+        self,
+        target_units="ate",
+        num_strata="auto",
+        max_strata=50,
+        clipping_threshold=10,
+        propensity_model=None,
+        propensity_C=1.0,
+        ci_level=0.95,
+        ci_method="analytic",
+        num_bootstrap=200,
+        random_state=0,
+    ):
+        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
+        self.num_strata = num_strata
+        self.max_strata = max_strata
+        self.clipping_threshold = clipping_threshold
+        self.propensity_model = propensity_model
+        self.propensity_C = propensity_C
+
+    def _strata(self, ranks: np.ndarray, t: np.ndarray, num: float):
+        codes = np.round(ranks / ranks.shape[0] * num).astype(np.int64)
+        size = np.bincount(codes)
+        treated = np.bincount(codes, weights=t, minlength=size.shape[0])
+        kept = np.minimum(treated, size - treated) > self.clipping_threshold
+        return codes, kept
+
+    def _estimate(self, data):
+        if not _valid_num_strata(self.num_strata):
+            raise EstimationError(f"estimator.num_strata={self.num_strata!r}; allowed: auto, an integer >= 1")
+        ps, coef = propensity_scores(
+            data, self.propensity_model, self.propensity_C, getattr(self, "warm_start_", None)
+        )
+        self.warm_start_ = coef
+        self.propensity_ = ps  # propensity score of each unit
+        t, y = data.t, data.y
+        ranks = average_ranks(ps)
+        threshold = self.clipping_threshold
+        if self.num_strata == "auto":
+            if threshold < 1:
+                raise EstimationError("estimator.num_strata=auto needs estimator.clipping_threshold >= 1")
+            num = 0.5 * data.n / threshold
+            if self.max_strata is not None:
+                num = min(num, int(self.max_strata))
+            while True:
+                codes, kept = self._strata(ranks, t, num)
+                if kept.any() and kept.sum() >= 0.5 * num:
+                    break
+                num = int(num / 2)
+                if num < 2:
+                    raise EstimationError(
+                        f"no two propensity strata hold more than {threshold} treated and control units; "
+                        "lower estimator.clipping_threshold"
+                    )
+        else:
+            num = int(self.num_strata)
+            codes, kept = self._strata(ranks, t, num)
+            if not kept.any():
+                raise EstimationError(
+                    f"no propensity stratum holds more than {threshold} treated and control units; lower "
+                    "estimator.num_strata or estimator.clipping_threshold"
+                )
+        keep = kept[codes]
+        size = kept.shape[0]
+        n_t = np.bincount(codes, weights=t * keep, minlength=size)
+        n_c = np.bincount(codes, weights=(1 - t) * keep, minlength=size)
+        safe_t, safe_c = np.maximum(n_t, 1), np.maximum(n_c, 1)
+        mean_t = np.bincount(codes, weights=t * y, minlength=size) / safe_t
+        mean_c = np.bincount(codes, weights=(1 - t) * y, minlength=size) / safe_c
+        stratum_effect = np.where(kept, mean_t - mean_c, 0.0)
+        if self.target_units == "att":
+            target_count = n_t
+        elif self.target_units == "atc":
+            target_count = n_c
+        else:
+            target_count = n_t + n_c
+        share = target_count / target_count.sum()
+        treated = t == 1
+        # per-unit weights giving each group the target group's stratum mix (1 for target units under att/atc)
+        own_count = np.where(treated, safe_t[codes], safe_c[codes])
+        self.balance_weights_ = np.where(keep, target_count[codes] / own_count, 0.0)
+        self.n_strata_ = num
+        self.n_dropped_ = {"treated": int((~keep & treated).sum()), "control": int((~keep & ~treated).sum())}
+        self._state = (codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect)
+        return float((share * stratum_effect).sum())
+
+    def _std_error(self, data):
+        codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect = self._state
+        t, y = data.t, data.y
+        size = share.shape[0]
+        resid = np.where(t == 1, y - mean_t[codes], y - mean_c[codes]) * keep
+        ss_t = np.bincount(codes, weights=t * resid**2, minlength=size)
+        ss_c = np.bincount(codes, weights=(1 - t) * resid**2, minlength=size)
+        var_t = ss_t / np.maximum(n_t - 1, 1) / np.maximum(n_t, 1)
+        var_c = ss_c / np.maximum(n_c - 1, 1) / np.maximum(n_c, 1)
+        within = var_t + var_c
+        n_target = {"att": n_t.sum(), "atc": n_c.sum()}.get(self.target_units, n_t.sum() + n_c.sum())
+        between = (share * (stratum_effect - self.effect_) ** 2).sum() / n_target
+        return float(np.sqrt((share**2 * within).sum() + between))
+
+    def summary(self):
+        return {
+            "num_strata": getattr(self, "n_strata_", None),
+            "num_strata_setting": self.num_strata,
+            "max_strata": self.max_strata,
+            "clipping_threshold": self.clipping_threshold,
+            "rule": "strata with at most clipping_threshold treated or control units are dropped",
+            "units_dropped": getattr(self, "n_dropped_", {}),
+        }
