@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: ``frame.attrs`` key set by validation: categorical column -> its one-hot columns
+DUMMIES = "causal_cli.one_hot"
+
 
 @dataclass
 class Dataset:
@@ -30,8 +33,20 @@ def ground_truth(individual_effects: np.ndarray, treatment: np.ndarray) -> dict[
 
 
 def load_dataset(cfg, graph, base_dir: str | None = None) -> Dataset:
-    """Build the configured source and load its data (``cfg`` is the whole run config)."""
+    """Build the configured source, load its data and validate it against the graph.
+
+    ``cfg`` is the whole run config; relative paths resolve against ``base_dir`` (the folder
+    the user ran ``causal`` from).
+    """
     from causal_cli import registry
+    from causal_cli.data.checks import validate
 
     source_cls = registry.load("data", cfg.data.source)
-    return source_cls(cfg.data).load(cfg, graph, base_dir=base_dir)
+    dataset = source_cls(cfg.data).load(cfg, graph, base_dir=base_dir)
+    return validate(dataset, graph, cfg.data)
+
+
+def expand_columns(frame: pd.DataFrame, names) -> list[str]:
+    """Graph names -> frame columns: a one-hot encoded categorical stands for its dummy columns."""
+    dummies = frame.attrs.get(DUMMIES) or {}
+    return [column for name in names for column in dummies.get(name, [name])]

@@ -1,0 +1,142 @@
+"""A SQL query through SQLAlchemy: ``data=sql data.url=sqlite:///logs.db data.query="select ..."``.
+
+The password never lives in the config (which is saved into the run folder): ``data.url`` must
+not contain one, and ``data.password_env`` names the environment variable that holds it (or
+``data.url_env`` names one holding the whole URL). Error messages have the secret masked.
+File databases (SQLite, DuckDB) resolve relative paths against the folder ``causal`` ran from
+and must already exist (connecting would otherwise create an empty one).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from causal_cli.data.tables import TableDataConfig, TableSource, resolve_path
+from causal_cli.errors import ConfigError, DataError
+from causal_cli.schema import check
+
+FILE_DIALECTS = ("sqlite", "duckdb")
+
+
+@dataclass
+class SQLDataConfig(TableDataConfig):
+    source: str = "sql"
+    #: SQLAlchemy URL without a password: postgresql+psycopg://analyst@db/shop, sqlite:///logs.db, duckdb:///w.duckdb
+    url: str | None = None
+    #: or the name of an environment variable holding the whole URL (used when url is null)
+    url_env: str | None = None
+    #: the name of an environment variable holding the password (never the password itself)
+    password_env: str | None = None
+    #: the SELECT statement; its result columns are the table (filter rows in its WHERE clause)
+    query: str | None = None
+    chunksize: int = 100_000
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.chunksize >= 1, "chunksize", self.chunksize, "an integer >= 1")
+
+
+class SQLSource(TableSource):
+    config_class = SQLDataConfig
+    kind = "SQL query on"
+
+    def row_filter(self):
+        return None  # data.query is the SQL itself
+
+    def where(self, base_dir):
+        if self.cfg.get("url"):
+            return f"data.url={self._url(base_dir)[0].render_as_string(hide_password=True)}"
+        return f"the database in ${self.cfg.get('url_env')}"
+
+    def _url(self, base_dir):
+        """(URL with the password filled in, the secret to mask in messages)."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        cfg = self.cfg
+        if cfg.get("url"):
+            key, text = "data.url", str(cfg.url)
+        elif cfg.get("url_env"):
+            key, text = f"data.url_env={cfg.url_env}", _env(cfg.url_env, "data.url_env")
+        else:
+            raise ConfigError(
+                "data.url is not set; give a SQLAlchemy URL, e.g. data.url=sqlite:///logs.db "
+                "(or data.url_env=NAME of an environment variable holding it)"
+            )
+        try:
+            url = make_url(text)
+        except ArgumentError as exc:
+            shown = text if key == "data.url" else "its value"
+            raise ConfigError(
+                f"{key}: {shown!r} is not a SQLAlchemy URL; expected dialect+driver://user@host/db"
+            ) from exc
+        secret = url.password if key != "data.url" else None
+        if key == "data.url" and url.password is not None:
+            raise ConfigError(
+                "data.url contains a password; remove it and name the environment variable that holds "
+                "it with data.password_env=NAME (the config is saved into the run folder)"
+            )
+        if cfg.get("password_env"):
+            secret = _env(cfg.password_env, "data.password_env")
+            url = url.set(password=secret)
+        if url.get_backend_name() in FILE_DIALECTS and url.database not in (None, "", ":memory:"):
+            url = url.set(database=str(resolve_path(url.database, base_dir)))
+        return url, (str(secret) if secret else None)
+
+    def read(self, columns, base_dir):
+        import pandas as pd
+        from sqlalchemy import create_engine, text
+
+        url, secret = self._url(base_dir)
+        dialect = url.get_backend_name()
+        where = self.where(base_dir)
+        is_file_db = dialect in FILE_DIALECTS and url.database not in (None, "", ":memory:")
+        if is_file_db and not Path(url.database).is_file():
+            raise DataError(f"{where}: database file {url.database} does not exist")
+        if not str(self.cfg.get("query") or "").strip():
+            raise ConfigError(
+                "data.query is empty; give the SELECT statement, e.g. data.query='select * from logs'"
+            )
+        connect_args = {"read_only": True} if dialect == "duckdb" else {}
+        chunks = []
+        try:
+            engine = create_engine(url, connect_args=connect_args)
+            try:
+                with engine.connect() as conn:
+                    result = conn.execution_options(stream_results=True).execute(text(str(self.cfg.query)))
+                    header = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
+                    keep = header if columns is None else [c for c in header if c in set(columns)]
+                    while rows := result.fetchmany(int(self.cfg.chunksize)):
+                        chunk = pd.DataFrame.from_records(rows, columns=header)
+                        chunks.append(chunk[keep])
+            finally:
+                engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - drivers raise their own types; all become one line
+            reason = _first_line(getattr(exc, "orig", None) or exc)
+            raise DataError(_mask(f"{where}: the query failed: {reason}", secret)) from None
+        frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=keep)
+        return frame, header
+
+
+def _env(name: str, key: str) -> str:
+    value = os.environ.get(str(name))
+    if value is None:
+        raise ConfigError(f"{key}={name}: the environment variable {name} is not set")
+    return value
+
+
+def _first_line(exc) -> str:
+    text = str(exc).split("\n(Background on this error")[0]
+    return " ".join(text.split())[:300] or type(exc).__name__
+
+
+def _mask(message: str, secret: str | None) -> str:
+    if not secret:
+        return message
+    from urllib.parse import quote, quote_plus
+
+    for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        message = message.replace(form, "***")
+    return message
