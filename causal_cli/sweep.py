@@ -1,0 +1,318 @@
+"""A sweep folder (one ``causal run -m``) aggregated into one scorecard: ``summary.csv``, ``summary.png``, a table.
+
+Everything is read back from the job folders (``results.json`` and ``.hydra/overrides.yaml``), so the
+scorecard is the same whichever launcher ran the jobs (in this process, joblib, Ray, SLURM) and
+``causal summarize SWEEP_DIR`` re-creates it later. A job that failed still has its ``results.json``
+(``status: failed`` and the one-line error); a job folder with no readable ``results.json`` counts as failed.
+
+Rows: one per estimator and *setting* (a combination of the swept values other than the estimator and
+seeds); the seeds are the replications a row averages over. Within a setting the rows are sorted by
+|mean bias|, then RMSE, and the first estimator without failures is marked best.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+#: the multirun that last ended in this process (set by :class:`ScorecardCallback`, read by ``causal run``)
+LAST_SWEEP_DIR: Path | None = None
+
+#: summary.csv columns after the setting columns
+SUMMARY_COLUMNS = [
+    "estimator",
+    "runs",
+    "failures",
+    "mean_estimate",
+    "truth",
+    "mean_bias",
+    "sd_bias",
+    "rmse",
+    "ci_coverage",
+    "mean_ci_width",
+    "refutations_passed",
+    "refutations_judged",
+    "mean_runtime_s",
+    "best",
+]
+ESTIMATOR_KEY = "estimator"
+_JOB_NUM = re.compile(r"^(\d+)_")
+
+
+def is_replication_key(key: str) -> bool:
+    """Seeds are replications (averaged over), not settings (compared)."""
+    return key.rsplit(".", 1)[-1] == "seed"
+
+
+@dataclass
+class Job:
+    """One job folder of a sweep: its overrides and its ``results.json`` (``{}`` if unreadable)."""
+
+    folder: Path
+    overrides: dict[str, str]
+    result: dict[str, Any]
+    problem: str | None = None
+
+    @property
+    def num(self) -> int:
+        match = _JOB_NUM.match(self.folder.name)
+        return int(match.group(1)) if match else 1 << 30
+
+    @property
+    def status(self) -> str:
+        return str(self.result.get("status") or "missing")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def error(self) -> str:
+        if self.problem:
+            return self.problem
+        if self.status == "running":
+            return "the job stopped before writing its results (results.json still says running)"
+        return str(self.result.get("error") or self.status)
+
+    @property
+    def estimator(self) -> str:
+        return str(self.result.get("estimator") or self.overrides.get(ESTIMATOR_KEY) or "?")
+
+
+@dataclass
+class Scorecard:
+    sweep_dir: Path
+    jobs: list[Job]
+    settings: list[str]
+    replications: dict[str, int]
+    fixed: dict[str, str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    units: str = ""
+
+    @property
+    def failed(self) -> list[Job]:
+        return [job for job in self.jobs if not job.ok]
+
+    def columns(self) -> list[str]:
+        return [*self.settings, *SUMMARY_COLUMNS]
+
+
+def parse_override(line: str) -> tuple[str, str] | None:
+    """``key=value`` of one Hydra override line (``+key``/``++key`` alike; deletions ``~key`` skipped)."""
+    key, sep, value = str(line).partition("=")
+    key = key.strip().lstrip("+")
+    if not sep or key.startswith("~"):
+        return None
+    return key, value.strip()
+
+
+def read_job(folder: Path) -> Job:
+    overrides: dict[str, str] = {}
+    problem = None
+    listed = folder / ".hydra" / "overrides.yaml"
+    if listed.is_file():
+        from omegaconf import OmegaConf
+
+        for line in OmegaConf.load(listed) or []:
+            parsed = parse_override(line)
+            if parsed:
+                overrides[parsed[0]] = parsed[1]
+    try:
+        result = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        result, problem = {}, "no results.json (the job did not start, or its process died)"
+    except (OSError, ValueError) as exc:
+        result, problem = {}, f"results.json unreadable: {' '.join(str(exc).split())}"
+    return Job(folder, overrides, result if isinstance(result, dict) else {}, problem)
+
+
+def load_jobs(sweep_dir: Path) -> list[Job]:
+    """The job folders directly under ``sweep_dir`` (those with ``results.json`` or ``.hydra``), by job number."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    folders = [
+        p
+        for p in sweep_dir.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and ((p / "results.json").exists() or (p / ".hydra").is_dir())
+    ]
+    jobs = [read_job(p) for p in folders]
+    return sorted(jobs, key=lambda job: (job.num, job.folder.name))
+
+
+def job_outcomes(sweep_dir: Path) -> tuple[int, int]:
+    """(jobs, failed jobs) of a sweep folder, for launchers that run the jobs in other processes."""
+    jobs = load_jobs(sweep_dir)
+    return len(jobs), sum(1 for job in jobs if not job.ok)
+
+
+def _swept(jobs: list[Job]) -> tuple[list[str], dict[str, int], dict[str, str]]:
+    """(setting keys, replication key -> number of values, fixed overrides) from the jobs' overrides."""
+    keys: list[str] = []
+    for job in jobs:
+        keys += [k for k in job.overrides if k not in keys]
+    settings, replications, fixed = [], {}, {}
+    for key in keys:
+        values = {job.overrides.get(key) for job in jobs}
+        if len(values) == 1:
+            fixed[key] = next(iter(values))
+        elif is_replication_key(key):
+            replications[key] = len(values)
+        elif key != ESTIMATOR_KEY:
+            settings.append(key)
+    return settings, replications, fixed
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _number(value) -> float | None:
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
+
+
+def score(jobs: list[Job]) -> dict[str, Any]:
+    """The scorecard numbers of one (setting, estimator) cell; failed jobs count only in runs/failures."""
+    ok = [job.result for job in jobs if job.ok]
+    estimates = [e for e in (_number(r.get("estimate")) for r in ok) if e is not None]
+    with_truth = [
+        r for r in ok if _number(r.get("estimate")) is not None and _number(r.get("reference")) is not None
+    ]
+    biases = [r["estimate"] - r["reference"] for r in with_truth]
+    with_ci = [
+        r for r in ok if _number(r.get("ci_low")) is not None and _number(r.get("ci_high")) is not None
+    ]
+    covered = [
+        r["ci_low"] <= r["reference"] <= r["ci_high"]
+        for r in with_ci
+        if _number(r.get("reference")) is not None
+    ]
+    runtimes = [t for t in (_number(r.get("runtime_s")) for r in ok) if t is not None]
+    return {
+        "runs": len(jobs),
+        "failures": len(jobs) - len(ok),
+        "mean_estimate": _mean(estimates),
+        "truth": _mean([r["reference"] for r in with_truth]),
+        "mean_bias": _mean(biases),
+        "sd_bias": statistics.stdev(biases) if len(biases) > 1 else None,
+        "rmse": math.sqrt(_mean([b * b for b in biases])) if biases else None,
+        "ci_coverage": _mean([float(c) for c in covered]),
+        "mean_ci_width": _mean([r["ci_high"] - r["ci_low"] for r in with_ci]),
+        "refutations_passed": sum(int(r.get("refutations_passed") or 0) for r in ok),
+        "refutations_judged": sum(int(r.get("refutations_with_verdict") or 0) for r in ok),
+        "mean_runtime_s": _mean(runtimes),
+        "biases": biases,
+    }
+
+
+def _rank(row: dict[str, Any]) -> tuple:
+    bias, rmse = row["mean_bias"], row["rmse"]
+    return (bias is None, abs(bias) if bias is not None else 0.0, rmse if rmse is not None else math.inf)
+
+
+def scorecard(sweep_dir: Path) -> Scorecard:
+    """Aggregate the job folders of ``sweep_dir``; raise ConfigError if it holds no job folder."""
+    from causal_cli.errors import ConfigError
+
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ConfigError(f"{sweep_dir} is not a folder; pass a sweep folder written by causal run -m")
+    if (sweep_dir / "results.json").is_file():
+        raise ConfigError(
+            f"{sweep_dir} is one run's folder; pass the sweep folder that holds the job folders"
+        )
+    jobs = load_jobs(sweep_dir)
+    if not jobs:
+        raise ConfigError(
+            f"{sweep_dir} holds no job folders (with results.json); pass a folder written by causal run -m"
+        )
+    settings, replications, fixed = _swept(jobs)
+    cells: dict[tuple, dict[str, list[Job]]] = {}
+    for job in jobs:  # job order: settings and estimators appear in the order they were swept
+        setting = tuple(job.overrides.get(key) for key in settings)
+        cells.setdefault(setting, {}).setdefault(job.estimator, []).append(job)
+    rows = []
+    for setting, by_estimator in cells.items():
+        block = [
+            {**dict(zip(settings, setting)), "estimator": name, **score(group)}
+            for name, group in by_estimator.items()
+        ]
+        block.sort(key=_rank)
+        best = next((r for r in block if r["mean_bias"] is not None and r["failures"] == 0), None)
+        for row in block:
+            row["best"] = row is best
+        rows += block
+    units = next(((job.result.get("graph") or {}).get("outcome_units", "") for job in jobs if job.ok), "")
+    return Scorecard(sweep_dir, jobs, settings, replications, fixed, rows, units)
+
+
+def write_summary(card: Scorecard) -> tuple[list[Path], list[str]]:
+    """``summary.csv`` and ``summary.png`` in the sweep folder -> (paths written, problems)."""
+    from causal_cli.report import files
+
+    paths, problems = [], []
+    csv_path = card.sweep_dir / "summary.csv"
+    files.atomic_write(csv_path, files._csv(card.rows, card.columns()))
+    paths.append(csv_path)
+    try:
+        from causal_cli.report.sweep_plot import bias_png
+
+        order = list(dict.fromkeys(job.estimator for job in card.jobs))
+        png = bias_png(card.rows, card.settings, order, card.units, card.sweep_dir / "summary.png")
+        if png is not None:
+            paths.append(png)
+    except Exception as exc:  # noqa: BLE001 - the table and CSV stand without the picture
+        problems.append(f"summary.png not written: {type(exc).__name__}: {' '.join(str(exc).split())}")
+    return paths, problems
+
+
+def summarize(sweep_dir: Path, show: bool = True) -> Scorecard:
+    """Build the scorecard of ``sweep_dir``, write its files and (``show``) print its table."""
+    card = scorecard(sweep_dir)
+    paths, problems = write_summary(card)
+    if show:
+        from causal_cli.report import console
+
+        console.print_scorecard(
+            rows=card.rows,
+            settings=card.settings,
+            replications=card.replications,
+            fixed=card.fixed,
+            units=card.units,
+            failed=[(job.folder.name, job.error) for job in card.failed],
+            n_jobs=len(card.jobs),
+            sweep_dir=str(card.sweep_dir),
+            files=[str(p) for p in paths],
+            problems=problems,
+        )
+    return card
+
+
+class ScorecardCallback(Callback):
+    """Hydra callback: the scorecard at the end of every multirun (jobs never raise, so it always runs)."""
+
+    def on_multirun_end(self, config, **kwargs: Any) -> None:
+        global LAST_SWEEP_DIR
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        LAST_SWEEP_DIR = sweep_dir
+        try:
+            summarize(sweep_dir)
+        except Exception as exc:  # noqa: BLE001 - the jobs' own results are safe; say why there is no scorecard
+            from causal_cli.errors import CausalCliError
+            from causal_cli.report import console
+
+            message = exc.one_line() if isinstance(exc, CausalCliError) else f"{type(exc).__name__}: {exc}"
+            console.error(f"no scorecard for {sweep_dir}: {' '.join(message.split())}")
