@@ -1,0 +1,227 @@
+"""``causal reproduce RUN_DIR``: re-run a finished run from its saved config and check every number.
+
+The run is repeated through the real ``causal run`` path with the validated ``config.yaml`` the
+original run saved, from the folder it was started in (so relative data paths mean the same
+file), into a new folder. Every local data file must still hash to what ``results.json``
+recorded; otherwise the re-run is refused, since a different table would make any comparison
+meaningless. Numbers are compared exactly, as written in the CSV files (``repr`` of each float).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from causal_cli.errors import CausalCliError, ConfigError, DataError
+
+USAGE = "usage: causal reproduce RUN_DIR [--out NEW_DIR]"
+#: files whose every value must match (results.json also holds timings, paths and provenance)
+HEADLINE = ("results.csv", "refutations.csv")
+
+
+def main(args: list[str]) -> int:
+    """Exit status: 0 every value matches, 1 something differs, 2 the run could not be repeated."""
+    args = [a for a in args if a != "--debug"]
+    out = None
+    if "--out" in args:
+        i = args.index("--out")
+        if i + 1 >= len(args):
+            return _fail(USAGE)
+        out = args[i + 1]
+        del args[i : i + 2]
+    if len(args) != 1 or args[0].startswith("-"):
+        return _fail(USAGE)
+    try:
+        return reproduce(Path(args[0]), Path(out) if out else None)
+    except CausalCliError as exc:
+        return _fail(exc.one_line())
+
+
+def _fail(message: str) -> int:
+    print(f"causal: {message}", file=sys.stderr)
+    return 2
+
+
+def read_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
+    """The original run's ``results.json`` and saved config; refuse anything that is not a complete run."""
+    results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
+    if not results_path.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (it has no results.json)")
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{results_path} is not readable JSON: {exc}") from exc
+    status = results.get("status")
+    if status != "ok":
+        raise ConfigError(
+            f"{run_dir} has status '{status}'; only a complete run (status ok) can be reproduced"
+        )
+    if not config_path.is_file():
+        raise ConfigError(f"{run_dir} has no config.yaml (the validated config every run saves)")
+    return results, config_path
+
+
+def base_dir_of(results: dict[str, Any]) -> Path:
+    """Where the original run was started: relative data paths are relative to it."""
+    cwd = (results.get("provenance") or {}).get("cwd")
+    return Path(cwd) if cwd and Path(cwd).is_dir() else Path.cwd()
+
+
+def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: Path) -> None:
+    """Raise DataError when a local data file the run read is gone or its bytes changed."""
+    from omegaconf import OmegaConf
+
+    from causal_cli import provenance
+
+    recorded = results.get("data_files") or {}
+    if not recorded:
+        return
+    data_cfg = OmegaConf.load(config_path).get("data")
+    now = provenance.source_file_hashes(data_cfg, str(base_dir))
+    for key, then in recorded.items():
+        current = now.get(key)
+        if current is None:
+            raise DataError(f"{key}={then['path']} no longer exists; reproduce needs the data the run read")
+        if current["sha256"] != then["sha256"]:
+            raise DataError(
+                f"{key}={current['path']} changed since the run (sha256 {_short(then['sha256'])} then, "
+                f"{_short(current['sha256'])} now); reproduce needs the same data"
+            )
+
+
+def _short(digest: str) -> str:
+    return digest.split(":")[-1][:12]
+
+
+def _override_value(text: str) -> str:
+    """Quote a path for Hydra's override grammar (no interpolation, quotes escaped)."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
+    return f"'{escaped}'"
+
+
+def reproduce(run_dir: Path, out: Path | None = None) -> int:
+    from causal_cli import cli
+
+    results, config_path = read_run(run_dir)
+    base_dir = base_dir_of(results)
+    check_data_unchanged(results, config_path, base_dir)
+    new_dir = (
+        out
+        or run_dir.parent
+        / f"{run_dir.name}_reproduce_{time.strftime('%Y%m%d-%H%M%S')}-"
+        f"{time.time_ns() // 1000 % 1_000_000:06d}"
+    ).resolve()
+    if new_dir.exists() and any(new_dir.iterdir()):
+        raise ConfigError(f"--out {new_dir} is not empty; reproduce writes a new folder")
+    args = [
+        "--config-path",
+        str(config_path.parent.resolve()),
+        "--config-name",
+        config_path.stem,
+        f"hydra.run.dir={_override_value(str(new_dir))}",
+        "hydra/job_logging=disabled",
+        "++report.console=false",
+    ]
+    print(f"reproducing {run_dir} into {new_dir}", flush=True)
+    saved_cwd = os.getcwd()
+    os.chdir(base_dir)
+    try:
+        code = cli.cmd_run(args)
+    finally:
+        os.chdir(saved_cwd)
+    if not (new_dir / "results.json").is_file():
+        raise ConfigError(f"the re-run did not start (exit status {code}); nothing to compare")
+    new_results = json.loads((new_dir / "results.json").read_text(encoding="utf-8"))
+    rows, files = compare(run_dir, new_dir, results, new_results)
+    print(render(rows, files))
+    return 0 if all(r[3] for r in rows) and all(f[1] for f in files) else 1
+
+
+def _read_csv(path: Path) -> list[dict[str, str]] | None:
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def compare(
+    old_dir: Path, new_dir: Path, old: dict[str, Any], new: dict[str, Any]
+) -> tuple[list[tuple[str, str, str, bool]], list[tuple[str, bool, str]]]:
+    """(field, original, new, equal) for the headline numbers; (file, identical, detail) for every CSV."""
+    rows = [("status", str(old.get("status")), str(new.get("status")), new.get("status") == "ok")]
+    rows.append(
+        (
+            "data_hash",
+            str(old.get("data_hash")),
+            str(new.get("data_hash")),
+            old.get("data_hash") == new.get("data_hash"),
+        )
+    )
+    old_res, new_res = _read_csv(old_dir / "results.csv") or [{}], _read_csv(new_dir / "results.csv") or [{}]
+    for column in dict.fromkeys([*old_res[0], *new_res[0]]):
+        if column != "status":
+            a, b = old_res[0].get(column, "—"), new_res[0].get(column, "—")
+            rows.append((column, a, b, a == b))
+    old_ref = {r["name"]: r for r in _read_csv(old_dir / "refutations.csv") or []}
+    new_ref = {r["name"]: r for r in _read_csv(new_dir / "refutations.csv") or []}
+    for name in dict.fromkeys([*old_ref, *new_ref]):
+        a_row, b_row = old_ref.get(name, {}), new_ref.get(name, {})
+        for column in dict.fromkeys([*a_row, *b_row]):
+            if column not in ("name", "reason"):
+                a, b = a_row.get(column, "—"), b_row.get(column, "—")
+                rows.append((f"{name}.{column}", a, b, a == b))
+    files = []
+    names = sorted({p.name for d in (old_dir, new_dir) for p in d.glob("*.csv")})
+    for name in names:
+        a_path, b_path = old_dir / name, new_dir / name
+        if not a_path.is_file() or not b_path.is_file():
+            files.append((name, False, f"only in the {'new' if b_path.is_file() else 'original'} run"))
+        elif a_path.read_bytes() == b_path.read_bytes():
+            files.append((name, True, "byte-identical"))
+        else:
+            files.append((name, False, _first_difference(_read_csv(a_path), _read_csv(b_path))))
+    return rows, files
+
+
+def _first_difference(a: list[dict[str, str]], b: list[dict[str, str]]) -> str:
+    cells = differ = 0
+    first = ""
+    for i in range(max(len(a), len(b))):
+        ra, rb = (a[i] if i < len(a) else {}), (b[i] if i < len(b) else {})
+        for column in dict.fromkeys([*ra, *rb]):
+            cells += 1
+            if ra.get(column) != rb.get(column):
+                differ += 1
+                first = first or f"row {i + 1} {column}: {ra.get(column, '—')} vs {rb.get(column, '—')}"
+    return f"{differ} of {cells} values differ (first: {first})"
+
+
+def render(rows: list[tuple[str, str, str, bool]], files: list[tuple[str, bool, str]]) -> str:
+    """A plain text table (it is read in terminals, logs and CI output alike)."""
+    width = max(len(r[0]) for r in rows)
+    value_width = min(40, max(len("original"), *(len(r[1]) for r in rows)))
+    lines = [f"{'field':<{width}}  {'original':<{value_width}}  {'new':<{value_width}}  match"]
+
+    def cell(text: str) -> str:
+        return text if len(text) <= value_width else text[: value_width - 1] + "…"
+
+    for name, a, b, equal in rows:
+        lines.append(
+            f"{name:<{width}}  {cell(a):<{value_width}}  {cell(b):<{value_width}}  {'yes' if equal else 'NO'}"
+        )
+    lines.append("")
+    for name, _, detail in files:
+        lines.append(f"{name}: {detail}")
+    mismatched = [r[0] for r in rows if not r[3]] + [f[0] for f in files if not f[1]]
+    if mismatched:
+        lines.append(f"NOT reproduced: {len(mismatched)} differ ({', '.join(mismatched)})")
+    else:
+        lines.append(
+            f"reproduced: all {len(rows)} fields match and all {len(files)} CSV files are byte-identical"
+        )
+    return "\n".join(lines)
