@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 
 from causal_cli import __version__
 
@@ -20,6 +21,11 @@ commands:
   list [GROUP]        the options of each config group (graph, dgp, data, estimator, refuters)
                       and the checked-in experiments
   show GROUP/NAME     print one config file, e.g. causal show estimator/psm
+  summarize SWEEP_DIR the scorecard of a sweep folder (causal run -m): summary.csv, summary.png and a
+                      table of bias, RMSE, CI coverage ... per estimator and swept setting
+  report RUN_DIR...   redraw the pictures and report.html of finished run folders from their saved files
+  reproduce RUN_DIR   re-run a finished run from its saved config.yaml into a new folder and check that
+                      every number matches (refused if its data file changed; --out NEW_DIR)
 
 options:
   --version           print the version
@@ -46,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"causal-cli {__version__}")
         return 0
     command, rest = args[0], args[1:]
-    handlers = {"run": cmd_run, "list": cmd_list, "show": cmd_show}
+    handlers = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "report": cmd_report,
+                "reproduce": cmd_reproduce, "summarize": cmd_summarize}
     if command not in handlers:
         _error(f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)")
         return 2
@@ -63,18 +70,24 @@ def cmd_run(args: list[str]) -> int:
     if debug:
         os.environ["CAUSAL_DEBUG"] = "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    from causal_cli import app
+    problem = _check_run_args(args)
+    if problem:
+        _error(problem)
+        return 2
+    from causal_cli import app, sweep
 
     app.JOB_STATUSES.clear()
+    sweep.LAST_SWEEP_DIR = None
     saved_argv = sys.argv
     sys.argv = ["causal", *args]
     try:
         app.hydra_entry()()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        if not getattr(exc, "reported", False):
+            _error("interrupted")
+        return 128 + int(getattr(exc, "signum", 2))
     except Exception as exc:  # noqa: BLE001 - rendered as one line
         if debug:
             raise
@@ -82,10 +95,52 @@ def cmd_run(args: list[str]) -> int:
         return 2
     finally:
         sys.argv = saved_argv
-    failed = app.JOB_STATUSES.count("failed")
-    if failed and len(app.JOB_STATUSES) > 1:
-        _error(f"{failed} of {len(app.JOB_STATUSES)} jobs failed (see status in each results.json)")
+    failed, jobs = app.JOB_STATUSES.count("failed"), len(app.JOB_STATUSES)
+    if sweep.LAST_SWEEP_DIR is not None:  # a multirun: its jobs may have run in other processes (joblib, ray, ...)
+        swept, swept_failed = sweep.job_outcomes(sweep.LAST_SWEEP_DIR)
+        jobs, failed = max(jobs, swept), max(failed, swept_failed)
+    if failed and jobs > 1:
+        _error(f"{failed} of {jobs} jobs failed (see status in each results.json)")
     return 1 if failed else 0
+
+
+def _check_run_args(args: list[str]) -> str | None:
+    """Problems Hydra would report as a multi-line usage text, or find only after touching a folder."""
+    import contextlib
+    import io
+
+    from hydra._internal.utils import get_args_parser
+
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            parsed = get_args_parser().parse_args(args)
+    except SystemExit as exc:
+        if not exc.code:
+            return None  # --version, --help: Hydra prints them
+        lines = [ln for ln in stderr.getvalue().splitlines() if ln.strip()]
+        detail = lines[-1].split("error:", 1)[-1].strip() if lines else "invalid arguments"
+        return f"{detail} (see causal run --help)"
+    for override in parsed.overrides:
+        if re.search(r"://[^/\s@:]*:[^/\s@]+@", override):  # user:password@ would be saved in .hydra/
+            return (
+                "config error: an override holds a URL with a password; remove it and name the environment "
+                "variable that holds it with data.password_env=NAME (nothing was run or saved)"
+            )
+    dashed = next((a for a in args if a.startswith("--exp")), None)
+    if dashed and not dashed.startswith("--experimental-rerun"):  # argparse took it for an abbreviation
+        return f"'{dashed}' is not an option; pick an experiment with experiment=NAME (no dashes)"
+    if parsed.experimental_rerun is not None:
+        return "--experimental-rerun is not supported; use causal reproduce RUN_DIR"
+    if parsed.multirun:
+        return None
+    for override in parsed.overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+") == "hydra.run.dir" and "${" not in value:
+            folder = Path(value.strip("'\"")).expanduser()
+            if (folder / "results.json").exists():
+                return f"hydra.run.dir={folder} already holds a run; choose another folder"
+    return None
 
 
 def hydra_error_line(exc: BaseException) -> str:
@@ -95,6 +150,12 @@ def hydra_error_line(exc: BaseException) -> str:
     if isinstance(exc, CausalCliError):
         return exc.one_line()
     text = str(exc)
+    if type(exc).__name__ == "OverrideParseException" or "LexerNoViableAltException" in text:
+        override = text.split(":", 1)[-1].strip() if "Exception:" in text else text.strip()
+        return (
+            f"config error: cannot parse override {' '.join(override.split())!r}; write key=value, and quote "
+            "values with spaces or symbols, e.g. 'graph.edges=[\"a -> b\"]'"
+        )
     missing = re.search(r"Could not find '([^']+)'", text)
     if missing:
         group, _, option = missing.group(1).rpartition("/")
@@ -102,6 +163,12 @@ def hydra_error_line(exc: BaseException) -> str:
         if group and options:
             return f"config error: {group}={option} is not an option; available: {', '.join(options)}"
         return f"config error: '{missing.group(1)}' is not a config (see causal list)"
+    if text.startswith("Error merging override") and exc.__cause__ is not None:
+        cause = str(exc.__cause__)
+        cause_key = re.search(r"full_key: (\S+)", cause)
+        detail = next((ln.strip() for ln in cause.splitlines() if ln.strip()), "")
+        name = cause_key.group(1) if cause_key else text.removeprefix("Error merging override").strip()
+        return f"config error: {name}: {' '.join(detail.split())}"
     key = re.search(r"full_key: (\S+)", text)
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     if key:
@@ -138,6 +205,27 @@ def _describe(path) -> str:
     return ""
 
 
+def cmd_summarize(args: list[str]) -> int:
+    if len(args) != 1 or args[0].startswith("-"):
+        _error("usage: causal summarize SWEEP_DIR (a folder written by causal run -m)")
+        return 2
+    from causal_cli import sweep
+    from causal_cli.errors import CausalCliError
+
+    try:
+        sweep.summarize(Path(args[0]))
+    except CausalCliError as exc:
+        _error(exc.one_line())
+        return 2
+    return 0
+
+
+def cmd_reproduce(args: list[str]) -> int:
+    from causal_cli import reproduce
+
+    return reproduce.main(args)
+
+
 def cmd_list(args: list[str]) -> int:
     groups = args or list(GROUPS)
     for group in groups:
@@ -150,6 +238,40 @@ def cmd_list(args: list[str]) -> int:
         if group == "refuters":
             print("  (select several: 'refuters=[placebo,random_common_cause]'; settings: refuters.n_jobs)")
     return 0
+
+
+def cmd_report(args: list[str]) -> int:
+    """Re-render plots and report.html from each run folder's results.json and CSVs."""
+    import json
+    from pathlib import Path
+
+    if not args or any(a.startswith("-") for a in args):
+        _error("usage: causal report RUN_DIR [RUN_DIR ...] (a folder written by causal run)")
+        return 2
+    failed = 0
+    for arg in args:
+        results = Path(arg) / "results.json"
+        try:
+            payload = json.loads(results.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            _error(f"{arg}: no results.json; pass a run folder written by causal run")
+            failed += 1
+            continue
+        except (OSError, ValueError) as exc:
+            _error(f"{arg}: cannot read results.json: {exc}")
+            failed += 1
+            continue
+        if payload.get("status") != "ok":
+            _error(f"{arg}: run status is '{payload.get('status')}'; only finished runs (status ok) have a report")
+            failed += 1
+            continue
+        from causal_cli.report import html
+
+        path, problems = html.render_run_dir(Path(arg), payload)
+        for problem in problems:
+            _error(f"{arg}: {problem}")
+        print(path)
+    return 1 if failed else 0
 
 
 def cmd_show(args: list[str]) -> int:

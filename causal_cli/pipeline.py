@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from causal_cli import registry
+from causal_cli import provenance, registry
 from causal_cli.errors import ConfigError, DataError
 from causal_cli.graph import CausalGraph
-from causal_cli.results import RunResult
+from causal_cli.results import EffectResult, RunResult
 
 #: keys of the ``refuters`` node that are settings, not refuter names
 REFUTER_SETTINGS = ("n_jobs",)
@@ -25,22 +25,23 @@ class NullProgress:
 
 
 def build_estimation_data(frame, graph, identification):
+    from causal_cli.data import expand_columns
     from causal_cli.estimators.base import EstimationData
 
     def block(names):
         if not names:
             return np.empty((len(frame), 0))
-        return frame[names].to_numpy(dtype=float)
+        return frame[expand_columns(frame, names)].to_numpy(dtype=float)
 
     return EstimationData(
         t=frame[graph.treatment].to_numpy(dtype=float),
         y=frame[graph.outcome].to_numpy(dtype=float),
         X=block(identification.adjustment_set),
-        covariates=tuple(identification.adjustment_set),
+        covariates=tuple(expand_columns(frame, identification.adjustment_set)),
         instruments=block(identification.instruments) if identification.instruments else None,
-        instrument_names=tuple(identification.instruments),
+        instrument_names=tuple(expand_columns(frame, identification.instruments)),
         mediators=block(identification.mediators) if identification.mediators else None,
-        mediator_names=tuple(identification.mediators),
+        mediator_names=tuple(expand_columns(frame, identification.mediators)),
     )
 
 
@@ -52,10 +53,26 @@ def refuter_settings(cfg) -> tuple[dict[str, Any], dict[str, Any]]:
     return chosen, settings
 
 
+def stream_seed(cfg) -> int:
+    """Root of the estimator's, bootstrap's and refuters' random streams.
+
+    ``cfg.seed`` alone while ``dgp.seed`` follows it (the default ``dgp.seed: ${seed}``); a sweep over
+    ``dgp.seed`` alone mixes both in, so every replication also gets its own refuter and bootstrap
+    streams. A pure function of the two seeds: each job stays reproducible on its own.
+    """
+    seed = int(cfg.seed)
+    dgp_seed = (cfg.get("dgp") or {}).get("seed")
+    if dgp_seed is None or int(dgp_seed) == seed:
+        return seed
+    return int(np.random.SeedSequence([seed, int(dgp_seed)]).generate_state(1)[0])
+
+
 def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     from causal_cli.data import load_dataset
+    from causal_cli.data.checks import check_overlap
     from causal_cli.estimators.naive import difference_in_means
     from causal_cli.identify import identify
+    from causal_cli.refuters.base import start_workers
 
     progress = progress or NullProgress()
     timings: dict[str, float] = {}
@@ -67,7 +84,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         timings[stage] = round(now - clock, 4)
         clock = now
 
-    seed = int(cfg.seed)
+    seed = stream_seed(cfg)
     graph = CausalGraph.from_config(cfg.graph)
     estimator_cls = registry.load("estimator", cfg.estimator.name)
     chosen, settings = refuter_settings(cfg)
@@ -80,8 +97,12 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     missing = [c for c in graph.observed_nodes if c not in frame.columns]
     if missing:
         raise DataError(f"column(s) {', '.join(missing)} named in the graph are not in the data")
+    data_hash = provenance.frame_hash(frame, graph.observed_nodes)
+    data_files = provenance.source_file_hashes(cfg.data, base_dir)
     lap("data")
 
+    n_jobs = int(settings.get("n_jobs", -1))
+    workers_starting = start_workers(refuters, estimator, len(frame), n_jobs)  # while DoWhy imports
     identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
     lap("identify")
 
@@ -90,7 +111,18 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     estimator.fit(data)
     lap("estimate")
 
-    n_jobs = int(settings.get("n_jobs", -1))
+    diagnostics, diagnostic_notes = _diagnostics(cfg, frame, graph, data, estimator)
+    check_overlap(diagnostics.overlap, adjusts=estimator_cls.identification != "none")
+    lap("diagnostics")
+
+    comparisons = [
+        _compare(name, node, graph, frame, seed, cfg.identification.backdoor_method)
+        for name, node in (cfg.get("compare") or {}).items()
+    ]
+    lap("compare")
+
+    if workers_starting is not None:
+        list(workers_starting)
     refutations = []
     for i, refuter in enumerate(refuters):
         refutations.append(
@@ -122,15 +154,61 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         reference=reference,
         reference_kind=_reference_kind(cfg, dataset) if reference is not None else None,
         references=references,
-        seed=seed,
+        seed=int(cfg.seed),
         refutations=refutations,
+        comparisons=comparisons,
         estimator_details=estimator.summary(),
         graph={"name": graph.name, "nodes": graph.nodes, "edges": [f"{a} -> {b}" for a, b in graph.edges],
                "unobserved": graph.unobserved, "outcome_units": graph.outcome_units},
         data_description=dataset.description,
-        notes=list(dataset.notes),
+        notes=list(dataset.notes) + diagnostic_notes,
+        diagnostics=diagnostics,
         timings=timings,
+        data_hash=data_hash,
+        data_files=data_files,
     )
+
+
+def _compare(name, node, graph, frame, seed, backdoor_method) -> EffectResult:
+    """Fit one more estimator on the same data; its failure is recorded, not fatal."""
+    from causal_cli.errors import CausalCliError
+    from causal_cli.identify import identify
+
+    cls = registry.load("estimator", name)
+    estimator = cls.from_config(node, random_state=np.random.SeedSequence([seed, 0xC0]))
+    target = str(getattr(estimator.target_units, "value", estimator.target_units))
+    try:
+        identification = identify(graph, cls.identification, backdoor_method)
+        estimator.fit(build_estimation_data(frame, graph, identification))
+    except CausalCliError as exc:
+        return EffectResult(name, target, None, None, None, None, cls.identification, error=exc.one_line())
+    return EffectResult(
+        estimator=name,
+        target_units=target,
+        estimate=estimator.effect_,
+        std_error=estimator.std_error_,
+        ci_low=estimator.ci_low_,
+        ci_high=estimator.ci_high_,
+        identification=identification.kind,
+        details=estimator.summary(),
+    )
+
+
+def _diagnostics(cfg, frame, graph, data, estimator):
+    """Balance and overlap on the adjustment set plus any other observed confounder of the graph."""
+    from causal_cli import diagnostics
+    from causal_cli.data import expand_columns
+
+    confounders = [n for n in graph.observed_nodes if graph.role_of(n) == "confounder"]
+    names = list(data.covariates) + [
+        n for n in expand_columns(frame, confounders) if n not in data.covariates and n in frame.columns
+    ]
+    extra = names[len(data.covariates):]
+    try:
+        X = np.column_stack([data.X, frame[extra].to_numpy(dtype=float)]) if extra else data.X
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"confounder column(s) {', '.join(extra)} are not numeric: {exc}") from exc
+    return diagnostics.compute(data.t, X, names, estimator, cfg.get("diagnostics"))
 
 
 def _reference(cfg, references, target: str) -> float | None:

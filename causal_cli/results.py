@@ -21,13 +21,36 @@ class RefutationResult:
     simulations: list[float] = field(default_factory=list, repr=False)
     table: list[dict[str, Any]] = field(default_factory=list, repr=False)
     runtime_s: float = 0.0
+    #: the verdict rule the refuter applied, in words
+    rule: str = ""
+    #: refuter-specific numbers (bootstrap CI, robustness value, E-value, ...)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, with_simulations: bool = False) -> dict[str, Any]:
         out = asdict(self)
         if not with_simulations:
             out.pop("simulations")
-        out.pop("table")
+        if not out["table"]:
+            out.pop("table")
         return out
+
+
+@dataclass
+class EffectResult:
+    """One estimator's answer (the main one, or one reported alongside it under ``compare``)."""
+
+    estimator: str
+    target_units: str
+    estimate: float | None
+    std_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    identification: str = "backdoor"
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -54,11 +77,17 @@ class RunResult:
     mediators: list[str] = field(default_factory=list)
     references: dict[str, float] | None = None
     refutations: list[RefutationResult] = field(default_factory=list)
+    comparisons: list[EffectResult] = field(default_factory=list)
     estimator_details: dict[str, Any] = field(default_factory=dict)
     graph: dict[str, Any] = field(default_factory=dict)
     data_description: str = ""
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: sha256 of the analysed columns' content, and of each local file the data source read
+    data_hash: str | None = None
+    data_files: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: a ``causal_cli.diagnostics.Diagnostics`` (balance, overlap, weights), or None
+    diagnostics: Any = None
 
     @property
     def bias(self) -> float | None:
@@ -79,7 +108,10 @@ class RunResult:
         return None if self.reference is None else bool(self.ci_low <= self.reference <= self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "refutations"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("refutations", "diagnostics")}
+        for row in out["comparisons"]:
+            if row["estimate"] is not None and self.reference is not None:
+                row["bias"] = row["estimate"] - self.reference
         out.update(
             bias=self.bias,
             naive_bias=self.naive_bias,
@@ -89,7 +121,28 @@ class RunResult:
             refutations_passed=sum(1 for r in self.refutations if r.passed is True),
             refutations_with_verdict=sum(1 for r in self.refutations if r.passed is not None),
         )
+        diag = self.diagnostics
+        overlap = diag.overlap if diag is not None else None
+        out.update(
+            diagnostics=diag.to_dict() if diag is not None else None,
+            max_abs_smd_before=diag.max_abs_smd_before if diag is not None else None,
+            max_abs_smd_after=diag.max_abs_smd_after if diag is not None else None,
+            overlap_share_outside=overlap["share_outside"] if overlap else None,
+            poor_overlap=diag.poor_overlap if diag is not None else None,
+        )
         return _plain(out)
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        """Row tables saved beside ``results.json`` (``<name>.csv``) so the report can be redrawn later."""
+        diag = self.diagnostics
+        return _plain({
+            "balance": diag.balance if diag is not None else [],
+            "overlap": diag.histogram if diag is not None else [],
+            "refutation_simulations": [
+                {"refuter": r.name, "simulation": i, "effect": effect}
+                for r in self.refutations for i, effect in enumerate(r.simulations)
+            ],
+        })
 
 
 def _plain(value):

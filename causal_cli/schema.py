@@ -13,6 +13,11 @@ from typing import Any
 
 from omegaconf import MISSING
 
+#: upper bounds that keep a typo (dgp.n=10000000000) from becoming an out-of-memory crash or a
+#: run that never ends; far above anything a study needs
+MAX_SIMULATED_ROWS = 10_000_000
+MAX_REPLICATIONS = 100_000
+
 
 def check(ok: bool, key: str, value: Any, allowed: str) -> None:
     """Raise a ConfigError naming ``key`` (relative to its node) unless ``ok``."""
@@ -60,7 +65,8 @@ class CIConfig:
     def __post_init__(self):
         check(0 < self.level < 1, "ci.level", self.level, "a number strictly between 0 and 1")
         check(self.method in ("analytic", "bootstrap"), "ci.method", self.method, "analytic, bootstrap")
-        check(self.num_bootstrap >= 2, "ci.num_bootstrap", self.num_bootstrap, "an integer >= 2")
+        check(2 <= self.num_bootstrap <= MAX_REPLICATIONS, "ci.num_bootstrap", self.num_bootstrap,
+              f"an integer from 2 to {MAX_REPLICATIONS:,}")
 
 
 @dataclass
@@ -82,7 +88,8 @@ class RefuterConfig:
     num_simulations: int = 100
 
     def __post_init__(self):
-        check(self.num_simulations >= 1, "num_simulations", self.num_simulations, "an integer >= 1")
+        check(1 <= self.num_simulations <= MAX_REPLICATIONS, "num_simulations", self.num_simulations,
+              f"an integer from 1 to {MAX_REPLICATIONS:,}")
 
 
 @dataclass
@@ -98,7 +105,8 @@ class DGPConfig:
     noise_sd: float = 5.0
 
     def __post_init__(self):
-        check(self.n >= 20, "n", self.n, "an integer >= 20")
+        check(20 <= self.n <= MAX_SIMULATED_ROWS, "n", self.n, f"an integer from 20 to {MAX_SIMULATED_ROWS:,}")
+        check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         check(self.noise_sd >= 0, "noise_sd", self.noise_sd, "a number >= 0")
 
 
@@ -124,6 +132,28 @@ class ReportConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    """Balance and overlap diagnostics (causal_cli/diagnostics.py)."""
+
+    overlap_low: float = 0.05
+    overlap_high: float = 0.95
+    #: warn about poor overlap when more than this share of units lies outside [overlap_low, overlap_high]
+    poor_overlap_share: float = 0.1
+    smd_threshold: float = 0.1
+    num_bins: int = 40
+    top_weights: int = 5
+
+    def __post_init__(self):
+        check(0 <= self.overlap_low < 1, "overlap_low", self.overlap_low, "a number in [0, 1)")
+        check(self.overlap_low < self.overlap_high <= 1, "overlap_high", self.overlap_high,
+              f"a number in ({self.overlap_low}, 1] (above overlap_low)")
+        check(0 <= self.poor_overlap_share <= 1, "poor_overlap_share", self.poor_overlap_share, "a share in [0, 1]")
+        check(self.smd_threshold > 0, "smd_threshold", self.smd_threshold, "a number > 0")
+        check(self.num_bins >= 2, "num_bins", self.num_bins, "an integer >= 2")
+        check(self.top_weights >= 1, "top_weights", self.top_weights, "an integer >= 1")
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     question: str = ""
@@ -134,16 +164,23 @@ class RunConfig:
     data: Any = MISSING
     estimator: Any = MISSING
     refuters: dict[str, Any] = field(default_factory=dict)
+    #: more estimators reported side by side with the main one: ``{name: {option: value}}``
+    compare: dict[str, Any] = field(default_factory=dict)
     identification: IdentificationConfig = field(default_factory=IdentificationConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
 
 def register_configs() -> None:
     """Store the run schema and every method's schema (idempotent)."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     from causal_cli import registry
+    from causal_cli.report.files import path_safe
 
+    if not OmegaConf.has_resolver("path_safe"):
+        OmegaConf.register_new_resolver("path_safe", path_safe)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="schema", name="graph", node=GraphConfig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -10,11 +12,12 @@ from causal_cli.errors import CausalCliError, ConfigError
 from causal_cli.pipeline import REFUTER_SETTINGS
 
 
-def _typed(node, schema: type, path: str) -> DictConfig:
+def _typed(node, schema: type, path: str, instantiate: bool = True) -> DictConfig:
     """Merge ``node`` onto ``schema``; instantiate it so ``__post_init__`` range checks run."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
-        OmegaConf.to_object(merged)
+        if instantiate:
+            OmegaConf.to_object(merged)
     except CausalCliError as exc:
         raise ConfigError(f"{path}.{exc}") from exc
     except OmegaConfBaseException as exc:
@@ -40,6 +43,16 @@ def _name(node, key: str, group: str, path: str) -> str:
     return str(value)
 
 
+def _check_reference(value) -> None:
+    """``reference`` is used only after estimation, so check it before any work."""
+    try:
+        ok = value is None or (not isinstance(value, bool) and math.isfinite(float(value)))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"reference={value!r} is not a number; allowed: a finite number, or null for none")
+
+
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
@@ -47,10 +60,21 @@ def validate(cfg: DictConfig) -> DictConfig:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message(exc, "config")) from exc
-    from causal_cli.schema import GraphConfig
+    from dataclasses import fields
 
+    from causal_cli.schema import DiagnosticsConfig, GraphConfig, RunConfig
+
+    known = {f.name for f in fields(RunConfig)}
+    unknown = [k for k in cfg if k not in known]
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a config key; allowed top-level keys: {', '.join(sorted(known))}")
     OmegaConf.set_struct(cfg, False)
-    cfg.graph = _typed(cfg.graph, GraphConfig, "graph")
+    for key in ("graph", "data", "estimator"):  # e.g. removed with ~estimator
+        if OmegaConf.is_missing(cfg, key) or not isinstance(cfg.get(key), DictConfig):
+            raise ConfigError(f"{key} is not set; choose one with {key}=NAME (see causal list {key})")
+    # graph values are checked by CausalGraph.from_config, whose messages say what to set
+    cfg.graph = _typed(cfg.graph, GraphConfig, "graph", instantiate=False)
+    cfg.diagnostics = _typed(cfg.get("diagnostics") or {}, DiagnosticsConfig, "diagnostics")
     name = _name(cfg.estimator, "name", "estimator", "estimator")
     cfg.estimator = _typed(cfg.estimator, registry.config_class("estimator", name), "estimator")
     source = _name(cfg.data, "source", "data", "data")
@@ -58,6 +82,12 @@ def validate(cfg: DictConfig) -> DictConfig:
     if cfg.get("dgp") is not None:
         kind = _name(cfg.dgp, "kind", "dgp", "dgp")
         cfg.dgp = _typed(cfg.dgp, registry.config_class("dgp", kind), "dgp")
+    for key in list(cfg.get("compare") or {}):
+        node = cfg.compare[key] or {}
+        if key not in registry.ESTIMATORS:
+            allowed = ", ".join(sorted(registry.ESTIMATORS))
+            raise ConfigError(f"compare.{key} is not an estimator; allowed: {allowed}")
+        cfg.compare[key] = _typed({**node, "name": key}, registry.config_class("estimator", key), f"compare.{key}")
     refuters = cfg.get("refuters") or {}
     for key in list(refuters):
         if key in REFUTER_SETTINGS:
@@ -71,5 +101,6 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise ConfigError(f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ...")
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
+    _check_reference(cfg.get("reference"))
     OmegaConf.set_struct(cfg, True)
     return cfg

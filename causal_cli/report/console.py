@@ -6,8 +6,18 @@ import sys
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+
+from causal_cli.report.text import money as _money
+from causal_cli.report.text import naive_sentence
 
 _console: Console | None = None
 
@@ -15,12 +25,17 @@ _console: Console | None = None
 def console() -> Console:
     global _console
     if _console is None:
-        _console = Console(highlight=False, soft_wrap=False)
+        import os
+
+        # piped output (CI logs, files) gets a readable width instead of rich's 80-column fallback
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 110
+        _console = Console(highlight=False, soft_wrap=False, width=width)
     return _console
 
 
 def error(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]{_escape(message)}[/]")
+    # soft_wrap: one error is one line, however narrow the terminal (or 80 columns when piped)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{_escape(message)}[/]")
 
 
 def _escape(text: str) -> str:
@@ -59,15 +74,6 @@ def progress():
         yield RichProgress(bar)
 
 
-def _money(value, units: str = "") -> str:
-    if value is None:
-        return "—"
-    if units == "$":
-        sign = "-" if value < 0 else ""
-        return f"{sign}${abs(value):,.2f}"
-    return f"{value:,.3f}{(' ' + units) if units else ''}"
-
-
 def print_summary(result: dict, run_dir: str | None) -> None:
     """Render ``results.json``'s content: the question, the headline table, refutations, paths."""
     out = console()
@@ -90,7 +96,10 @@ def print_summary(result: dict, run_dir: str | None) -> None:
 
     level = int(round(result.get("ci_level", 0.95) * 100))
     ref_kind = (result.get("reference_kind") or "reference").replace("_", " ")
-    table = Table(title="Effect estimates", caption=f"{level}% CI by {result.get('ci_method', '')}")
+    table = Table(
+        title="Effect estimates",
+        caption=f"naive = difference in means, no adjustment; {level}% CI by {result.get('ci_method', '')}",
+    )
     table.add_column("")
     table.add_column("estimate", justify="right")
     table.add_column(f"{level}% CI", justify="right")
@@ -98,7 +107,7 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     table.add_column("bias", justify="right")
     ref = result.get("reference")
     table.add_row(
-        "naive (difference in means)",
+        "naive",
         _money(result["naive_estimate"], units),
         "",
         _money(ref, units),
@@ -111,20 +120,28 @@ def print_summary(result: dict, run_dir: str | None) -> None:
         _money(ref, units),
         _money(result.get("bias"), units),
     )
-    out.print(table)
-    pct = result.get("naive_overstatement_pct")
-    if pct is not None:
-        verb = "overstates" if pct > 0 else "understates"
-        out.print(
-            f"The naive difference {verb} the causal effect by [bold]{abs(pct):.1f}%[/] "
-            f"({_money(result['naive_estimate'], units)} vs {_money(result['estimate'], units)})."
+    for row in result.get("comparisons") or []:
+        if row.get("estimate") is None:
+            table.add_row(f"{row['estimator']} ({row['target_units'].upper()})", "[red]failed[/]", _escape(row.get("error") or ""), "", "")
+            continue
+        table.add_row(
+            f"{row['estimator']} ({row['target_units'].upper()})",
+            _money(row["estimate"], units),
+            f"[{_money(row['ci_low'], units)}, {_money(row['ci_high'], units)}]",
+            _money(ref, units),
+            _money(row.get("bias"), units),
         )
+    out.print(table)
+    sentence = naive_sentence(result, units, emphasis=lambda text: f"[bold]{text}[/]")
+    if sentence:
+        out.print(sentence)
     if ref is not None:
         covered = result.get("ci_covers_reference")
         mark = "[green]covers[/]" if covered else "[red]does not cover[/]"
         out.print(f"The {level}% CI {mark} the {ref_kind} ({_money(ref, units)}).")
     for note in result.get("notes") or []:
         out.print(f"[yellow]note:[/] {_escape(note)}")
+    _print_diagnostics(out, result.get("diagnostics") or {})
 
     refutations = result.get("refutations") or []
     if refutations:
@@ -143,10 +160,134 @@ def print_summary(result: dict, run_dir: str | None) -> None:
             )
         out.print(rt)
         for r in refutations:
-            out.print(f"  [bold]{r['name']}[/]: {_escape(r.get('reason', ''))}")
+            colour = {True: "green", False: "red", None: "blue"}[r.get("passed")]
+            out.print(f"  [bold {colour}]{r['name']}[/]: {_escape(r.get('reason', ''))}")
         judged = [r for r in refutations if r.get("passed") is not None]
         passed = sum(1 for r in judged if r["passed"])
         colour = "green" if passed == len(judged) else "red"
-        out.print(f"[{colour}]The estimate survived {passed} of {len(judged)} refutations.[/]")
+        if judged:
+            out.print(f"[{colour}]The estimate survived {passed} of {len(judged)} refutations.[/]")
+        for r in refutations:
+            if r.get("table"):
+                _print_sensitivity(out, r, units)
     if run_dir:
         out.print(f"[dim]Results: {run_dir}[/]")
+    if result.get("report_html"):
+        out.print(f"[dim]Report: {result['report_html']}[/]")
+
+
+def _print_sensitivity(out: Console, refutation: dict, units: str) -> None:
+    """The sensitivity grid, compactly: re-estimated effect by the confounder's partial R² with T and Y."""
+    rows = [r for r in refutation["table"] if "r2_treatment" in r and "r2_outcome" in r]
+    if not rows:
+        return
+    cols = sorted({r["r2_outcome"] for r in rows})
+    table = Table(
+        title=f"Sensitivity ({refutation['name']}): estimate after adjusting for a confounder U",
+        caption="rows: partial R² of U with the treatment; columns: with the outcome; red: explained away",
+    )
+    table.add_column("R² T \\ Y", justify="right")
+    for c in cols:
+        table.add_column(f"{c:g}", justify="right")
+    for r2_t in sorted({r["r2_treatment"] for r in rows}):
+        cells = {r["r2_outcome"]: r for r in rows if r["r2_treatment"] == r2_t}
+        values = []
+        for c in cols:
+            row = cells.get(c)
+            text = _money(row.get("new_effect"), units) if row else ""
+            values.append(f"[red]{text}[/]" if row and row.get("explains_away") else text)
+        table.add_row(f"{r2_t:g}", *values)
+    out.print(table)
+    details = refutation.get("details") or {}
+    rv, evalue = details.get("robustness_value"), details.get("e_value")
+    line = "not reached on the curve" if rv is None else f"partial R² {rv:.3f} with both"
+    out.print(
+        f"  explained away by a confounder of strength: {line}"
+        + (f"; E-value {evalue:.2f}" if evalue is not None else "")
+    )
+
+
+def _print_diagnostics(out: Console, diag: dict) -> None:
+    """One balance line; a warning line when overlap is poor."""
+    if diag.get("max_abs_smd_before") is not None:
+        after = {"matching": "after matching", "weighting": "after weighting"}.get(diag.get("adjustment"))
+        line = f"[bold]Balance:[/] max |SMD| {diag['max_abs_smd_before']:.3f} before adjustment"
+        if after and diag.get("max_abs_smd_after") is not None:
+            colour = "red" if diag["max_abs_smd_after"] > diag.get("smd_threshold", 0.1) else "green"
+            line += f", [{colour}]{diag['max_abs_smd_after']:.3f} {after}[/]"
+        out.print(f"{line} (threshold {diag.get('smd_threshold', 0.1):g}).")
+    overlap = diag.get("overlap") or {}
+    if overlap.get("poor"):
+        low, high = overlap["bounds"]
+        groups = overlap.get("groups") or {}
+        by_group = ", ".join(f"{g} {100 * v['share_outside']:.1f}%" for g, v in groups.items())
+        out.print(
+            f"[bold yellow]warning:[/] poor overlap: {100 * overlap['share_outside']:.1f}% of units have a propensity "
+            f"score outside [{low:g}, {high:g}] ({by_group}); the estimate leans on extrapolation (see overlap.png)."
+        )
+
+
+def print_scorecard(rows: list[dict], settings: list[str], replications: dict[str, int], fixed: dict[str, str],
+                    units: str, failed: list[tuple[str, str]], n_jobs: int, sweep_dir: str, files: list[str],
+                    problems: list[str]) -> None:
+    """The sweep scorecard (``causal_cli.sweep``): one block per setting, best estimator of each in bold green."""
+    out = console()
+    truths = {round(r["truth"], 9) for r in rows if r.get("truth") is not None}
+    notes = ["★ best per setting: smallest |mean bias|, then RMSE, no failures"]
+    if replications:
+        notes.append("replications over " + ", ".join(f"{k} ({n} values)" for k, n in replications.items()))
+    if len(truths) == 1:
+        notes.append(f"truth {_money(next(iter(truths)), units)}")
+    if fixed:
+        notes.append("fixed: " + " ".join(f"{k}={v}" for k, v in fixed.items()))
+    table = Table(
+        title=f"Sweep scorecard: {n_jobs} jobs, {len(failed)} failed",
+        caption=_escape(" · ".join(notes)),
+        caption_justify="left",
+    )
+    for key in settings:
+        table.add_column(_escape(key))
+    columns = ["estimator", "runs", "failed", "mean estimate"] + (["truth"] if len(truths) > 1 else []) + [
+        "mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
+    previous = None
+    for row in rows:
+        setting = tuple(row.get(k) for k in settings)
+        if previous is not None and setting != previous:
+            table.add_section()
+        cells = [_escape(str(v)) if setting != previous else "" for v in setting]
+        previous = setting
+        coverage = row.get("ci_coverage")
+        judged = row.get("refutations_judged") or 0
+        runtime = row.get("mean_runtime_s")
+        values = [
+            ("★ " if row.get("best") else "  ") + _escape(row["estimator"]),
+            str(row["runs"]),
+            f"[red]{row['failures']}[/]" if row["failures"] else "0",
+            _money(row.get("mean_estimate"), units),
+            *([_money(row.get("truth"), units)] if len(truths) > 1 else []),
+            _money(row.get("mean_bias"), units),
+            _money(row.get("rmse"), units),
+            "—" if coverage is None else f"{100 * coverage:.0f}%",
+            _money(row.get("mean_ci_width"), units),
+            f"{row.get('refutations_passed', 0)}/{judged}" if judged else "—",
+            "—" if runtime is None else f"{runtime:.2f} s",
+        ]
+        table.add_row(*cells, *values, style="bold green" if row.get("best") else None)
+    wide = out
+    if not out.is_terminal:  # piped or captured: the whole table, not one squeezed into 80 columns
+        from rich.measure import Measurement
+
+        need = Measurement.get(out, out.options.update(max_width=1000), table).maximum
+        if need > out.width:
+            wide = Console(file=out.file, width=need, highlight=False, soft_wrap=False)
+    out.print()
+    wide.print(table)
+    for name, message in failed[:10]:
+        out.print(f"[red]failed[/] {_escape(name)}: {_escape(message)}", soft_wrap=True)
+    if len(failed) > 10:
+        out.print(f"[red]... and {len(failed) - 10} more failed jobs[/] (see status in each results.json)")
+    for problem in problems:
+        out.print(f"[yellow]note:[/] {_escape(problem)}")
+    out.print(f"[dim]Scorecard: {_escape(', '.join(files) or sweep_dir)}[/]")

@@ -6,28 +6,73 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from causal_cli.report.text import naive_sentence
+
+#: CSV tables must be byte-identical for the same config and seed: timings belong in results.json only
 RESULT_COLUMNS = [
     "status", "treatment", "outcome", "estimator", "target_units", "n_rows", "adjustment_set",
     "naive_estimate", "estimate", "std_error", "ci_low", "ci_high", "ci_level", "reference",
-    "reference_kind", "bias", "naive_overstatement_pct", "seed", "runtime_s",
+    "reference_kind", "bias", "naive_overstatement_pct", "seed",
+    "max_abs_smd_before", "max_abs_smd_after", "overlap_share_outside",
 ]
-REFUTATION_COLUMNS = ["name", "new_effect", "new_effect_sd", "p_value", "passed", "reason", "num_simulations"]
+REFUTATION_COLUMNS = [
+    "name", "new_effect", "new_effect_sd", "p_value", "passed", "reason", "num_simulations",
+    "rule", "options", "details",
+]
 
 
 def atomic_write(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, flush it to disk, then rename it into place."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: characters that would make one folder name into several (or be invalid on some file system)
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+def path_safe(value: Any, max_bytes: int = 150) -> str:
+    """A config value as ONE folder name (Hydra resolver ``${path_safe:...}``): no separators, no ``..``.
+
+    Run and sweep folder names interpolate user values (``estimator.name``, the overrides of a sweep
+    job); without this, ``estimator.name=../../x`` or a sweep over ``graph.outcome_units=../../x``
+    would write outside the output folder. Over-long names are cut and keep a hash, so they stay unique.
+    """
+    import hashlib
+
+    text = _UNSAFE_IN_NAME.sub("_", str(value))
+    if not text.strip("."):
+        text = text.replace(".", "_")
+    raw = text.encode("utf-8")
+    if len(raw) > max_bytes:
+        digest = hashlib.sha256(raw).hexdigest()[:10]
+        text = raw[: max_bytes - 11].decode("utf-8", errors="ignore") + "~" + digest
+    return text
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -44,6 +89,22 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+def _refutation_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Refutations as CSV rows: ``options`` and the scalar ``details`` as ``key=value; ...`` text."""
+
+    def flat(values: dict[str, Any]) -> str:
+        items = []
+        for key, value in (values or {}).items():
+            if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+                value = ",".join(map(str, value))
+            if not isinstance(value, (dict, list)):
+                items.append(f"{key}={value}")
+        return "; ".join(items)
+
+    return [{**r, "options": flat(r.get("options")), "details": flat(r.get("details"))}
+            for r in payload.get("refutations") or []]
+
+
 def claim_run_dir(run_dir: Path, header: dict[str, Any]) -> None:
     """Create ``results.json`` exclusively (status ``running``): no run ever reuses another's folder."""
     from causal_cli.errors import ConfigError
@@ -57,14 +118,29 @@ def claim_run_dir(run_dir: Path, header: dict[str, Any]) -> None:
         fh.write(json.dumps({"status": "running", "error": None, **header}, indent=2, default=str) + "\n")
 
 
-def write_run_files(run_dir: Path, payload: dict[str, Any], summary_md: str | None) -> None:
+def write_run_files(
+    run_dir: Path, payload: dict[str, Any], summary_md: str | None, tables: dict[str, list[dict]] | None = None
+) -> None:
     """Tables first, ``results.json`` (whose status says the run is complete) last."""
+    write_tables(run_dir, payload, summary_md, tables)
+    write_json(run_dir / "results.json", payload)
+
+
+def write_tables(
+    run_dir: Path, payload: dict[str, Any], summary_md: str | None, row_tables: dict[str, list[dict]] | None = None
+) -> None:
+    """Every file of a finished run except ``results.json``; ``row_tables`` (name -> rows) become ``name.csv``."""
     if payload.get("status") == "ok":
+        for name, rows in (row_tables or {}).items():
+            if rows:
+                atomic_write(run_dir / f"{name}.csv", _csv(rows, list(rows[0])))
         atomic_write(run_dir / "results.csv", _csv([payload], RESULT_COLUMNS))
-        atomic_write(run_dir / "refutations.csv", _csv(payload.get("refutations") or [], REFUTATION_COLUMNS))
+        atomic_write(run_dir / "refutations.csv", _csv(_refutation_rows(payload), REFUTATION_COLUMNS))
+        tables = [row for r in payload.get("refutations") or [] for row in r.get("table") or []]
+        if tables:
+            atomic_write(run_dir / "sensitivity.csv", _csv(tables, list(tables[0])))
         if summary_md:
             atomic_write(run_dir / "summary.md", summary_md)
-    write_json(run_dir / "results.json", payload)
 
 
 def summary_markdown(result: dict[str, Any]) -> str:
@@ -90,9 +166,10 @@ def summary_markdown(result: dict[str, Any]) -> str:
         f"| {fmt(result.get('reference'))} | {fmt(result.get('bias'))} |",
         "",
     ]
-    if result.get("naive_overstatement_pct") is not None:
-        lines.append(f"The naive difference overstates the causal effect by {result['naive_overstatement_pct']:.1f}%.")
-        lines.append("")
+    sentence = naive_sentence(result, units)
+    if sentence:
+        lines += [sentence, ""]
+    lines += [f"- note: {note}" for note in result.get("notes") or []]
     refs = result.get("refutations") or []
     if refs:
         lines += ["## Refutations", "", "| refuter | new effect | p-value | verdict | reason |", "| --- | ---: | ---: | --- | --- |"]
