@@ -15,7 +15,13 @@ import numpy as np
 
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.base import BaseEstimator
-from causal_cli.estimators.matching import nearest_on_score, within_group_variance
+from causal_cli.estimators.matching import (
+    abadie_imbens_se,
+    combine_group_effects,
+    match_balance_weights,
+    match_in_score_order,
+    within_group_variance_sorted,
+)
 from causal_cli.estimators.propensity import propensity_scores
 from causal_cli.schema import EstimatorConfig, check
 
@@ -31,7 +37,12 @@ class PSMConfig(EstimatorConfig):
     def __post_init__(self):
         super().__post_init__()
         check(self.k >= 1, "k", self.k, "an integer >= 1")
-        check(self.caliper is None or self.caliper > 0, "caliper", self.caliper, "a number > 0, or null for none")
+        check(
+            self.caliper is None or self.caliper > 0,
+            "caliper",
+            self.caliper,
+            "a number > 0, or null for none",
+        )
         check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
 
 
@@ -39,6 +50,7 @@ class PSMEstimator(BaseEstimator):
     config_class = PSMConfig
     name = "psm"
     has_analytic_se = True
+    balance_adjustment = "matching"
 
     def __init__(
         self,
@@ -62,73 +74,99 @@ class PSMEstimator(BaseEstimator):
         if int(self.k) < 1:
             raise EstimationError(f"estimator.k={self.k}; it must be at least 1")
         if self.caliper is not None and self.caliper <= 0:
-            raise EstimationError(f"estimator.caliper={self.caliper}; it must be > 0 (or null for no caliper)")
+            raise EstimationError(
+                f"estimator.caliper={self.caliper}; it must be > 0 (or null for no caliper)"
+            )
         ps, coef = propensity_scores(
             data, self.propensity_model, self.propensity_C, getattr(self, "warm_start_", None)
         )
         self.warm_start_ = coef
         self.propensity_ = ps
-        t = data.t == 1
-        y = data.y
-        treated, control = np.flatnonzero(t), np.flatnonzero(~t)
         k = int(self.k)
-        # y_hat[i] = imputed missing potential outcome of unit i; used[i] = times unit i serves as a match
-        y_missing = np.empty(data.n)
-        keep = np.ones(data.n, dtype=bool)
-        used_by_treated = np.zeros(data.n)
-        used_by_control = np.zeros(data.n)
-        logit = np.log(np.clip(ps, 1e-12, 1 - 1e-12) / np.clip(1 - ps, 1e-12, 1))
-        caliper_width = None if self.caliper is None else float(self.caliper) * float(np.std(logit))
-        for queries, pool, used in ((treated, control, used_by_treated), (control, treated, used_by_control)):
-            idx, _ = nearest_on_score(ps[pool], ps[queries], k)
-            matched = pool[idx]
-            if caliper_width is not None:
+        # everything below is in propensity-score order (unit order[i] at position i): one sort,
+        # and the matched units' outcomes are read sequentially
+        order, t, groups = match_in_score_order(ps, data.t == 1, k)
+        y = data.y[order]
+        if self.caliper is not None:
+            logit = np.log(np.clip(ps, 1e-12, 1 - 1e-12) / np.clip(1 - ps, 1e-12, 1))
+            caliper_width = float(self.caliper) * float(np.std(logit))
+            logit = logit[order]
+        matches = []  # per group (treated, control): (queries, matched, weights, kept or None, effects)
+        for (queries, matched), treated_queries in zip(groups, (True, False)):
+            kept = None
+            if self.caliper is not None:
                 within = np.abs(logit[matched] - logit[queries][:, None]) <= caliper_width
-                keep[queries] = within.any(axis=1)
-                weights = within / np.maximum(within.sum(axis=1, keepdims=True), 1)
+                kept = within.any(axis=1)
+                w = within / np.maximum(within.sum(axis=1, keepdims=True), 1)
+                y_missing = (y[matched] * w).sum(axis=1)
+            elif k == 1:
+                w = None
+                y_missing = y[matched[:, 0]]
             else:
-                weights = np.full(matched.shape, 1.0 / matched.shape[1])
-            y_missing[queries] = (y[matched] * weights).sum(axis=1)
-            np.add.at(used, matched.ravel(), (weights * keep[queries][:, None]).ravel())
-        self.n_dropped_ = {"treated": int((~keep & t).sum()), "control": int((~keep & ~t).sum())}
-        unit_effect = np.where(t, y - y_missing, y_missing - y)
-        att_rows, atc_rows = keep & t, keep & ~t
-        if self.target_units == "att" and not att_rows.any() or self.target_units == "atc" and not atc_rows.any():
-            raise EstimationError("the caliper dropped every unit of the target group; widen estimator.caliper")
-        att = unit_effect[att_rows].mean() if att_rows.any() else np.nan
-        atc = unit_effect[atc_rows].mean() if atc_rows.any() else np.nan
-        n_t, n_c = att_rows.sum(), atc_rows.sum()
-        if self.target_units == "att":
-            effect = att
-        elif self.target_units == "atc":
-            effect = atc
-        else:
-            effect = (np.nan_to_num(att) * n_t + np.nan_to_num(atc) * n_c) / (n_t + n_c)
-        self._state = (t, keep, unit_effect, used_by_treated, used_by_control, k)
+                w = np.full(matched.shape, 1.0 / matched.shape[1])
+                y_missing = (y[matched] * w).sum(axis=1)
+            # each unit's matched effect: y1 - y0, with its missing potential outcome imputed
+            effects = y[queries] - y_missing if treated_queries else y_missing - y[queries]
+            matches.append((queries, matched, w, kept, effects))
+        dropped = [0 if kept is None else int((~kept).sum()) for *_, kept, _ in matches]
+        self.n_dropped_ = {"treated": dropped[0], "control": dropped[1]}
+        kept_effects = [e if kept is None else e[kept] for *_, kept, e in matches]
+        effect = combine_group_effects(*kept_effects, self.target_units)
+        self._state = (order, t, y, matches, k)
+        self._used = self._unit_arrays = None
         return float(effect)
 
+    def _units(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keep, unit_effect)`` for every unit, in score order (for the standard error and diagnostics)."""
+        if self._unit_arrays is None:
+            _, t, _, matches, _ = self._state
+            keep = np.ones(t.shape[0], dtype=bool)
+            unit_effect = np.empty(t.shape[0])
+            for queries, _, _, kept, effects in matches:
+                unit_effect[queries] = effects
+                if kept is not None:
+                    keep[queries] = kept
+            self._unit_arrays = (keep, unit_effect)
+        return self._unit_arrays
+
+    def _times_used(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(used_by_treated, used_by_control)`` in score order: K_M(i)/M, how often unit i is a match.
+
+        Only the standard error and the diagnostics need these, so refuters' point estimates skip them.
+        """
+        if self._used is None:
+            _, t, _, matches, _ = self._state
+            used = []
+            for _queries, matched, w, kept, _ in matches:
+                share = (1.0 / matched.shape[1] if w is None else w) * (
+                    1.0 if kept is None else kept[:, None]
+                )
+                share = np.broadcast_to(share, matched.shape).ravel()
+                used.append(np.bincount(matched.ravel(), weights=share, minlength=t.shape[0]))
+            self._used = tuple(used)
+        return self._used
+
+    @property
+    def balance_weights_(self) -> np.ndarray:
+        """Diagnostics protocol: kept target units count once, each match as often as it is used."""
+        if getattr(self, "_state", None) is None:
+            raise AttributeError("balance_weights_")
+        order, t = self._state[:2]
+        out = np.empty(t.shape[0])
+        out[order] = match_balance_weights(self.target_units, t, self._units()[0], *self._times_used())
+        return out
+
     def _std_error(self, data):
-        t, keep, unit_effect, used_by_treated, used_by_control, k = self._state
-        ps, y = self.propensity_, data.y
+        order, t, y, _, k = self._state
+        keep, unit_effect = self._units()
+        ps = self.propensity_[order]
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
-            sigma2[rows] = within_group_variance(ps[rows], y[rows])
-        effect = self.effect_
-        if self.target_units == "ate":
-            used = np.where(t, used_by_control, used_by_treated)  # K_M(i)/M, by the other group
-            rows = keep
-            terms = (unit_effect - effect) ** 2 + (used**2 + (2 * k - 1) / k * used) * sigma2
-            return float(np.sqrt(terms[rows].sum()) / rows.sum())
-        target = t if self.target_units == "att" else ~t
-        used = used_by_treated if self.target_units == "att" else used_by_control
-        rows_target = keep & target
-        n_target = rows_target.sum()
-        pool = ~target
-        used_count = used * k
-        var = ((unit_effect[rows_target] - effect) ** 2).sum()
-        var += (used[pool] * (used_count[pool] - 1) / k * sigma2[pool]).sum()
-        return float(np.sqrt(max(var, 0.0)) / n_target)
+            sigma2[rows] = within_group_variance_sorted(ps[rows], y[rows])
+        return abadie_imbens_se(
+            self.target_units, self.effect_, unit_effect, t, keep, *self._times_used(), k, sigma2
+        )
 
     def summary(self):
         return {"units_dropped_by_caliper": getattr(self, "n_dropped_", {})}

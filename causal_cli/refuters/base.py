@@ -23,8 +23,10 @@ import numpy as np
 from causal_cli.results import RefutationResult
 from causal_cli.schema import RefuterConfig, check
 
-#: below this many row-simulations, worker start-up costs more than it saves
-PARALLEL_MIN_WORK = 3_000_000
+#: below this many row-simulations, worker start-up costs more than it saves. The pipeline starts the
+#: workers while DoWhy imports (see start_workers), so from 10k rows x 100 simulations they pay:
+#: 100 psm placebo refits at 10k rows took 0.087 s on 2 warm workers vs 0.14 s in-process (measured)
+PARALLEL_MIN_WORK = 1_000_000
 #: from this many simulations on, p-values are percentile ranks; below, a normal approximation (DoWhy's rule)
 EMPIRICAL_MIN_SIMULATIONS = 100
 #: a mean simulated effect below this share of the estimate counts as 0 whatever its standard error
@@ -206,18 +208,6 @@ def keep_freed_memory() -> None:
 _ALLOCATOR_TUNED = False
 
 
-def one_blas_thread():
-    """Many small fits in one process: BLAS's threads only add overhead (ipw's placebo refits at 100k rows
-    ran 2.8x slower with 2 threads on a busy 2-core machine). Worker processes are limited by joblib."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - installed with scikit-learn
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def start_workers(refuters, estimator, n_rows: int, n_jobs: int = -1):
     """Start the refuters' worker processes in the background, if their simulations will run in parallel.
 
@@ -252,6 +242,9 @@ def run_simulations(refuter, estimator, data, streams, n_jobs=-1, progress=None)
     if workers == 1 or data.n * total < PARALLEL_MIN_WORK:
         out = []
         keep_freed_memory()
+        from causal_cli.estimators.propensity import one_blas_thread
+
+        # many small fits: BLAS threads only add overhead (in worker processes joblib limits them)
         with one_blas_thread():
             for i, s in enumerate(streams):
                 out.append(_simulate(refuter, estimator, data, i, s))
