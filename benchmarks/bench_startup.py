@@ -36,11 +36,19 @@ def causal_command() -> list[str]:
 
 
 def wall(argv: list[str], repeats: int, cwd: str | None = None) -> float:
+    """Best wall time of ``repeats`` runs; ``{i}`` in an argument becomes the run number."""
     best = float("inf")
-    for _ in range(repeats):
+    for i in range(repeats):
         started = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
-        best = min(best, time.perf_counter() - started)
+        proc = subprocess.run(
+            [a.replace("{i}", str(i)) for a in argv], cwd=cwd, capture_output=True, text=True
+        )
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
+            )
+        best = min(best, elapsed)
     return best
 
 
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         import_dowhy = wall([sys.executable, "-c", "import dowhy"], args.repeats, tmp)
         rows.append(('python -c "import dowhy"', import_dowhy, ""))
         if not args.skip_run:
-            run = wall([*causal, "run", f"hydra.run.dir={tmp}/run"], args.repeats, tmp)
+            run = wall([*causal, "run", f"hydra.run.dir={tmp}/run{{i}}"], args.repeats, tmp)
             rows.append(
                 ("causal run (default, 10k rows)", run, f"< 2x import dowhy: {run / import_dowhy:.2f}x")
             )

@@ -164,8 +164,13 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
         status, error = "failed", f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
         _report_error(exc, internal=True)
     interrupts.defer()
-    payload.update(status=status, error=error, runtime_s=round(time.perf_counter() - started, 3),
-                   output_dir=str(run_dir), warnings=warning_lines(caught))
+    payload.update(
+        status=status,
+        error=error,
+        runtime_s=round(time.perf_counter() - started, 3),
+        output_dir=str(run_dir),
+        warnings=warning_lines(caught),
+    )
     if status == "interrupted":
         from causal_cli.report import console
 
@@ -220,8 +225,12 @@ def _report_error(exc: BaseException, internal: bool = False) -> None:
 
     if debug_enabled():
         traceback.print_exception(exc)
-    message = exc.one_line() if isinstance(exc, CausalCliError) else (
-        f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} (rerun with --debug for the traceback)"
+    message = (
+        exc.one_line()
+        if isinstance(exc, CausalCliError)
+        else (
+            f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} (rerun with --debug for the traceback)"
+        )
     )
     console.error(message)
 

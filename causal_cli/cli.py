@@ -52,8 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"causal-cli {__version__}")
         return 0
     command, rest = args[0], args[1:]
-    handlers = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "report": cmd_report,
-                "reproduce": cmd_reproduce, "summarize": cmd_summarize}
+    handlers = {
+        "run": cmd_run,
+        "list": cmd_list,
+        "show": cmd_show,
+        "report": cmd_report,
+        "reproduce": cmd_reproduce,
+        "summarize": cmd_summarize,
+    }
     if command not in handlers:
         _error(f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)")
         return 2
@@ -96,7 +102,9 @@ def cmd_run(args: list[str]) -> int:
     finally:
         sys.argv = saved_argv
     failed, jobs = app.JOB_STATUSES.count("failed"), len(app.JOB_STATUSES)
-    if sweep.LAST_SWEEP_DIR is not None:  # a multirun: its jobs may have run in other processes (joblib, ray, ...)
+    if (
+        sweep.LAST_SWEEP_DIR is not None
+    ):  # a multirun: its jobs may have run in other processes (joblib, ray, ...)
         swept, swept_failed = sweep.job_outcomes(sweep.LAST_SWEEP_DIR)
         jobs, failed = max(jobs, swept), max(failed, swept_failed)
     if failed and jobs > 1:
@@ -174,7 +182,9 @@ def hydra_error_line(exc: BaseException) -> str:
     if key:
         return f"config error: {key.group(1)}: {first}"
     if "Could not override" in text or "Key '" in text:
-        detail = " ".join(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Set the"))
+        detail = " ".join(
+            ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Set the")
+        )
         return f"config error: {detail}"
     return f"config error: {' '.join(first.split())}"
 
@@ -262,7 +272,9 @@ def cmd_report(args: list[str]) -> int:
             failed += 1
             continue
         if payload.get("status") != "ok":
-            _error(f"{arg}: run status is '{payload.get('status')}'; only finished runs (status ok) have a report")
+            _error(
+                f"{arg}: run status is '{payload.get('status')}'; only finished runs (status ok) have a report"
+            )
             failed += 1
             continue
         from causal_cli.report import html

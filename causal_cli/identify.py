@@ -106,7 +106,9 @@ def exogenous_controls(graph, kind: str, instruments: list[str], mediators: list
     if kind == "iv":
         valid = separated(instruments, [y], controls, [t])
     else:
-        valid = separated([t], mediators, controls, [t]) and separated(mediators, [y], [*controls, t], mediators)
+        valid = separated([t], mediators, controls, [t]) and separated(
+            mediators, [y], [*controls, t], mediators
+        )
     return controls if valid else []
 
 

@@ -126,7 +126,9 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     refutations = []
     for i, refuter in enumerate(refuters):
         refutations.append(
-            refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed + i, n_jobs, progress)
+            refuter.refute(
+                estimator, data, estimator.effect_, estimator.std_error_, seed + i, n_jobs, progress
+            )
         )
         lap(f"refute:{refuter.name}")
 
@@ -158,8 +160,13 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         refutations=refutations,
         comparisons=comparisons,
         estimator_details=estimator.summary(),
-        graph={"name": graph.name, "nodes": graph.nodes, "edges": [f"{a} -> {b}" for a, b in graph.edges],
-               "unobserved": graph.unobserved, "outcome_units": graph.outcome_units},
+        graph={
+            "name": graph.name,
+            "nodes": graph.nodes,
+            "edges": [f"{a} -> {b}" for a, b in graph.edges],
+            "unobserved": graph.unobserved,
+            "outcome_units": graph.outcome_units,
+        },
         data_description=dataset.description,
         notes=list(dataset.notes) + diagnostic_notes,
         diagnostics=diagnostics,
@@ -203,7 +210,7 @@ def _diagnostics(cfg, frame, graph, data, estimator):
     names = list(data.covariates) + [
         n for n in expand_columns(frame, confounders) if n not in data.covariates and n in frame.columns
     ]
-    extra = names[len(data.covariates):]
+    extra = names[len(data.covariates) :]
     try:
         X = np.column_stack([data.X, frame[extra].to_numpy(dtype=float)]) if extra else data.X
     except (TypeError, ValueError) as exc:

@@ -135,14 +135,17 @@ class RunResult:
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """Row tables saved beside ``results.json`` (``<name>.csv``) so the report can be redrawn later."""
         diag = self.diagnostics
-        return _plain({
-            "balance": diag.balance if diag is not None else [],
-            "overlap": diag.histogram if diag is not None else [],
-            "refutation_simulations": [
-                {"refuter": r.name, "simulation": i, "effect": effect}
-                for r in self.refutations for i, effect in enumerate(r.simulations)
-            ],
-        })
+        return _plain(
+            {
+                "balance": diag.balance if diag is not None else [],
+                "overlap": diag.histogram if diag is not None else [],
+                "refutation_simulations": [
+                    {"refuter": r.name, "simulation": i, "effect": effect}
+                    for r in self.refutations
+                    for i, effect in enumerate(r.simulations)
+                ],
+            }
+        )
 
 
 def _plain(value):

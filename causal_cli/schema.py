@@ -65,8 +65,12 @@ class CIConfig:
     def __post_init__(self):
         check(0 < self.level < 1, "ci.level", self.level, "a number strictly between 0 and 1")
         check(self.method in ("analytic", "bootstrap"), "ci.method", self.method, "analytic, bootstrap")
-        check(2 <= self.num_bootstrap <= MAX_REPLICATIONS, "ci.num_bootstrap", self.num_bootstrap,
-              f"an integer from 2 to {MAX_REPLICATIONS:,}")
+        check(
+            2 <= self.num_bootstrap <= MAX_REPLICATIONS,
+            "ci.num_bootstrap",
+            self.num_bootstrap,
+            f"an integer from 2 to {MAX_REPLICATIONS:,}",
+        )
 
 
 @dataclass
@@ -88,8 +92,12 @@ class RefuterConfig:
     num_simulations: int = 100
 
     def __post_init__(self):
-        check(1 <= self.num_simulations <= MAX_REPLICATIONS, "num_simulations", self.num_simulations,
-              f"an integer from 1 to {MAX_REPLICATIONS:,}")
+        check(
+            1 <= self.num_simulations <= MAX_REPLICATIONS,
+            "num_simulations",
+            self.num_simulations,
+            f"an integer from 1 to {MAX_REPLICATIONS:,}",
+        )
 
 
 @dataclass
@@ -105,7 +113,9 @@ class DGPConfig:
     noise_sd: float = 5.0
 
     def __post_init__(self):
-        check(20 <= self.n <= MAX_SIMULATED_ROWS, "n", self.n, f"an integer from 20 to {MAX_SIMULATED_ROWS:,}")
+        check(
+            20 <= self.n <= MAX_SIMULATED_ROWS, "n", self.n, f"an integer from 20 to {MAX_SIMULATED_ROWS:,}"
+        )
         check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         check(self.noise_sd >= 0, "noise_sd", self.noise_sd, "a number >= 0")
 
@@ -145,9 +155,18 @@ class DiagnosticsConfig:
 
     def __post_init__(self):
         check(0 <= self.overlap_low < 1, "overlap_low", self.overlap_low, "a number in [0, 1)")
-        check(self.overlap_low < self.overlap_high <= 1, "overlap_high", self.overlap_high,
-              f"a number in ({self.overlap_low}, 1] (above overlap_low)")
-        check(0 <= self.poor_overlap_share <= 1, "poor_overlap_share", self.poor_overlap_share, "a share in [0, 1]")
+        check(
+            self.overlap_low < self.overlap_high <= 1,
+            "overlap_high",
+            self.overlap_high,
+            f"a number in ({self.overlap_low}, 1] (above overlap_low)",
+        )
+        check(
+            0 <= self.poor_overlap_share <= 1,
+            "poor_overlap_share",
+            self.poor_overlap_share,
+            "a share in [0, 1]",
+        )
         check(self.smd_threshold > 0, "smd_threshold", self.smd_threshold, "a number > 0")
         check(self.num_bins >= 2, "num_bins", self.num_bins, "an integer >= 2")
         check(self.top_weights >= 1, "top_weights", self.top_weights, "an integer >= 1")

@@ -67,7 +67,9 @@ def validate(cfg: DictConfig) -> DictConfig:
     known = {f.name for f in fields(RunConfig)}
     unknown = [k for k in cfg if k not in known]
     if unknown:
-        raise ConfigError(f"{unknown[0]} is not a config key; allowed top-level keys: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{unknown[0]} is not a config key; allowed top-level keys: {', '.join(sorted(known))}"
+        )
     OmegaConf.set_struct(cfg, False)
     for key in ("graph", "data", "estimator"):  # e.g. removed with ~estimator
         if OmegaConf.is_missing(cfg, key) or not isinstance(cfg.get(key), DictConfig):
@@ -87,7 +89,9 @@ def validate(cfg: DictConfig) -> DictConfig:
         if key not in registry.ESTIMATORS:
             allowed = ", ".join(sorted(registry.ESTIMATORS))
             raise ConfigError(f"compare.{key} is not an estimator; allowed: {allowed}")
-        cfg.compare[key] = _typed({**node, "name": key}, registry.config_class("estimator", key), f"compare.{key}")
+        cfg.compare[key] = _typed(
+            {**node, "name": key}, registry.config_class("estimator", key), f"compare.{key}"
+        )
     refuters = cfg.get("refuters") or {}
     for key in list(refuters):
         if key in REFUTER_SETTINGS:
@@ -98,7 +102,9 @@ def validate(cfg: DictConfig) -> DictConfig:
         refuters[key] = _typed(refuters[key], registry.config_class("refuter", key), f"refuters.{key}")
     n_jobs = refuters.get("n_jobs", -1)
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool):
-        raise ConfigError(f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ...")
+        raise ConfigError(
+            f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ..."
+        )
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
     _check_reference(cfg.get("reference"))

@@ -18,7 +18,11 @@ from causal_cli.schema import register_configs
 
 REPO = Path(__file__).resolve().parents[1]
 #: fast settings for end-to-end tests: few simulations, in-process refuters
-FAST = ["refuters.placebo.num_simulations=20", "refuters.random_common_cause.num_simulations=10", "refuters.n_jobs=1"]
+FAST = [
+    "refuters.placebo.num_simulations=20",
+    "refuters.random_common_cause.num_simulations=10",
+    "refuters.n_jobs=1",
+]
 
 
 @pytest.fixture

@@ -12,9 +12,25 @@ import pytest
 from tests.conftest import FAST, causal_executable, read_results
 
 REQUIRED_FIELDS = {
-    "status", "error", "treatment", "outcome", "estimator", "target_units", "n_rows", "adjustment_set",
-    "naive_estimate", "estimate", "std_error", "ci_low", "ci_high", "reference", "bias",
-    "naive_overstatement_pct", "refutations", "seed", "runtime_s",
+    "status",
+    "error",
+    "treatment",
+    "outcome",
+    "estimator",
+    "target_units",
+    "n_rows",
+    "adjustment_set",
+    "naive_estimate",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "reference",
+    "bias",
+    "naive_overstatement_pct",
+    "refutations",
+    "seed",
+    "runtime_s",
 }
 
 
@@ -58,7 +74,9 @@ def test_no_confounding_makes_naive_unbiased(run_causal):
 def test_multirun_writes_one_folder_per_job(run_causal):
     proc, sweep_dir = run_causal("run", "-m", "estimator=naive,psm", *FAST)
     assert proc.returncode == 0, proc.stderr
-    results = sorted((read_results(p.parent) for p in sweep_dir.glob("*/results.json")), key=lambda r: r["estimator"])
+    results = sorted(
+        (read_results(p.parent) for p in sweep_dir.glob("*/results.json")), key=lambda r: r["estimator"]
+    )
     assert [r["estimator"] for r in results] == ["naive", "psm"]
     assert all(r["status"] == "ok" for r in results)
     naive, psm = results
@@ -139,7 +157,9 @@ def test_version_help_and_list():
 def test_runs_started_together_never_share_a_folder(tmp_path):
     """Two processes in the same second with the default timestamped folder pattern."""
     args = causal_executable() + ["run", "refuters=[]", "dgp.n=500", "report.console=false"]
-    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    procs = [
+        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)
+    ]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read().decode()
     folders = list((tmp_path / "outputs").glob("*/*/results.json"))
@@ -161,13 +181,26 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(repo)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(repo),
+        ],
+        capture_output=True,
+        text=True,
     )
     if build.returncode != 0 and "hatchling" in build.stderr:
         build = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(repo)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
     assert build.returncode == 0, build.stderr
     wheel = next(dist.glob("causal_cli-*.whl"))
@@ -179,18 +212,28 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
 
     site = next((venv / "lib").glob("python3*/site-packages"))
     (site / "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    pip = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
-                          str(wheel)], capture_output=True, text=True)
+    pip = subprocess.run(
+        [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert pip.returncode == 0, pip.stderr
     work = tmp_path / "somewhere"
     work.mkdir()
     proc = subprocess.run(
         [venv / "bin" / "causal", "run", "experiment=product_uplift", *FAST, f"hydra.run.dir={work / 'run'}"],
-        cwd=work, capture_output=True, text=True, timeout=300,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     # the installed copy, not the checkout, served the configs
-    where = subprocess.run([venv / "bin" / "python", "-c", "import causal_cli.app as a; print(a.conf_dir())"],
-                           cwd=work, capture_output=True, text=True)
+    where = subprocess.run(
+        [venv / "bin" / "python", "-c", "import causal_cli.app as a; print(a.conf_dir())"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
     assert "site-packages" in where.stdout
     assert read_results(work / "run")["status"] == "ok"

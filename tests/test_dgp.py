@@ -50,5 +50,7 @@ def test_large_n_regression_on_true_structure_recovers_truth():
 
 
 def test_confounding_levels_order_the_bias():
-    bias = {c: naive(simulate(seed=1, n=50_000, confounding=c).frame) - 10 for c in ("none", "weak", "strong")}
+    bias = {
+        c: naive(simulate(seed=1, n=50_000, confounding=c).frame) - 10 for c in ("none", "weak", "strong")
+    }
     assert abs(bias["none"]) < bias["weak"] < bias["strong"]

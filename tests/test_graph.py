@@ -17,7 +17,11 @@ def graph(**kw):
 def test_roles_expand_to_edges():
     g = graph(treatment="t", outcome="y", confounders=["a"], instruments=["z"], edges=["b -> y"])
     assert set(g.edges) == {("a", "t"), ("a", "y"), ("z", "t"), ("b", "y"), ("t", "y")}
-    assert g.role_of("a") == "confounder" and g.role_of("z") == "instrument" and g.role_of("b") == "outcome cause"
+    assert (
+        g.role_of("a") == "confounder"
+        and g.role_of("z") == "instrument"
+        and g.role_of("b") == "outcome cause"
+    )
 
 
 def test_mediator_replaces_the_direct_edge():

@@ -94,7 +94,9 @@ class BaseEstimator:
         """Build from an estimator config node (its ``ci`` block flattens to ``ci_*``)."""
         from omegaconf import OmegaConf
 
-        values = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if not isinstance(cfg, dict) else cfg
+        values = (
+            OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if not isinstance(cfg, dict) else cfg
+        )
         values = dict(values)
         values.pop("name", None)
         ci = values.pop("ci", {}) or {}

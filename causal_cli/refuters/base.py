@@ -228,10 +228,16 @@ def start_workers(refuters, estimator, n_rows: int, n_jobs: int = -1):
 
 
 def _import_modules(names: list[str]) -> None:
+    """A worker's start-up: the modules its simulations need, and the once-per-process settings."""
     import importlib
+
+    from causal_cli.estimators.propensity import one_blas_thread
 
     for name in names:
         importlib.import_module(name)
+    keep_freed_memory()
+    with one_blas_thread():  # finds the BLAS libraries once
+        pass
 
 
 def run_simulations(refuter, estimator, data, streams, n_jobs=-1, progress=None) -> np.ndarray:

@@ -86,9 +86,13 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     )
     ident = result.get("identification")
     if ident == "iv":
-        out.print(f"[bold]Identified by:[/] instrumental variables ({', '.join(result.get('instruments') or [])})")
+        out.print(
+            f"[bold]Identified by:[/] instrumental variables ({', '.join(result.get('instruments') or [])})"
+        )
     elif ident == "frontdoor":
-        out.print(f"[bold]Identified by:[/] front-door adjustment through {', '.join(result.get('mediators') or [])}")
+        out.print(
+            f"[bold]Identified by:[/] front-door adjustment through {', '.join(result.get('mediators') or [])}"
+        )
     elif ident == "backdoor":
         out.print(f"[bold]Identified by:[/] backdoor adjustment for {adjust}")
     else:
@@ -122,7 +126,13 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     )
     for row in result.get("comparisons") or []:
         if row.get("estimate") is None:
-            table.add_row(f"{row['estimator']} ({row['target_units'].upper()})", "[red]failed[/]", _escape(row.get("error") or ""), "", "")
+            table.add_row(
+                f"{row['estimator']} ({row['target_units'].upper()})",
+                "[red]failed[/]",
+                _escape(row.get("error") or ""),
+                "",
+                "",
+            )
             continue
         table.add_row(
             f"{row['estimator']} ({row['target_units'].upper()})",
@@ -146,8 +156,13 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     refutations = result.get("refutations") or []
     if refutations:
         rt = Table(title="Refutations")
-        for col, justify in (("refuter", "left"), ("new effect", "right"), ("sd", "right"), ("p-value", "right"),
-                             ("verdict", "center")):
+        for col, justify in (
+            ("refuter", "left"),
+            ("new effect", "right"),
+            ("sd", "right"),
+            ("p-value", "right"),
+            ("verdict", "center"),
+        ):
             rt.add_column(col, justify=justify, no_wrap=col == "refuter")
         for r in refutations:
             verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[blue]info[/]"}[r.get("passed")]
@@ -227,9 +242,18 @@ def _print_diagnostics(out: Console, diag: dict) -> None:
         )
 
 
-def print_scorecard(rows: list[dict], settings: list[str], replications: dict[str, int], fixed: dict[str, str],
-                    units: str, failed: list[tuple[str, str]], n_jobs: int, sweep_dir: str, files: list[str],
-                    problems: list[str]) -> None:
+def print_scorecard(
+    rows: list[dict],
+    settings: list[str],
+    replications: dict[str, int],
+    fixed: dict[str, str],
+    units: str,
+    failed: list[tuple[str, str]],
+    n_jobs: int,
+    sweep_dir: str,
+    files: list[str],
+    problems: list[str],
+) -> None:
     """The sweep scorecard (``causal_cli.sweep``): one block per setting, best estimator of each in bold green."""
     out = console()
     truths = {round(r["truth"], 9) for r in rows if r.get("truth") is not None}
@@ -247,8 +271,11 @@ def print_scorecard(rows: list[dict], settings: list[str], replications: dict[st
     )
     for key in settings:
         table.add_column(_escape(key))
-    columns = ["estimator", "runs", "failed", "mean estimate"] + (["truth"] if len(truths) > 1 else []) + [
-        "mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
+    columns = (
+        ["estimator", "runs", "failed", "mean estimate"]
+        + (["truth"] if len(truths) > 1 else [])
+        + ["mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
+    )
     for col in columns:
         table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
     previous = None

@@ -15,14 +15,39 @@ from causal_cli.report.text import naive_sentence
 
 #: CSV tables must be byte-identical for the same config and seed: timings belong in results.json only
 RESULT_COLUMNS = [
-    "status", "treatment", "outcome", "estimator", "target_units", "n_rows", "adjustment_set",
-    "naive_estimate", "estimate", "std_error", "ci_low", "ci_high", "ci_level", "reference",
-    "reference_kind", "bias", "naive_overstatement_pct", "seed",
-    "max_abs_smd_before", "max_abs_smd_after", "overlap_share_outside",
+    "status",
+    "treatment",
+    "outcome",
+    "estimator",
+    "target_units",
+    "n_rows",
+    "adjustment_set",
+    "naive_estimate",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "reference",
+    "reference_kind",
+    "bias",
+    "naive_overstatement_pct",
+    "seed",
+    "max_abs_smd_before",
+    "max_abs_smd_after",
+    "overlap_share_outside",
 ]
 REFUTATION_COLUMNS = [
-    "name", "new_effect", "new_effect_sd", "p_value", "passed", "reason", "num_simulations",
-    "rule", "options", "details",
+    "name",
+    "new_effect",
+    "new_effect_sd",
+    "p_value",
+    "passed",
+    "reason",
+    "num_simulations",
+    "rule",
+    "options",
+    "details",
 ]
 
 
@@ -84,8 +109,9 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (";".join(map(str, row[k])) if isinstance(row.get(k), list) else row.get(k))
-                         for k in columns})
+        writer.writerow(
+            {k: (";".join(map(str, row[k])) if isinstance(row.get(k), list) else row.get(k)) for k in columns}
+        )
     return buf.getvalue()
 
 
@@ -101,8 +127,10 @@ def _refutation_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 items.append(f"{key}={value}")
         return "; ".join(items)
 
-    return [{**r, "options": flat(r.get("options")), "details": flat(r.get("details"))}
-            for r in payload.get("refutations") or []]
+    return [
+        {**r, "options": flat(r.get("options")), "details": flat(r.get("details"))}
+        for r in payload.get("refutations") or []
+    ]
 
 
 def claim_run_dir(run_dir: Path, header: dict[str, Any]) -> None:
@@ -119,7 +147,10 @@ def claim_run_dir(run_dir: Path, header: dict[str, Any]) -> None:
 
 
 def write_run_files(
-    run_dir: Path, payload: dict[str, Any], summary_md: str | None, tables: dict[str, list[dict]] | None = None
+    run_dir: Path,
+    payload: dict[str, Any],
+    summary_md: str | None,
+    tables: dict[str, list[dict]] | None = None,
 ) -> None:
     """Tables first, ``results.json`` (whose status says the run is complete) last."""
     write_tables(run_dir, payload, summary_md, tables)
@@ -127,7 +158,10 @@ def write_run_files(
 
 
 def write_tables(
-    run_dir: Path, payload: dict[str, Any], summary_md: str | None, row_tables: dict[str, list[dict]] | None = None
+    run_dir: Path,
+    payload: dict[str, Any],
+    summary_md: str | None,
+    row_tables: dict[str, list[dict]] | None = None,
 ) -> None:
     """Every file of a finished run except ``results.json``; ``row_tables`` (name -> rows) become ``name.csv``."""
     if payload.get("status") == "ok":
@@ -149,7 +183,11 @@ def summary_markdown(result: dict[str, Any]) -> str:
     def fmt(v):
         if v is None:
             return "—"
-        return f"{'-' if v < 0 else ''}{units if units == '$' else ''}{abs(v):,.2f}" if units == "$" else f"{v:,.4g}"
+        return (
+            f"{'-' if v < 0 else ''}{units if units == '$' else ''}{abs(v):,.2f}"
+            if units == "$"
+            else f"{v:,.4g}"
+        )
 
     level = int(round(result.get("ci_level", 0.95) * 100))
     lines = [
@@ -172,10 +210,17 @@ def summary_markdown(result: dict[str, Any]) -> str:
     lines += [f"- note: {note}" for note in result.get("notes") or []]
     refs = result.get("refutations") or []
     if refs:
-        lines += ["## Refutations", "", "| refuter | new effect | p-value | verdict | reason |", "| --- | ---: | ---: | --- | --- |"]
+        lines += [
+            "## Refutations",
+            "",
+            "| refuter | new effect | p-value | verdict | reason |",
+            "| --- | ---: | ---: | --- | --- |",
+        ]
         for r in refs:
             verdict = {True: "pass", False: "FAIL", None: "info"}[r.get("passed")]
             p = "—" if r.get("p_value") is None else f"{r['p_value']:.3g}"
-            lines.append(f"| {r['name']} | {fmt(r.get('new_effect'))} | {p} | {verdict} | {r.get('reason', '')} |")
+            lines.append(
+                f"| {r['name']} | {fmt(r.get('new_effect'))} | {p} | {verdict} | {r.get('reason', '')} |"
+            )
         lines.append("")
     return "\n".join(lines)
