@@ -72,7 +72,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     from causal_cli.data.checks import check_overlap
     from causal_cli.estimators.naive import difference_in_means
     from causal_cli.identify import identify
-    from causal_cli.refuters.base import start_workers
+    from causal_cli.simulation import start_workers
 
     progress = progress or NullProgress()
     timings: dict[str, float] = {}
@@ -102,13 +102,15 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("data")
 
     n_jobs = int(settings.get("n_jobs", -1))
-    workers_starting = start_workers(refuters, estimator, len(frame), n_jobs)  # while DoWhy imports
+    simulations = max([r.num_tasks() for r in refuters] + [_bootstrap_fits(estimator)])
+    modules = {type(r).__module__ for r in refuters} | {type(estimator).__module__}
+    start_workers(n_jobs, len(frame) * simulations, modules)  # while DoWhy imports
     identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
     lap("identify")
 
     data = build_estimation_data(frame, graph, identification)
     naive, naive_se = difference_in_means(data.t, data.y)
-    estimator.fit(data)
+    estimator.fit(data, n_jobs, progress)
     lap("estimate")
 
     diagnostics, diagnostic_notes = _diagnostics(cfg, frame, graph, data, estimator)
@@ -116,13 +118,14 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("diagnostics")
 
     comparisons = [
-        _compare(name, node, graph, frame, seed, cfg.identification.backdoor_method)
+        _compare(name, node, graph, frame, seed, cfg.identification.backdoor_method, n_jobs, progress)
         for name, node in (cfg.get("compare") or {}).items()
     ]
     lap("compare")
 
-    if workers_starting is not None:
-        list(workers_starting)
+    estimator_details = estimator.summary()
+    estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
+
     refutations = []
     for i, refuter in enumerate(refuters):
         refutations.append(
@@ -159,7 +162,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         seed=int(cfg.seed),
         refutations=refutations,
         comparisons=comparisons,
-        estimator_details=estimator.summary(),
+        estimator_details=estimator_details,
         graph={
             "name": graph.name,
             "nodes": graph.nodes,
@@ -176,7 +179,13 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     )
 
 
-def _compare(name, node, graph, frame, seed, backdoor_method) -> EffectResult:
+def _bootstrap_fits(estimator) -> int:
+    """Re-fits the estimator's confidence interval needs: its bootstrap resamples, if it has no analytic SE."""
+    analytic = estimator.ci_method == "analytic" and estimator.has_analytic_se
+    return 0 if analytic else int(estimator.num_bootstrap)
+
+
+def _compare(name, node, graph, frame, seed, backdoor_method, n_jobs, progress) -> EffectResult:
     """Fit one more estimator on the same data; its failure is recorded, not fatal."""
     from causal_cli.errors import CausalCliError
     from causal_cli.identify import identify
@@ -186,7 +195,7 @@ def _compare(name, node, graph, frame, seed, backdoor_method) -> EffectResult:
     target = str(getattr(estimator.target_units, "value", estimator.target_units))
     try:
         identification = identify(graph, cls.identification, backdoor_method)
-        estimator.fit(build_estimation_data(frame, graph, identification))
+        estimator.fit(build_estimation_data(frame, graph, identification), n_jobs, progress)
     except CausalCliError as exc:
         return EffectResult(name, target, None, None, None, None, cls.identification, error=exc.one_line())
     return EffectResult(

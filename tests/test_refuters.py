@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from causal_cli import registry
+from causal_cli import registry, simulation
 from causal_cli.data.synthetic import ProductGrowthDGP, ProductGrowthDGPConfig
 from causal_cli.errors import ConfigError
 from causal_cli.estimators.base import BaseEstimator, EstimationData
@@ -19,7 +19,6 @@ from causal_cli.estimators.naive import NaiveEstimator, difference_in_means
 from causal_cli.graph import CausalGraph
 from causal_cli.identify import identify
 from causal_cli.pipeline import build_estimation_data
-from causal_cli.refuters import base
 from causal_cli.refuters.unobserved_common_cause import partial_r2
 from causal_cli.schema import GraphConfig
 
@@ -305,11 +304,11 @@ def test_placebo_permute_permutes_and_unknown_type_is_rejected(compose_cfg):
     data = product_data(product_frame(500))
     treated = data.t.sum()
     permuted = make_refuter("placebo", num_simulations=10, placebo_type="permute")
-    sims = base.run_simulations(permuted, TreatedCount(), data, permuted.streams(0), n_jobs=1)
+    sims = simulation.run_simulations(permuted, TreatedCount(), data, permuted.streams(0), n_jobs=1)
     assert np.all(sims == treated)  # a permutation keeps the number treated: it is not random data
     random = make_refuter("placebo", num_simulations=10, placebo_type="random")
     assert not np.all(
-        base.run_simulations(random, TreatedCount(), data, random.streams(0), n_jobs=1) == treated
+        simulation.run_simulations(random, TreatedCount(), data, random.streams(0), n_jobs=1) == treated
     )
     with pytest.raises(
         ConfigError, match=r"refuters\.placebo\.placebo_type='permut'.*allowed: permute, random"
@@ -320,7 +319,7 @@ def test_placebo_permute_permutes_and_unknown_type_is_rejected(compose_cfg):
 def test_parallel_simulations_differ_and_match_sequential(monkeypatch):
     """DoWhy copies one random state into every worker; we spawn one stream per simulation."""
     data = product_data(product_frame(600))
-    monkeypatch.setattr(base, "PARALLEL_MIN_WORK", 0)  # use worker processes even for this small job
+    monkeypatch.setattr(simulation, "PARALLEL_MIN_WORK", 0)  # use worker processes even for this small job
     runs = {}
     for name, options in (
         ("placebo", {"num_simulations": 8}),

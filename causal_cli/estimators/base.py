@@ -8,6 +8,7 @@ on modified copies of :class:`EstimationData`, so no pandas work happens in thei
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from statistics import NormalDist
 from typing import Any, ClassVar
 
@@ -19,7 +20,13 @@ from causal_cli.schema import EstimatorConfig
 
 @dataclass
 class EstimationData:
-    """Treatment, outcome and the identified adjustment set as float arrays."""
+    """Treatment, outcome and the identified adjustment set as float arrays.
+
+    The adjustment set is kept once, column-major, as :attr:`columns` (``[1, X]`` transposed: one row per
+    covariate after a row of ones); ``X`` and :attr:`design` are views of it. Modified copies (a permuted
+    treatment, a new outcome) share it, so refuter simulations neither copy nor re-lay-out the covariates,
+    and tall, skinny products over it are ~10x faster than over a row-major design.
+    """
 
     t: np.ndarray
     y: np.ndarray
@@ -29,42 +36,59 @@ class EstimationData:
     instrument_names: tuple[str, ...] = ()
     mediators: np.ndarray | None = None
     mediator_names: tuple[str, ...] = ()
-    _design: np.ndarray | None = field(default=None, repr=False)
+    _columns: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
         return self.t.shape[0]
 
     @property
+    def columns(self) -> np.ndarray:
+        """``[1, X]`` transposed, C-contiguous ``(p + 1, n)``; built once, then ``X`` is a view of it."""
+        if self._columns is None:
+            columns = np.empty((self.X.shape[1] + 1, self.n))
+            columns[0] = 1.0
+            columns[1:] = self.X.T
+            self._columns, self.X = columns, columns[1:].T
+        return self._columns
+
+    @property
     def design(self) -> np.ndarray:
-        """``[1, X]``, built once and shared by every copy whose ``X`` is unchanged."""
-        if self._design is None:
-            self._design = np.column_stack([np.ones(self.n), self.X])
-        return self._design
+        """``[1, X]`` as an ``(n, p + 1)`` view of :attr:`columns`."""
+        return self.columns.T
 
     def with_treatment(self, t: np.ndarray) -> EstimationData:
-        return replace(self, t=np.asarray(t, dtype=float), _design=self._design)
+        return replace(self, t=np.asarray(t, dtype=float), _columns=self.columns)
 
     def with_outcome(self, y: np.ndarray) -> EstimationData:
-        return replace(self, y=np.asarray(y, dtype=float), _design=self._design)
+        return replace(self, y=np.asarray(y, dtype=float), _columns=self.columns)
 
     def with_covariate(self, column: np.ndarray, name: str) -> EstimationData:
-        X = np.column_stack([self.X, column])
-        return replace(self, X=X, covariates=(*self.covariates, name), _design=None)
+        old = self.columns
+        columns = np.empty((old.shape[0] + 1, self.n))
+        columns[:-1] = old
+        columns[-1] = column
+        return replace(self, X=columns[1:].T, covariates=(*self.covariates, name), _columns=columns)
 
     def take(self, rows: np.ndarray) -> EstimationData:
         def pick(a):
             return None if a is None else a[rows]
 
+        columns = self.columns[:, rows]
         return replace(
             self,
             t=self.t[rows],
             y=self.y[rows],
-            X=self.X[rows],
+            X=columns[1:].T,
             instruments=pick(self.instruments),
             mediators=pick(self.mediators),
-            _design=pick(self._design),
+            _columns=columns,
         )
+
+
+#: :meth:`BaseEstimator.compact` keeps fitted arrays below this size and below the row count (coefficients,
+#: not per-row values)
+COMPACT_MAX_ELEMENTS = 4096
 
 
 class BaseEstimator:
@@ -110,10 +134,7 @@ class BaseEstimator:
         return cls(**kwargs)
 
     def get_params(self) -> dict[str, Any]:
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names if hasattr(self, n)}
+        return {n: getattr(self, n) for n in _param_names(type(self)) if hasattr(self, n)}
 
     def clone(self) -> BaseEstimator:
         return type(self)(**self.get_params())
@@ -126,14 +147,34 @@ class BaseEstimator:
         """An analytic standard error for the last ``_estimate``, if the method has one."""
         return None
 
+    def compact(self) -> BaseEstimator:
+        """A copy with the fitted numbers (``effect_``, ``warm_start_``, ...) but no per-row arrays.
+
+        What refuter simulations need (they re-fit a fresh clone); at a million rows it leaves ~100 MB of
+        matches, scores and standard-error terms behind.
+        """
+        light = self.clone()
+        limit = min(COMPACT_MAX_ELEMENTS, getattr(self, "n_rows_", COMPACT_MAX_ELEMENTS))
+        for key, value in vars(self).items():
+            small = not isinstance(value, np.ndarray) or value.size < limit
+            if key.endswith("_") and not key.startswith("_") and small:
+                setattr(light, key, value)
+        return light
+
     def estimate(self, data: EstimationData) -> float:
         """Point estimate only, on a fresh clone: the fast path refuters use."""
         fresh = self.clone()
         fresh.warm_start_ = getattr(self, "warm_start_", None)
         return float(fresh._estimate(data))
 
-    def fit(self, data: EstimationData) -> BaseEstimator:
+    def fit(self, data: EstimationData, n_jobs: int | None = 1, progress=None) -> BaseEstimator:
+        """Estimate the effect and its confidence interval.
+
+        ``n_jobs`` and ``progress`` only matter for bootstrap intervals (their re-fits run on that many
+        processes, with a progress bar); they do not change any number.
+        """
         self._check(data)
+        self.n_rows_ = data.n
         self.effect_ = float(self._estimate(data))
         if not np.isfinite(self.effect_):
             raise EstimationError(f"estimator '{self.name}' returned a non-finite estimate ({self.effect_})")
@@ -146,22 +187,31 @@ class BaseEstimator:
             self.ci_high_ = self.effect_ + z * se
             self.ci_method_ = "analytic"
         else:
-            boots = self.bootstrap_estimates(data, self.num_bootstrap)
+            boots = self.bootstrap_estimates(data, self.num_bootstrap, n_jobs, progress)
+            boots = boots[np.isfinite(boots)]
+            if boots.size < 2:
+                raise EstimationError(
+                    f"estimator '{self.name}': only {boots.size} of {self.num_bootstrap} bootstrap resamples "
+                    "gave an estimate; no bootstrap confidence interval"
+                )
             self.std_error_ = float(np.std(boots, ddof=1))
             alpha = 1 - self.ci_level
             self.ci_low_, self.ci_high_ = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
             self.ci_method_ = "bootstrap"
         return self
 
-    def bootstrap_estimates(self, data: EstimationData, num: int) -> np.ndarray:
+    def bootstrap_estimates(
+        self, data: EstimationData, num: int, n_jobs: int | None = 1, progress=None
+    ) -> np.ndarray:
+        """Estimates on ``num`` resamples of the rows (NaN where a resample gives none)."""
+        from causal_cli.simulation import run_simulations
+
         seed = self.random_state if isinstance(self.random_state, np.random.SeedSequence) else None
         root = seed or np.random.SeedSequence(0 if self.random_state is None else int(self.random_state))
         streams = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0xB007)).spawn(num)
-        out = np.empty(num)
-        for i, stream in enumerate(streams):
-            rows = np.random.default_rng(stream).integers(0, data.n, data.n)
-            out[i] = self.estimate(data.take(rows))
-        return out
+        return run_simulations(
+            Resample(), self, data, streams, n_jobs, progress, label=f"bootstrap CI {self.name}"
+        )
 
     def _check(self, data: EstimationData) -> None:
         if self.target_units not in ("ate", "att", "atc"):
@@ -176,6 +226,29 @@ class BaseEstimator:
     def summary(self) -> dict[str, Any]:
         """Method-specific facts worth reporting (units dropped, weights, ...)."""
         return {}
+
+
+@cache
+def _param_names(cls: type) -> tuple[str, ...]:
+    """The keyword parameters of ``cls.__init__`` (looked up once per class: refuters clone per simulation)."""
+    import inspect
+
+    return tuple(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+
+def resample(data: EstimationData, rng: np.random.Generator) -> EstimationData | None:
+    """``n`` rows drawn with replacement; None when they are all treated or all control."""
+    sample = data.take(rng.integers(0, data.n, data.n))
+    return sample if sample.t.min() != sample.t.max() else None
+
+
+class Resample:
+    """The bootstrap's modification, for :func:`causal_cli.simulation.run_simulations`."""
+
+    def modify_task(
+        self, data: EstimationData, index: int, rng: np.random.Generator
+    ) -> EstimationData | None:
+        return resample(data, rng)
 
 
 def config_fields(config_class: type) -> list[str]:

@@ -190,9 +190,7 @@ def propensity_scores(
         if data.X.shape[1] == 0:
             p = np.full(data.n, data.t.mean())
             return p, None
-        columns = np.empty((data.X.shape[1] + 1, data.n))
-        columns[0] = 1.0
-        columns[1:] = data.X.T
+        columns = data.columns
         beta = fit_logistic_columns(columns, data.t, C=C, init=warm_start_for(warm_start, columns.shape[0]))
         with one_blas_thread():
             return sigmoid(beta @ columns), beta

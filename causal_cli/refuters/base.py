@@ -1,9 +1,11 @@
 """Refuter base: seeded, parallel simulations that re-fit the whole estimator on modified data.
 
-Each simulation gets its own random stream spawned from the run's seed
-(``SeedSequence.spawn``), so the numbers are identical whatever ``n_jobs`` is. Every simulation
-re-fits the estimator, propensity model included, on a fresh :class:`EstimationData`; nothing
-fitted on the original data (DoWhy's stale ``propensity_score`` column) leaks into a simulation.
+A refuter says how one simulation modifies the data (:meth:`BaseRefuter.modify`); the simulation
+engine (:mod:`causal_cli.simulation`) gives each simulation its own random stream spawned from the
+run's seed (``SeedSequence.spawn``), so the numbers are identical whatever ``n_jobs`` is, and runs
+them on all cores. Every simulation re-fits the estimator, propensity model included, on a fresh
+:class:`EstimationData`; nothing fitted on the original data (DoWhy's stale ``propensity_score``
+column) leaks into a simulation.
 
 All refuters share one significance test (:func:`significance`) and one "centred on 0" test
 (:func:`centred_on_zero`), so their verdicts mean the same thing.
@@ -11,7 +13,6 @@ All refuters share one significance test (:func:`significance`) and one "centred
 
 from __future__ import annotations
 
-import os
 import time
 import zlib
 from dataclasses import dataclass
@@ -23,10 +24,6 @@ import numpy as np
 from causal_cli.results import RefutationResult
 from causal_cli.schema import RefuterConfig, check
 
-#: below this many row-simulations, worker start-up costs more than it saves. The pipeline starts the
-#: workers while DoWhy imports (see start_workers), so from 10k rows x 100 simulations they pay:
-#: 100 psm placebo refits at 10k rows took 0.087 s on 2 warm workers vs 0.14 s in-process (measured)
-PARALLEL_MIN_WORK = 1_000_000
 #: from this many simulations on, p-values are percentile ranks; below, a normal approximation (DoWhy's rule)
 EMPIRICAL_MIN_SIMULATIONS = 100
 #: a mean simulated effect below this share of the estimate counts as 0 whatever its standard error
@@ -87,13 +84,13 @@ class BaseRefuter:
     def num_tasks(self) -> int:
         return int(self.num_simulations)
 
-    def simulate(self, estimator, data, rng: np.random.Generator) -> float:
-        """One simulation: modify the data with ``rng`` and return the re-fitted estimate."""
+    def modify(self, data, rng: np.random.Generator):
+        """One simulation's modified data (drawn with ``rng``), or None when it can give no estimate."""
         raise NotImplementedError
 
-    def simulate_task(self, estimator, data, index: int, rng: np.random.Generator) -> float:
+    def modify_task(self, data, index: int, rng: np.random.Generator):
         """Simulation number ``index``; refuters whose simulations differ by more than their stream override it."""
-        return self.simulate(estimator, data, rng)
+        return self.modify(data, rng)
 
     def verdict(
         self, estimate: float, std_error: float, sims: np.ndarray
@@ -120,9 +117,13 @@ class BaseRefuter:
         n_jobs: int = -1,
         progress=None,
     ):
+        from causal_cli.simulation import run_simulations
+
         started = time.perf_counter()
         self.prepare(estimator, data)
-        sims = run_simulations(self, estimator, data, self.streams(seed), n_jobs, progress)
+        sims = run_simulations(
+            self, estimator, data, self.streams(seed), n_jobs, progress, label=f"refuter {self.name}"
+        )
         result = self.summarize(estimate, std_error, sims)
         result.runtime_s = time.perf_counter() - started
         return result
@@ -162,116 +163,9 @@ def no_estimate_note(sims: np.ndarray) -> str:
     return f" ({missing} of {sims.size} simulations gave no estimate)" if missing else ""
 
 
-def _simulate(refuter, estimator, data, index: int, stream) -> float:
-    """One simulation; an estimator that cannot estimate on the modified data (EstimationError) gives NaN."""
-    from causal_cli.errors import EstimationError
-
-    try:
-        return refuter.simulate_task(estimator, data, index, np.random.default_rng(stream))
-    except EstimationError:
-        return float("nan")
-
-
-def _run_chunk(refuter, estimator, data, tasks) -> list[float]:
-    keep_freed_memory()
-    return [_simulate(refuter, estimator, data, i, s) for i, s in tasks]
-
-
-def resolve_n_jobs(n_jobs: int | None) -> int:
-    cores = os.cpu_count() or 1
-    if n_jobs is None or n_jobs == 0:
-        return 1
-    return max(1, cores + 1 + n_jobs) if n_jobs < 0 else min(int(n_jobs), cores)
-
-
-def keep_freed_memory() -> None:
-    """Let glibc keep freed memory for reuse instead of handing it back to the kernel (once per process).
-
-    Every simulation allocates and frees the same row-sized arrays; by default each is a fresh mmap whose
-    pages the kernel zeroes again: 9,500 page faults and ~15% of a psm placebo refit at 1M rows (measured).
-    Peak memory is unchanged. A no-op where glibc's ``mallopt`` is unavailable.
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return
-    _ALLOCATOR_TUNED = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: heap, not mmap, up to 32 MB (glibc's max)
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: do not trim the heap after each simulation
-    except (OSError, AttributeError):
-        pass
-
-
-_ALLOCATOR_TUNED = False
-
-
-def start_workers(refuters, estimator, n_rows: int, n_jobs: int = -1):
-    """Start the refuters' worker processes in the background, if their simulations will run in parallel.
-
-    A worker takes ~0.5 s to start and import numpy and our modules; started before identification
-    (which spends seconds importing DoWhy in this process, on one core) they are ready when the first
-    refuter needs them. Returns the pending start-up (consume it with ``list()``) or None.
-    """
-    workers = resolve_n_jobs(n_jobs)
-    tasks = max((r.num_tasks() for r in refuters), default=0)
-    if workers == 1 or n_rows * tasks < PARALLEL_MIN_WORK:
-        return None
-    from joblib import Parallel, delayed
-
-    modules = sorted({type(r).__module__ for r in refuters} | {type(estimator).__module__})
-    return Parallel(n_jobs=workers, return_as="generator")(
-        delayed(_import_modules)(modules) for _ in range(workers)
-    )
-
-
-def _import_modules(names: list[str]) -> None:
-    """A worker's start-up: the modules its simulations need, and the once-per-process settings."""
-    import importlib
-
-    from causal_cli.estimators.propensity import one_blas_thread
-
-    for name in names:
-        importlib.import_module(name)
-    keep_freed_memory()
-    with one_blas_thread():  # finds the BLAS libraries once
-        pass
-
-
-def run_simulations(refuter, estimator, data, streams, n_jobs=-1, progress=None) -> np.ndarray:
-    """Run every simulation, in worker processes when the work is large enough to pay for them."""
-    total = len(streams)
-    workers = resolve_n_jobs(n_jobs)
-    task = progress.add(f"refuter {refuter.name}", total) if progress is not None else None
-    if workers == 1 or data.n * total < PARALLEL_MIN_WORK:
-        out = []
-        keep_freed_memory()
-        from causal_cli.estimators.propensity import one_blas_thread
-
-        # many small fits: BLAS threads only add overhead (in worker processes joblib limits them)
-        with one_blas_thread():
-            for i, s in enumerate(streams):
-                out.append(_simulate(refuter, estimator, data, i, s))
-                if task is not None:
-                    progress.advance(task, 1)
-        return np.asarray(out, dtype=float)
-    from joblib import Parallel, delayed
-
-    # workers only call estimator.estimate (a fresh clone + warm start): ship the settings and the
-    # warm start, not the fitted arrays (74 MB for psm at 1M rows, hashed and copied per chunk)
-    light = estimator.clone()
-    light.warm_start_ = getattr(estimator, "warm_start_", None)
-    chunks = np.array_split(np.arange(total), min(total, workers * 4))
-    results: list[list[float]] = []
-    parallel = Parallel(n_jobs=workers, return_as="generator")
-    jobs = (delayed(_run_chunk)(refuter, light, data, [(int(i), streams[i]) for i in c]) for c in chunks)
-    for chunk, values in zip(chunks, parallel(jobs)):
-        results.append(values)
-        if task is not None:
-            progress.advance(task, len(chunk))
-    return np.asarray([v for chunk in results for v in chunk], dtype=float)
+def one_of_each_group(data) -> bool:
+    """Whether ``data`` has both treated and control rows (else no effect can be estimated)."""
+    return bool(data.t.min() != data.t.max())
 
 
 def empirical_p_value(estimate: float, sims: np.ndarray, center: float = 0.0) -> float:

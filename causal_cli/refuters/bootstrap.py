@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from causal_cli.estimators.base import resample
 from causal_cli.refuters.base import BaseRefuter, ResamplingConfig, implied_se_check, significance
 from causal_cli.schema import check
 
@@ -33,11 +34,8 @@ class BootstrapRefuter(BaseRefuter):
         "error is at most `max_se_ratio` times the reported one"
     )
 
-    def simulate(self, estimator, data, rng):
-        sample = data.take(rng.integers(0, data.n, data.n))
-        if sample.t.min() == sample.t.max():
-            return float("nan")
-        return estimator.estimate(sample)
+    def modify(self, data, rng):
+        return resample(data, rng)
 
     def verdict(self, estimate, std_error, sims):
         alpha = float(self.option("alpha"))

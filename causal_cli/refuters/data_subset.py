@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causal_cli.refuters.base import BaseRefuter, ResamplingConfig, implied_se_check, significance
+from causal_cli.refuters.base import (
+    BaseRefuter,
+    ResamplingConfig,
+    implied_se_check,
+    one_of_each_group,
+    significance,
+)
 from causal_cli.schema import check
 
 
@@ -43,15 +49,12 @@ class DataSubsetRefuter(BaseRefuter):
     def subset_size(self, n: int) -> int:
         return int(min(n - 1, max(2, round(float(self.option("subset_fraction")) * n))))
 
-    def simulate(self, estimator, data, rng):
+    def modify(self, data, rng):
         # the first subset_size rows of a permutation, in row order (a mask: O(n), no sort)
         chosen = np.zeros(data.n, dtype=bool)
         chosen[rng.permutation(data.n)[: self.subset_size(data.n)]] = True
-        rows = np.flatnonzero(chosen)
-        subset = data.take(rows)
-        if subset.t.min() == subset.t.max():
-            return float("nan")
-        return estimator.estimate(subset)
+        subset = data.take(np.flatnonzero(chosen))
+        return subset if one_of_each_group(subset) else None
 
     def implied_se(self, sims: np.ndarray) -> float:
         f = float(self.option("subset_fraction"))

@@ -45,12 +45,12 @@ class DummyOutcomeRefuter(BaseRefuter):
         self._fitted = design @ coef
         self._residuals = data.y[control] - self._fitted[control]
 
-    def simulate(self, estimator, data, rng):
+    def modify(self, data, rng):
         if self._fitted is None:
             dummy = rng.permutation(data.y)
         else:
             dummy = self._fitted + rng.choice(self._residuals, data.n, replace=True)
-        return estimator.estimate(data.with_outcome(dummy))
+        return data.with_outcome(dummy)
 
     def verdict(self, estimate, std_error, sims):
         alpha = float(self.option("alpha"))

@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
-from causal_cli.refuters.base import BaseRefuter, SignificanceConfig, centred_on_zero, significance
+from causal_cli.refuters.base import (
+    BaseRefuter,
+    SignificanceConfig,
+    centred_on_zero,
+    one_of_each_group,
+    significance,
+)
 from causal_cli.schema import check
 
 PLACEBO_TYPES = ("permute", "random")
@@ -45,7 +51,7 @@ class PlaceboRefuter(BaseRefuter):
                 "estimator (a random treatment has no first stage); use placebo_type=permute"
             )
 
-    def simulate(self, estimator, data, rng):
+    def modify(self, data, rng):
         if self.option("placebo_type") == "permute":
             rows = rng.permutation(data.n)
             placebo = data.with_treatment(data.t[rows])
@@ -53,9 +59,7 @@ class PlaceboRefuter(BaseRefuter):
                 placebo = replace(placebo, instruments=data.instruments[rows])
         else:
             placebo = data.with_treatment((rng.random(data.n) < data.t.mean()).astype(float))
-        if placebo.t.min() == placebo.t.max():
-            return float("nan")
-        return estimator.estimate(placebo)
+        return placebo if one_of_each_group(placebo) else None
 
     def verdict(self, estimate, std_error, sims):
         alpha = float(self.option("alpha"))

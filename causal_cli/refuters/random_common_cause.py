@@ -25,8 +25,8 @@ class RandomCommonCauseRefuter(BaseRefuter):
         "error when that is larger) of the original estimate"
     )
 
-    def simulate(self, estimator, data, rng):
-        return estimator.estimate(data.with_covariate(rng.standard_normal(data.n), "random_common_cause"))
+    def modify(self, data, rng):
+        return data.with_covariate(rng.standard_normal(data.n), "random_common_cause")
 
     def verdict(self, estimate, std_error, sims):
         tol = float(self.option("tolerance"))

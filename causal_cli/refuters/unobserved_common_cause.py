@@ -163,11 +163,9 @@ class UnobservedCommonCauseRefuter(BaseRefuter):
         c_t, c_y, c_e = self.coefficients(r2_t, r2_y)
         return c_t * self._t_std + c_y * self._y_std + c_e * noise
 
-    def simulate_task(self, estimator, data, index, rng):
+    def modify_task(self, data, index, rng):
         _, r2_t, r2_y = self._points[index // int(self.num_simulations)]
-        return estimator.estimate(
-            data.with_covariate(self.confounder(r2_t, r2_y, rng), "unobserved_common_cause")
-        )
+        return data.with_covariate(self.confounder(r2_t, r2_y, rng), "unobserved_common_cause")
 
     # -- describing a strength in effect units -----------------------------------------------
     def outcome_effect_per_sd(self, r2_t: float, r2_y: float) -> float:
