@@ -316,3 +316,86 @@ class ScorecardCallback(Callback):
 
             message = exc.one_line() if isinstance(exc, CausalCliError) else f"{type(exc).__name__}: {exc}"
             console.error(f"no scorecard for {sweep_dir}: {' '.join(message.split())}")
+
+
+#: one line per finished job, appended by whichever process ran it (O_APPEND keeps lines whole)
+PROGRESS_FILE = ".progress"
+
+
+class ProgressCallback(Callback):
+    """Hydra callback: after each job, ``k/N jobs`` with a bar, failures, elapsed time and ETA (on stderr).
+
+    Works whichever launcher runs the jobs: each job appends a line to the sweep folder's
+    :data:`PROGRESS_FILE`, and the count comes from there. ``N`` is the size of the sweep, from the
+    sweep's own overrides in ``multirun.yaml``; when it cannot be known the line has no bar or ETA.
+    """
+
+    def on_job_end(self, config, job_return=None, **kwargs: Any) -> None:
+        try:
+            sweep_dir = Path(str(config.hydra.sweep.dir))
+        except Exception:  # noqa: BLE001 - not a multirun job
+            return
+        if not (sweep_dir / "multirun.yaml").exists():
+            return
+        status = getattr(job_return, "return_value", None) or "failed"
+        done, failed = record_job_end(sweep_dir, str(status))
+        from causal_cli.report import console
+
+        console.sweep_progress(done, failed, sweep_size(sweep_dir), sweep_elapsed_s(sweep_dir))
+
+
+def record_job_end(sweep_dir: Path, status: str) -> tuple[int, int]:
+    """Append ``status`` to the progress file; return (jobs finished, jobs failed) so far."""
+    import os
+
+    path = sweep_dir / PROGRESS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{status}\n".encode())
+    finally:
+        os.close(fd)
+    lines = path.read_text().split()
+    return len(lines), sum(1 for line in lines if line != "ok")
+
+
+def sweep_elapsed_s(sweep_dir: Path) -> float | None:
+    """Seconds since the sweep started (Hydra writes ``multirun.yaml`` before the first job)."""
+    import time
+
+    try:
+        return max(0.0, time.time() - (sweep_dir / "multirun.yaml").stat().st_mtime)
+    except OSError:
+        return None
+
+
+def sweep_size(sweep_dir: Path) -> int | None:
+    """How many jobs the basic sweeper makes of the sweep's overrides and ``hydra.sweeper.params``, or None."""
+    from omegaconf import OmegaConf
+
+    try:
+        conf = OmegaConf.load(sweep_dir / "multirun.yaml")
+        params = OmegaConf.select(conf, "hydra.sweeper.params") or {}
+        lines = [f"{key}={value}" for key, value in params.items()]
+        lines += list(OmegaConf.select(conf, "hydra.overrides.task") or [])
+        return count_sweep_jobs(lines)
+    except Exception:  # noqa: BLE001 - no size means a line without a bar, never a failed sweep
+        return None
+
+
+def count_sweep_jobs(lines: list[str]) -> int | None:
+    """Jobs in the cross product of the sweep overrides ``lines`` (later lines win per key), or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Glob
+
+    sizes: dict[str, int] = {}
+    for override in OverridesParser.create().parse_overrides(lines):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            sizes[key] = 1
+        elif (override.is_discrete_sweep() or override.is_range_sweep()) and not isinstance(
+            override.value(), Glob
+        ):
+            sizes[key] = sum(1 for _ in override.sweep_string_iterator())
+        else:  # glob and interval sweeps: their size depends on the config repository or the sweeper
+            return None
+    return math.prod(sizes.values())

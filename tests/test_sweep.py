@@ -76,6 +76,10 @@ def test_small_sweep_scorecard_matches_the_jobs(run_causal, capsys):
     assert proc.returncode == 0, proc.stderr
     results = job_results(sweep_dir)
     assert len(results) == 8 and all(r["status"] == "ok" for r in results.values())
+    # a progress line after each job, with the sweep's size and an ETA until the last one
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("sweep ")]
+    assert [line.split(" jobs")[0].split()[-1] for line in progress] == [f"{k}/8" for k in range(1, 9)]
+    assert "eta" in progress[0] and "eta" not in progress[-1] and "elapsed" in progress[-1]
     # folder names: job number, then the job's own overrides, readable and one path component each
     assert "0_dgp.confounding=none,dgp.n=400,dgp.seed=0,estimator=naive," in " ".join(results)
     for name in results:
@@ -280,6 +284,8 @@ def test_joblib_launcher(run_causal):
     )
     assert "Joblib.Parallel" in proc.stdout + proc.stderr  # the plugin was found through our `causal` command
     assert_one_ok_one_failed(proc, sweep_dir)
+    # the jobs ran in worker processes; the progress count is shared through the sweep folder
+    assert "2/2 jobs · 1 failed" in proc.stderr
 
 
 def test_submitit_local_launcher(run_causal):
@@ -367,3 +373,29 @@ def test_ray_launcher_on_a_local_cluster(run_causal, ray_head):
     assert "Ray Launcher is launching 2 jobs" in proc.stdout + proc.stderr, proc.stderr[-2000:]
     assert "Connected to Ray cluster" in proc.stdout + proc.stderr
     assert_one_ok_one_failed(proc, sweep_dir)
+
+
+@pytest.mark.parametrize(
+    ("lines", "jobs"),
+    [
+        (["estimator=naive,psm", "dgp.seed=range(0,5)", "dgp.n=300"], 10),
+        (["estimator=naive,psm,ipw", "dgp.confounding=none,strong"], 6),
+        (["estimator=naive,psm", "estimator=ipw"], 1),  # a later override of the same key wins
+        (["dgp.n=300"], 1),
+        (["estimator=glob(*)"], None),  # depends on the config repository: no size, no bar
+    ],
+)
+def test_sweep_size_counts_the_basic_sweepers_jobs(lines, jobs):
+    from causal_cli.sweep import count_sweep_jobs
+
+    assert count_sweep_jobs(lines) == jobs
+
+
+def test_sweep_progress_line():
+    from causal_cli.report.console import sweep_progress_line
+
+    assert sweep_progress_line(3, 1, 12, 30.0).endswith(
+        "3/12 jobs · 1 failed · 0:00:30 elapsed · eta 0:01:30"
+    )
+    assert sweep_progress_line(12, 0, 12, 65.0).endswith("12/12 jobs · 0:01:05 elapsed")
+    assert sweep_progress_line(2, 0, None, 5.0) == "sweep: 2 jobs done · 0:00:05 elapsed"

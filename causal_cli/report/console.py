@@ -74,6 +74,36 @@ def progress():
         yield RichProgress(bar)
 
 
+def sweep_progress(done: int, failed: int, total: int | None, elapsed_s: float | None) -> None:
+    """One line after each job of a sweep: a bar, ``done/total jobs``, failures, elapsed time and ETA."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        sweep_progress_line(done, failed, total, elapsed_s)
+    )
+
+
+def sweep_progress_line(done: int, failed: int, total: int | None, elapsed_s: float | None) -> str:
+    from datetime import timedelta
+
+    def clock(seconds: float) -> str:
+        return str(timedelta(seconds=round(seconds)))
+
+    parts = []
+    if total:
+        filled = min(20, round(20 * done / total))
+        parts.append(
+            f"sweep {'━' * filled}{'╺' if filled < 20 else ''}{' ' * max(0, 19 - filled)} {done}/{total} jobs"
+        )
+    else:
+        parts.append(f"sweep: {done} jobs done")
+    if failed:
+        parts.append(f"{failed} failed")
+    if elapsed_s is not None:
+        parts.append(f"{clock(elapsed_s)} elapsed")
+        if total and 0 < done < total:
+            parts.append(f"eta {clock(elapsed_s * (total - done) / done)}")
+    return " · ".join(parts)
+
+
 def print_summary(result: dict, run_dir: str | None) -> None:
     """Render ``results.json``'s content: the question, the headline table, refutations, paths."""
     out = console()
