@@ -140,10 +140,11 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
     tables: dict[str, list[dict]] = {}
     try:
         interrupts.allow()
-        from causal_cli import pipeline
+        from causal_cli import pipeline, prefetch
         from causal_cli.validate import validate
 
         typed = validate(cfg)
+        prefetch.proceed()  # a valid job: the helper may import DoWhy now
         atomic_config(run_dir, typed)
         if typed.report.console:
             from causal_cli.report import console

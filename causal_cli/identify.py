@@ -33,35 +33,47 @@ def identify(graph, kind: str, backdoor_method: str = "auto") -> Identification:
     method = backdoor_method
     if method == "auto":
         method = "default" if candidates <= EXHAUSTIVE_SEARCH_LIMIT else "maximal-adjustment"
-    estimand = _dowhy_estimand(graph, method, backdoor_method)
+    facts = estimand_facts(graph, method, backdoor_method)
     result = Identification(
         kind=kind,
-        adjustment_set=in_graph_order(graph, estimand.get_backdoor_variables()),
-        instruments=in_graph_order(graph, estimand.get_instrumental_variables()),
-        mediators=in_graph_order(graph, estimand.get_frontdoor_variables()),
+        adjustment_set=in_graph_order(graph, facts["backdoor"]),
+        instruments=in_graph_order(graph, facts["instruments"]),
+        mediators=in_graph_order(graph, facts["frontdoor"]),
         backdoor_method=method,
-        available={k: v is not None for k, v in estimand.estimands.items()},
+        available=dict(facts["available"]),
     )
     if not result.available.get(kind, False):
         raise IdentificationError(_why_not(graph, kind))
     if kind in ("iv", "frontdoor"):
         result.adjustment_set = exogenous_controls(graph, kind, result.instruments, result.mediators)
-    result.estimand = str(estimand.estimands[kind].get("estimand", "")) if kind in estimand.estimands else ""
+    result.estimand = facts["estimands"].get(kind, "")
     return result
 
 
-#: DoWhy's identified estimand per (graph, method): the main estimator and every ``compare`` entry
+#: DoWhy's identification per (graph, method): the main estimator and every ``compare`` entry
 #: share one search, which for a dozen confounders is the slowest step of a run
-_ESTIMANDS: dict[tuple, object] = {}
+_ESTIMANDS: dict[tuple, dict] = {}
 
 
-def _dowhy_estimand(graph, method: str, requested: str):
+def estimand_facts(graph, method: str, requested: str) -> dict:
+    """What DoWhy's identified estimand says, as plain data: the variable sets, which kinds are
+    identified and their formulas. Computed by the prefetch helper when ``causal run`` started one
+    (it imported DoWhy meanwhile), else here."""
+    from causal_cli import prefetch
+
+    key = (graph.treatment, graph.outcome, tuple(graph.edges), tuple(graph.unobserved), method)
+    if key not in _ESTIMANDS:
+        try:
+            _ESTIMANDS[key] = prefetch.call("estimand_facts", graph, method, requested)
+        except prefetch.Unavailable:
+            _ESTIMANDS[key] = _dowhy_estimand(graph, method, requested)
+    return _ESTIMANDS[key]
+
+
+def _dowhy_estimand(graph, method: str, requested: str) -> dict:
     import numpy as np
     import pandas as pd
 
-    key = (graph.treatment, graph.outcome, tuple(graph.edges), tuple(graph.unobserved), method)
-    if key in _ESTIMANDS:
-        return _ESTIMANDS[key]
     observed = graph.observed_nodes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -79,8 +91,13 @@ def _dowhy_estimand(graph, method: str, requested: str):
                 f"identification.backdoor_method='{requested}' failed: {exc}; allowed: auto, default, "
                 "maximal-adjustment, minimal-adjustment, exhaustive-search, efficient-adjustment"
             ) from exc
-    _ESTIMANDS[key] = estimand
-    return estimand
+    return {
+        "backdoor": list(estimand.get_backdoor_variables() or []),
+        "instruments": list(estimand.get_instrumental_variables() or []),
+        "frontdoor": list(estimand.get_frontdoor_variables() or []),
+        "available": {k: v is not None for k, v in estimand.estimands.items()},
+        "estimands": {k: str(v.get("estimand", "")) for k, v in estimand.estimands.items() if v is not None},
+    }
 
 
 def exogenous_controls(graph, kind: str, instruments: list[str], mediators: list[str]) -> list[str]:

@@ -456,14 +456,83 @@ def graph_from_payload(payload: dict[str, Any]):
     )
 
 
+#: relative drawing times (measured), to share the pictures evenly between two processes
+DRAW_COST = {"graph.png": 2, "overlap.png": 4, "love_plot.png": 2, "refutations.png": 4, "sensitivity.png": 3}
+
+
 def render_all(
     run_dir: Path, payload: dict[str, Any], tables: dict[str, list[dict]]
 ) -> tuple[list[str], list[str]]:
     """Draw every picture the saved results support; returns (files written, problems as notes).
 
-    A figure that fails is reported and its stale file removed, the others are still drawn.
+    A figure that fails is reported and its stale file removed, the others are still drawn. Drawn by
+    the prefetch helper when ``causal run`` has one (matplotlib is loaded there already, and it can
+    fork a second drawing process), else here.
     """
+    import os
+
+    from causal_cli import prefetch
+
+    run_dir = Path(run_dir).resolve()
+    try:
+        return prefetch.call("render_all", run_dir, payload, tables, min(2, os.cpu_count() or 1))
+    except prefetch.Unavailable:
+        return draw_all(run_dir, payload, tables)
+
+
+def draw_all(
+    run_dir: Path, payload: dict[str, Any], tables: dict[str, list[dict]], processes: int = 1
+) -> tuple[list[str], list[str]]:
+    """:func:`render_all` in this process, or shared with ``processes - 1`` forked copies of it."""
+    from functools import partial
+
+    from causal_cli import prefetch
+
     run_dir = Path(run_dir)
+    jobs = _drawing_jobs(payload, tables)
+    wanted = [name for name, (want, _) in jobs.items() if want]
+    for name in jobs:
+        if name not in wanted:
+            (run_dir / name).unlink(missing_ok=True)
+    groups = _share(wanted, processes) if processes > 1 else [wanted]
+    outcomes: dict[str, str | None] = {}
+    for part in prefetch.fork_map([partial(_draw, run_dir, jobs, group) for group in groups if group]):
+        outcomes.update(part)
+    written = [name for name in wanted if outcomes[name] is None]
+    problems = [outcomes[name] for name in wanted if outcomes[name] is not None]
+    return written, problems
+
+
+def _share(names: list[str], parts: int) -> list[list[str]]:
+    """``names`` in ``parts`` groups of about equal :data:`DRAW_COST` (longest first, to the lightest group)."""
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    totals = [0] * parts
+    for name in sorted(names, key=lambda n: -DRAW_COST.get(n, 3)):
+        lightest = totals.index(min(totals))
+        groups[lightest].append(name)
+        totals[lightest] += DRAW_COST.get(name, 3)
+    return groups
+
+
+def _draw(run_dir: Path, jobs: dict, names: list[str]) -> dict[str, str | None]:
+    """Draw ``names``: each one's problem, or None when its file was written."""
+    outcomes: dict[str, str | None] = {}
+    for name in names:
+        path = run_dir / name
+        try:
+            if jobs[name][1](path) is None:
+                outcomes[name] = f"{name} not drawn: its table's columns were not recognised"
+                path.unlink(missing_ok=True)
+            else:
+                outcomes[name] = None
+        except Exception as exc:  # noqa: BLE001 - one failed figure must not cost the others
+            path.unlink(missing_ok=True)
+            outcomes[name] = f"{name} not drawn: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    return outcomes
+
+
+def _drawing_jobs(payload: dict[str, Any], tables: dict[str, list[dict]]) -> dict[str, tuple[bool, Any]]:
+    """Each picture's (whether the results support it, how to draw it to a path)."""
     units = (payload.get("graph") or {}).get("outcome_units", "")
     diag = payload.get("diagnostics") or {}
     adjustment = diag.get("adjustment", "none")
@@ -481,7 +550,7 @@ def render_all(
         if row["refuter"] not in gridded:
             effect = float(row["effect"]) if is_number(row["effect"]) else math.nan
             simulations.setdefault(row["refuter"], []).append(effect)
-    jobs = {
+    return {
         "graph.png": (bool(payload.get("graph")), lambda p: graph_png(graph_from_payload(payload), p)),
         "overlap.png": (
             bool(diag.get("overlap") and tables.get("overlap")),
@@ -502,19 +571,3 @@ def render_all(
             lambda p: sensitivity_png(tables["sensitivity"], payload["estimate"], units, p),
         ),
     }
-    written, problems = [], []
-    for name, (wanted, draw) in jobs.items():
-        path = run_dir / name
-        if not wanted:
-            path.unlink(missing_ok=True)
-            continue
-        try:
-            if draw(path) is None:
-                problems.append(f"{name} not drawn: its table's columns were not recognised")
-                path.unlink(missing_ok=True)
-            else:
-                written.append(name)
-        except Exception as exc:  # noqa: BLE001 - one failed figure must not cost the others
-            path.unlink(missing_ok=True)
-            problems.append(f"{name} not drawn: {type(exc).__name__}: {' '.join(str(exc).split())}")
-    return written, problems
