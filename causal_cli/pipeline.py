@@ -14,6 +14,9 @@ from causal_cli.results import EffectResult, RunResult
 
 #: keys of the ``refuters`` node that are settings, not refuter names
 REFUTER_SETTINGS = ("n_jobs",)
+#: from this many rows on, the ``causal run`` helper process (causal_cli.prefetch) is ended before the
+#: refuters: the second or so it saves drawing pictures is nothing next to its memory at that size
+HELPER_RELEASE_ROWS = 200_000
 
 
 class NullProgress:
@@ -125,6 +128,10 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
 
     estimator_details = estimator.summary()
     estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
+    if len(frame) >= HELPER_RELEASE_ROWS:
+        from causal_cli import prefetch
+
+        prefetch.stop()  # its DoWhy and matplotlib (~180 MB) would sit idle through the refuters
 
     refutations = []
     for i, refuter in enumerate(refuters):

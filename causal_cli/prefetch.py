@@ -159,6 +159,13 @@ def proceed() -> None:
         helper.proceed()
 
 
+def stop() -> None:
+    """End this process's helper now, freeing its memory; later requests run in this process."""
+    helper = running()
+    if helper is not None:
+        helper.stop()
+
+
 def call(name: str, *args):
     """``HANDLERS[name](*args)`` in the helper; :class:`Unavailable` when there is none or it failed."""
     helper = running()
