@@ -31,8 +31,8 @@ from causal_cli.errors import EstimationError
 PARALLEL_MIN_WORK = 1_000_000
 #: arrays up to this size are pickled with the job; larger ones go through shared memory
 INLINE_MAX_BYTES = 64 * 1024
-#: chunks per worker process: small enough that the main process and the workers finish together
-CHUNKS_PER_WORKER = 6
+#: a worker's next chunk is this share of the unassigned simulations per process (guided scheduling)
+GUIDED_SHARE = 3
 #: idle worker processes exit after this many seconds (a sweep reuses them between jobs)
 WORKER_IDLE_S = 300
 #: worker processes run many small fits: one BLAS/OpenMP thread each, set before numpy loads
@@ -123,40 +123,44 @@ def simulate(modification, estimator, data, index: int, stream) -> float:
 
 
 def _run_parallel(modification, estimator, data, streams, processes: int, advance) -> np.ndarray:
+    """Workers take chunks from the front, the main process single simulations from the back.
+
+    Chunks shrink as the unassigned simulations do (guided scheduling: ``unassigned / (GUIDED_SHARE x
+    processes)``), so the workers' last chunks are small and nobody waits long at the end, while early
+    chunks are large enough that sending them costs little. Which process runs a simulation changes
+    from run to run; its number, stream and result do not.
+    """
     total = len(streams)
-    per_chunk = max(1, -(-total // (processes * CHUNKS_PER_WORKER)))
-    chunks = [range(start, min(start + per_chunk, total)) for start in range(0, total, per_chunk)]
-    # workers only call estimator.estimate (a fresh clone + warm start): ship no per-row arrays
-    light = estimator.compact()
     out = np.empty(total)
-    waiting: dict[int, Any] = {}  # chunk -> future
-    front, back = 0, len(chunks)  # workers take chunks[front], the main process chunks[back - 1]
+    waiting: dict[Any, range] = {}  # future -> the simulations it runs
+    front, back = 0, total  # simulations [front, back) are unassigned
 
     def collect(block: bool) -> None:
-        for c, future in list(waiting.items()):
+        for future, chunk in list(waiting.items()):
             if block or future.done():
-                out[chunks[c].start : chunks[c].stop] = future.result()
-                advance(len(chunks[c]))
-                del waiting[c]
+                out[chunk.start : chunk.stop] = future.result()
+                advance(len(chunk))
+                del waiting[future]
 
-    with SharedJob((modification, light, data)) as job:
+    # workers only call estimator.estimate (a fresh clone + warm start): ship no per-row arrays
+    with SharedJob((modification, estimator.compact(), data)) as job:
         executor = _executor(processes - 1)
 
         def feed() -> None:  # each worker has a chunk running and the next one queued
             nonlocal front
             while front < back and len(waiting) < 2 * (processes - 1):
-                chunk = chunks[front]
-                waiting[front] = executor.submit(
-                    _worker_chunk, job.handle, chunk, streams[chunk.start : chunk.stop]
-                )
-                front += 1
+                size = max(1, (back - front) // (GUIDED_SHARE * processes))
+                chunk = range(front, front + size)
+                front += size
+                waiting[
+                    executor.submit(_worker_chunk, job.handle, chunk, streams[chunk.start : chunk.stop])
+                ] = chunk
 
         feed()
         while front < back:
             back -= 1
-            for i in chunks[back]:
-                out[i] = simulate(modification, estimator, data, i, streams[i])
-            advance(len(chunks[back]))
+            out[back] = simulate(modification, estimator, data, back, streams[back])
+            advance(1)
             collect(block=False)
             feed()
         collect(block=True)

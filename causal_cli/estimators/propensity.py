@@ -111,12 +111,14 @@ def _newton(columns: np.ndarray, t: np.ndarray, C, init, max_iter: int, tol: flo
     beta = _start(columns, t, penalty, init)
     eta = np.empty(n)
     mu = np.empty(n)
+    not_t = 1.0 - t
+    ridge = np.diag(penalty + 1e-12)
     hess, frozen, step, best_loss, halvings = None, False, None, np.inf, 0
     for _ in range(max_iter):
         np.dot(beta, columns, out=eta)
         sigmoid(eta, out=mu)
         if not frozen:
-            loss = _loss(mu, t, beta, penalty)
+            loss = _loss(mu, t, not_t, beta, penalty)
             if loss > best_loss + 1e-12 * abs(best_loss) and halvings < MAX_HALVINGS:
                 step *= 0.5
                 beta = beta + step  # halfway back
@@ -126,7 +128,7 @@ def _newton(columns: np.ndarray, t: np.ndarray, C, init, max_iter: int, tol: flo
         grad = columns @ (mu - t) + penalty * beta
         if not frozen:
             hess = _hessian(columns, mu * (1.0 - mu))
-            hess[np.diag_indices(p)] += penalty + 1e-12
+            hess += ridge
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -141,9 +143,9 @@ def _newton(columns: np.ndarray, t: np.ndarray, C, init, max_iter: int, tol: flo
     return beta
 
 
-def _loss(mu: np.ndarray, t: np.ndarray, beta: np.ndarray, penalty: np.ndarray) -> float:
-    """Penalized negative log-likelihood (``mu`` is clipped away from 0 and 1 by ``sigmoid``)."""
-    loglik = t @ np.log(mu) + (1.0 - t) @ np.log1p(-mu)
+def _loss(mu: np.ndarray, t: np.ndarray, not_t: np.ndarray, beta: np.ndarray, penalty: np.ndarray) -> float:
+    """Penalized negative log-likelihood (``mu`` is clipped away from 0 and 1 by ``sigmoid``; ``not_t = 1 - t``)."""
+    loglik = t @ np.log(mu) + not_t @ np.log1p(-mu)
     return float(-loglik + 0.5 * penalty @ beta**2)
 
 
