@@ -18,7 +18,8 @@ commands:
   run [OVERRIDES]     compose the config from conf/ groups and overrides, run the study, write a
                       timestamped folder under outputs/ (Hydra syntax: estimator=psm dgp.n=5000,
                       -m for sweeps, --cfg job to print the config, --help for Hydra's help)
-  list [GROUP]        the options of each config group (graph, dgp, data, estimator, refuters)
+  list [GROUP]        the options of each config group (graph, dgp, data, estimator, refuters,
+                      experiment) and the sweep launchers (launcher)
                       and the checked-in experiments
   show GROUP/NAME     print one config file, e.g. causal show estimator/psm
   summarize SWEEP_DIR the scorecard of a sweep folder (causal run -m): summary.csv, summary.png and a
@@ -41,6 +42,31 @@ examples:
 """
 
 GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment")
+#: Hydra launchers for ``causal run -m hydra/launcher=NAME``: (name, plugin module or None, description)
+LAUNCHERS = (
+    ("basic", None, "the default: jobs one after another in this process"),
+    (
+        "joblib",
+        "hydra_plugins.hydra_joblib_launcher",
+        "jobs in parallel local processes (hydra.launcher.n_jobs=4)",
+    ),
+    (
+        "submitit_local",
+        "hydra_plugins.hydra_submitit_launcher",
+        "each job its own local process, submitit-style",
+    ),
+    (
+        "submitit_slurm",
+        "hydra_plugins.hydra_submitit_launcher",
+        "jobs on a SLURM cluster (hydra.launcher.partition=...)",
+    ),
+    ("ray", "hydra_plugins.hydra_ray_launcher", "jobs on a private Ray instance on this machine"),
+    (
+        "ray_cluster",
+        "hydra_plugins.hydra_ray_launcher",
+        "jobs on a running Ray cluster (hydra.launcher.ray.init.address=HOST:6379)",
+    ),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,10 +274,13 @@ def cmd_reproduce(args: list[str]) -> int:
 
 
 def cmd_list(args: list[str]) -> int:
-    groups = args or list(GROUPS)
+    groups = args or [*GROUPS, "launcher"]
     for group in groups:
+        if group == "launcher":
+            _list_launchers()
+            continue
         if group not in GROUPS:
-            _error(f"unknown group '{group}'; allowed: {', '.join(GROUPS)}")
+            _error(f"unknown group '{group}'; allowed: {', '.join(GROUPS)}, launcher")
             return 2
         print(f"{group}:")
         for name, description in _config_files(group):
@@ -259,6 +288,19 @@ def cmd_list(args: list[str]) -> int:
         if group == "refuters":
             print("  (select several: 'refuters=[placebo,random_common_cause]'; settings: refuters.n_jobs)")
     return 0
+
+
+def _list_launchers() -> None:
+    from importlib.util import find_spec
+
+    print("launcher:   (causal run -m hydra/launcher=NAME ...)")
+    for name, module, description in LAUNCHERS:
+        try:
+            installed = module is None or find_spec(module) is not None
+        except ModuleNotFoundError:
+            installed = False
+        note = "" if installed else '  [not installed: pip install "causal-cli[distributed]"]'
+        print(f"  {name:<24} {description}{note}")
 
 
 def cmd_report(args: list[str]) -> int:

@@ -150,6 +150,9 @@ def test_version_help_and_list():
     assert out.returncode == 0
     for expected in ("estimator:", "psm", "refuters:", "placebo", "experiment:", "product_uplift", "graph:"):
         assert expected in out.stdout
+    launchers = out.stdout.split("launcher:")[1]
+    for name in ("basic", "joblib", "submitit_local", "submitit_slurm", "ray", "ray_cluster"):
+        assert f"\n  {name} " in launchers  # the sweep launchers, with the extra that provides them
     out = subprocess.run(exe + ["list", "nope"], capture_output=True, text=True)
     assert out.returncode != 0 and "allowed" in out.stderr
 
