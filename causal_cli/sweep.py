@@ -12,6 +12,7 @@ seeds); the seeds are the replications a row averages over. Within a setting the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -329,6 +330,11 @@ class ProgressCallback(Callback):
     :data:`PROGRESS_FILE`, and the count comes from there. ``N`` is the size of the sweep, from the
     sweep's own overrides in ``multirun.yaml``; when it cannot be known the line has no bar or ETA.
     """
+
+    def on_multirun_start(self, config, **kwargs: Any) -> None:
+        """A sweep folder used again starts counting from 0 (the scorecard still reads every job folder)."""
+        with contextlib.suppress(OSError):
+            (Path(str(config.hydra.sweep.dir)) / PROGRESS_FILE).unlink()
 
     def on_job_end(self, config, job_return=None, **kwargs: Any) -> None:
         try:

@@ -399,3 +399,15 @@ def test_sweep_progress_line():
     )
     assert sweep_progress_line(12, 0, 12, 65.0).endswith("12/12 jobs · 0:01:05 elapsed")
     assert sweep_progress_line(2, 0, None, 5.0) == "sweep: 2 jobs done · 0:00:05 elapsed"
+
+
+def test_a_reused_sweep_folder_counts_progress_from_zero(tmp_path):
+    from omegaconf import OmegaConf
+
+    from causal_cli.sweep import PROGRESS_FILE, ProgressCallback, record_job_end
+
+    (tmp_path / PROGRESS_FILE).write_text("ok\nok\nfailed\n")  # left by an earlier sweep into this folder
+    assert record_job_end(tmp_path, "ok") == (4, 1)
+    ProgressCallback().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert record_job_end(tmp_path, "failed") == (1, 1)
+    assert record_job_end(tmp_path, "ok") == (2, 1)

@@ -141,7 +141,9 @@ def claim_run_dir(run_dir: Path, header: dict[str, Any]) -> None:
     try:
         fd = os.open(run_dir / "results.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError as exc:
-        raise ConfigError(f"output folder {run_dir} already holds a run; choose a new hydra.run.dir") from exc
+        raise ConfigError(
+            f"output folder {run_dir} already holds a run; choose a new hydra.run.dir (hydra.sweep.dir for a sweep)"
+        ) from exc
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(json.dumps({"status": "running", "error": None, **header}, indent=2, default=str) + "\n")
 
