@@ -10,6 +10,10 @@ from causal_cli.errors import GraphError
 _EDGE = re.compile(r"^\s*([^\s<>-][^<>]*?)\s*->\s*([^\s<>-][^<>]*?)\s*$")
 
 
+#: the role lists of a graph config, each expanded to edges around the treatment and outcome
+ROLES = ("confounders", "instruments", "mediators", "effect_modifiers")
+
+
 @dataclass
 class CausalGraph:
     treatment: str
@@ -24,6 +28,13 @@ class CausalGraph:
         treatment, outcome = _required(cfg, "treatment"), _required(cfg, "outcome")
         if treatment == outcome:
             raise GraphError(f"graph.treatment and graph.outcome are both '{treatment}'; they must differ")
+        for role in ROLES:
+            for key, node in (("treatment", treatment), ("outcome", outcome)):
+                if node in cfg[role]:
+                    raise GraphError(
+                        f"graph.{role} lists '{node}', the graph's {key}; a variable has one role "
+                        f"(remove it from graph.{role} or choose another graph.{key})"
+                    )
         edges: list[tuple[str, str]] = []
         for c in cfg.confounders:
             edges += [(c, treatment), (c, outcome)]

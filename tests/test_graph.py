@@ -44,6 +44,16 @@ def test_same_treatment_and_outcome_is_refused():
         graph(treatment="y", outcome="y")
 
 
+@pytest.mark.parametrize("role", ["confounders", "instruments", "mediators", "effect_modifiers"])
+@pytest.mark.parametrize("key", ["treatment", "outcome"])
+def test_treatment_or_outcome_listed_in_a_role_is_refused_naming_both(role, key):
+    node = {"treatment": "t", "outcome": "y"}[key]
+    with pytest.raises(
+        GraphError, match=rf"graph\.{role} lists '{node}', the graph's {key}; a variable has one role"
+    ):
+        graph(treatment="t", outcome="y", **{role: ["a", node]})
+
+
 def test_malformed_edge_is_refused_naming_it():
     with pytest.raises(GraphError, match=r"graph.edges\[0\]"):
         graph(treatment="t", outcome="y", edges=["a => t"])
