@@ -30,13 +30,7 @@ from causal_cli.estimators.ipw import (
     valid_clip,
     valid_trimming,
 )
-from causal_cli.estimators.outcome import (
-    cross_fit_outcome,
-    cross_fit_propensity,
-    fold_ids,
-    fold_rows,
-    model_name,
-)
+from causal_cli.estimators.outcome import cross_fit_outcome, cross_fitted_scores, model_name
 from causal_cli.schema import EstimatorConfig, check
 
 
@@ -87,17 +81,8 @@ class AIPWEstimator(BaseEstimator):
 
     def _estimate(self, data):
         t, y = data.t, data.y
-        folds = fold_rows(fold_ids(t, self.folds, self.random_state))
-        ps, coefs = cross_fit_propensity(
-            data,
-            folds,
-            self.propensity_model,
-            self.propensity_C,
-            getattr(self, "warm_start_", None),
-            self.random_state,
-        )
-        self.warm_start_ = coefs if all(c is not None for c in coefs) else None
-        self.propensity_ = ps  # out-of-fold propensity score of each unit (before clipping)
+        # propensity_: the out-of-fold propensity score of each unit (before clipping)
+        folds, ps = cross_fitted_scores(self, data)
         overlap = apply_overlap(ps, t, self.clip, self.trimming)
         mu1, mu0 = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=True)
         e, keep = overlap.ps, overlap.keep

@@ -20,13 +20,7 @@ import numpy as np
 
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.base import BaseEstimator
-from causal_cli.estimators.outcome import (
-    cross_fit_outcome,
-    cross_fit_propensity,
-    fold_ids,
-    fold_rows,
-    model_name,
-)
+from causal_cli.estimators.outcome import cross_fit_outcome, cross_fitted_scores, model_name
 from causal_cli.schema import EstimatorConfig, check
 
 ESTIMAND = (
@@ -84,17 +78,7 @@ class DMLEstimator(BaseEstimator):
                 f"estimator.target_units={self.target_units}: dml (partially linear) estimates a variance-weighted "
                 "effect; use estimator=aipw for att/atc"
             )
-        folds = fold_rows(fold_ids(data.t, self.folds, self.random_state))
-        m, coefs = cross_fit_propensity(
-            data,
-            folds,
-            self.propensity_model,
-            self.propensity_C,
-            getattr(self, "warm_start_", None),
-            self.random_state,
-        )
-        self.warm_start_ = coefs if all(c is not None for c in coefs) else None
-        self.propensity_ = m  # out-of-fold E[t | X] of each unit
+        folds, m = cross_fitted_scores(self, data)  # m: the out-of-fold E[t | X] of each unit
         l_hat, _ = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=False)
         t_res, y_res = data.t - m, data.y - l_hat
         denominator = t_res @ t_res

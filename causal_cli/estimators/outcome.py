@@ -126,6 +126,26 @@ def cross_fit_propensity(data, splits, spec: Any, C: float, warm_start, random_s
     return scores, coefs
 
 
+def cross_fitted_scores(estimator, data) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The folds and out-of-fold propensity scores of a cross-fitted estimator (aipw, dml).
+
+    Reads the estimator's ``folds``, ``propensity_model``, ``propensity_C`` and ``random_state``; sets its
+    ``propensity_`` and its ``warm_start_`` (the per-fold coefficients, when every fold has them).
+    """
+    splits = fold_rows(fold_ids(data.t, estimator.folds, estimator.random_state))
+    scores, coefs = cross_fit_propensity(
+        data,
+        splits,
+        estimator.propensity_model,
+        estimator.propensity_C,
+        getattr(estimator, "warm_start_", None),
+        estimator.random_state,
+    )
+    estimator.warm_start_ = coefs if all(c is not None for c in coefs) else None
+    estimator.propensity_ = scores
+    return splits, scores
+
+
 def cross_fit_outcome(data, splits, spec: Any, random_state, by_arm: bool):
     """Out-of-fold outcome predictions (``spec`` None: OLS on ``[1, X]``).
 
