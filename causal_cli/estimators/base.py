@@ -43,6 +43,11 @@ class EstimationData:
         return self.t.shape[0]
 
     @property
+    def has_both_groups(self) -> bool:
+        """Whether there are treated and control rows (else no effect can be estimated)."""
+        return bool(self.t.min() != self.t.max())
+
+    @property
     def columns(self) -> np.ndarray:
         """``[1, X]`` transposed, C-contiguous ``(p + 1, n)``; built once, then ``X`` is a view of it."""
         if self._columns is None:
@@ -239,7 +244,7 @@ def _param_names(cls: type) -> tuple[str, ...]:
 def resample(data: EstimationData, rng: np.random.Generator) -> EstimationData | None:
     """``n`` rows drawn with replacement; None when they are all treated or all control."""
     sample = data.take(rng.integers(0, data.n, data.n))
-    return sample if sample.t.min() != sample.t.max() else None
+    return sample if sample.has_both_groups else None
 
 
 class Resample:

@@ -163,11 +163,6 @@ def no_estimate_note(sims: np.ndarray) -> str:
     return f" ({missing} of {sims.size} simulations gave no estimate)" if missing else ""
 
 
-def one_of_each_group(data) -> bool:
-    """Whether ``data`` has both treated and control rows (else no effect can be estimated)."""
-    return bool(data.t.min() != data.t.max())
-
-
 def empirical_p_value(estimate: float, sims: np.ndarray, center: float = 0.0) -> float:
     """Share of simulations at least as far from ``center`` as the estimate (with the +1 correction)."""
     sims = sims[np.isfinite(sims)]

@@ -18,7 +18,6 @@ from causal_cli.refuters.base import (
     BaseRefuter,
     ResamplingConfig,
     implied_se_check,
-    one_of_each_group,
     significance,
 )
 from causal_cli.schema import check
@@ -54,7 +53,7 @@ class DataSubsetRefuter(BaseRefuter):
         chosen = np.zeros(data.n, dtype=bool)
         chosen[rng.permutation(data.n)[: self.subset_size(data.n)]] = True
         subset = data.take(np.flatnonzero(chosen))
-        return subset if one_of_each_group(subset) else None
+        return subset if subset.has_both_groups else None
 
     def implied_se(self, sims: np.ndarray) -> float:
         f = float(self.option("subset_fraction"))

@@ -16,7 +16,6 @@ from causal_cli.refuters.base import (
     BaseRefuter,
     SignificanceConfig,
     centred_on_zero,
-    one_of_each_group,
     significance,
 )
 from causal_cli.schema import check
@@ -59,7 +58,7 @@ class PlaceboRefuter(BaseRefuter):
                 placebo = replace(placebo, instruments=data.instruments[rows])
         else:
             placebo = data.with_treatment((rng.random(data.n) < data.t.mean()).astype(float))
-        return placebo if one_of_each_group(placebo) else None
+        return placebo if placebo.has_both_groups else None
 
     def verdict(self, estimate, std_error, sims):
         alpha = float(self.option("alpha"))
