@@ -116,6 +116,8 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     estimator.fit(data, n_jobs, progress)
     lap("estimate")
 
+    sensitivity = analytic_sensitivity(data, identification.kind, estimator)
+
     diagnostics, diagnostic_notes = _diagnostics(cfg, frame, graph, data, estimator)
     check_overlap(diagnostics.overlap, adjusts=estimator_cls.identification != "none")
     lap("diagnostics")
@@ -183,6 +185,21 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         timings=timings,
         data_hash=data_hash,
         data_files=data_files,
+        sensitivity=sensitivity,
+    )
+
+
+def analytic_sensitivity(data, identification: str, estimator) -> dict[str, Any]:
+    """The always-on closed-form sensitivity to an unobserved confounder (no simulation)."""
+    from causal_cli import sensitivity
+
+    return sensitivity.analyze(
+        data,
+        identification,
+        estimator.effect_,
+        estimator.ci_low_,
+        estimator.ci_high_,
+        float(estimator.ci_level),
     )
 
 

@@ -88,6 +88,8 @@ class RunResult:
     data_files: dict[str, dict[str, str]] = field(default_factory=dict)
     #: a ``causal_cli.diagnostics.Diagnostics`` (balance, overlap, weights), or None
     diagnostics: Any = None
+    #: closed-form sensitivity to an unobserved confounder (causal_cli.sensitivity.analyze), or None
+    sensitivity: dict[str, Any] | None = None
 
     @property
     def bias(self) -> float | None:

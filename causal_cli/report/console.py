@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from causal_cli.report.sensitivity import headline, refutation_closing
 from causal_cli.report.text import money as _money
 from causal_cli.report.text import naive_sentence
 
@@ -211,10 +212,14 @@ def print_summary(result: dict, run_dir: str | None) -> None:
         passed = sum(1 for r in judged if r["passed"])
         colour = "green" if passed == len(judged) else "red"
         if judged:
-            out.print(f"[{colour}]The estimate survived {passed} of {len(judged)} refutations.[/]")
+            closing = refutation_closing(passed, len(judged), result.get("sensitivity"))
+            out.print(f"[{colour}]{_escape(closing)}[/]")
         for r in refutations:
             if r.get("table"):
                 _print_sensitivity(out, r, units)
+    sensitivity = headline(result.get("sensitivity"))
+    if sensitivity:
+        out.print(f"[bold]Sensitivity:[/] {_escape(sensitivity)}")
     if run_dir:
         out.print(f"[dim]Results: {run_dir}[/]")
     if result.get("report_html"):

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from causal_cli.report.sensitivity import refutation_closing, sensitivity_markdown
 from causal_cli.report.text import naive_sentence
 
 #: CSV tables must be byte-identical for the same config and seed: timings belong in results.json only
@@ -225,4 +226,9 @@ def summary_markdown(result: dict[str, Any]) -> str:
                 f"| {r['name']} | {fmt(r.get('new_effect'))} | {p} | {verdict} | {r.get('reason', '')} |"
             )
         lines.append("")
+        judged = [r for r in refs if r.get("passed") is not None]
+        if judged:
+            passed = sum(1 for r in judged if r["passed"])
+            lines += [refutation_closing(passed, len(judged), result.get("sensitivity")), ""]
+    lines += sensitivity_markdown(result.get("sensitivity"))
     return "\n".join(lines)

@@ -15,6 +15,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from causal_cli.report.sensitivity import headline, refutation_closing
+from causal_cli.report.sensitivity import rows as sensitivity_rows
 from causal_cli.report.text import money, naive_sentence
 
 #: tables saved beside results.json that the pictures are redrawn from
@@ -381,7 +383,9 @@ def refutations_section(r: dict[str, Any], images: dict[str, bytes], tables: dic
         return "\n".join(out)
     judged = [x for x in refs if x.get("passed") is not None]
     passed = sum(1 for x in judged if x["passed"])
-    out.append(f'<p class="summary">The estimate survived <b>{passed} of {len(judged)}</b> refutations.</p>')
+    closing = escape(refutation_closing(passed, len(judged), r.get("sensitivity")))
+    closing = closing.replace(f"{passed} of {len(judged)}", f"<b>{passed} of {len(judged)}</b>", 1)
+    out.append(f'<p class="summary">{closing}</p>')
     rows = []
     for x in refs:
         rule = (x.get("options") or {}).get("rule") or ""
@@ -428,6 +432,23 @@ def refutations_section(r: dict[str, Any], images: dict[str, bytes], tables: dic
     return "\n".join(out)
 
 
+def sensitivity_section(r: dict[str, Any]) -> str:
+    """The closed-form sensitivity to an unobserved confounder (always computed; no simulation)."""
+    block = r.get("sensitivity")
+    text = headline(block)
+    if not text:
+        return ""
+    out = [
+        '<h2 id="sensitivity">Sensitivity to an unobserved confounder</h2>',
+        f'<p class="summary">{escape(text)}</p>',
+    ]
+    table = sensitivity_rows(block)
+    if table:
+        out.append(_table(["quantity", "value"], [[escape(k), escape(v)] for k, v in table], {1}))
+        out.append(f'<p class="meta">{escape(block.get("method", ""))}</p>')
+    return "\n".join(out)
+
+
 def render_html(
     r: dict[str, Any],
     images: dict[str, bytes],
@@ -460,6 +481,7 @@ def render_html(
         balance_section(r, images),
         overlap_section(r, images),
         refutations_section(r, images, tables),
+        sensitivity_section(r),
     ]
     notes = list(r.get("notes") or []) + [p for p in problems if p not in (r.get("notes") or [])]
     if notes:
