@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from statistics import NormalDist
 from typing import Any, ClassVar
 
@@ -35,10 +35,38 @@ class SignificanceConfig(RefuterConfig):
     """Options of a refuter whose verdict uses a significance level."""
 
     alpha: float = 0.05
+    #: the verdict (or a number reported beside it) uses percentile p-values: refuse an unreachable alpha
+    percentile_test: ClassVar[bool] = True
 
     def __post_init__(self):
         super().__post_init__()
         check(0 < self.alpha < 1, "alpha", self.alpha, "a number strictly between 0 and 1")
+        if self.percentile_test:
+            check_reachable_alpha(int(self.num_simulations), float(self.alpha))
+
+
+def smallest_percentile_p(num_simulations: int) -> float | None:
+    """The smallest two-sided p-value :func:`significance` can give, or None when it uses the normal approximation."""
+    if num_simulations < EMPIRICAL_MIN_SIMULATIONS:
+        return None
+    return 2 / (num_simulations + 1)
+
+
+def check_reachable_alpha(num_simulations: int, alpha: float) -> None:
+    """Refuse a percentile test that can never reach p < alpha (it would never fail, or never pass)."""
+    floor = smallest_percentile_p(num_simulations)
+    if floor is None or floor < alpha:
+        return
+    from causal_cli.errors import ConfigError
+
+    needed = max(EMPIRICAL_MIN_SIMULATIONS, int(np.floor(2 / alpha)))
+    while 2 / (needed + 1) >= alpha:
+        needed += 1
+    raise ConfigError(
+        f"num_simulations={num_simulations} cannot reach p < alpha={alpha:g} (smallest p = 2/{num_simulations + 1} "
+        f"= {floor:.3g}); use num_simulations >= {needed} (or < {EMPIRICAL_MIN_SIMULATIONS}, a normal "
+        f"approximation) or alpha > {floor:.3g}"
+    )
 
 
 @dataclass
@@ -58,7 +86,9 @@ class BaseRefuter:
     #: the verdict rule, stated in the output
     rule: ClassVar[str] = ""
 
-    def __init__(self, num_simulations: int = 100, **options: Any):
+    def __init__(self, num_simulations: int | None = None, **options: Any):
+        if num_simulations is None:  # constructed from Python: the config schema's default
+            num_simulations = self.config_class.__dataclass_fields__["num_simulations"].default
         self.num_simulations = num_simulations
         self.options = options
 
@@ -76,7 +106,10 @@ class BaseRefuter:
         """An option's configured value, or the default from the refuter's config schema."""
         if key in self.options:
             return self.options[key]
-        return self.config_class.__dataclass_fields__[key].default
+        spec = self.config_class.__dataclass_fields__[key]
+        if spec.default_factory is not MISSING:
+            return spec.default_factory()
+        return spec.default
 
     def prepare(self, estimator, data) -> None:
         """Compute, once and before any simulation, what every simulation shares (kept on ``self``)."""
@@ -193,16 +226,23 @@ def significance(value: float, sims: np.ndarray) -> tuple[float, str]:
     return consistency_p_value(value, sims), "normal approximation"
 
 
-def centred_on_zero(sims: np.ndarray, estimate: float, alpha: float) -> tuple[bool, float, str]:
+def centred_on_zero(
+    sims: np.ndarray, estimate: float, alpha: float, shared_se: float | None = None
+) -> tuple[bool, float, str]:
     """Whether simulated effects of a non-existent effect average 0: ``(centred, p of mean = 0, why)``.
 
     Centred means the mean is within sampling error of 0 (two-sided p >= ``alpha``), or negligible
     next to the estimate (under :data:`NEGLIGIBLE_SHARE` of it) when many simulations make that
-    test sensitive to a bias too small to matter.
+    test sensitive to a bias too small to matter. The sampling error is the Monte Carlo error of the
+    mean (sd / sqrt(simulations)) plus, when the simulations share an error that more of them cannot
+    average away, ``shared_se`` (e.g. the estimator's own standard error for a dummy outcome built on
+    the same covariates and treatment in every simulation).
     """
     sims = sims[np.isfinite(sims)]
     mean = float(sims.mean())
     sem = float(sims.std(ddof=1) / np.sqrt(sims.size)) if sims.size > 1 else 0.0
+    if shared_se is not None and np.isfinite(shared_se) and shared_se > 0:
+        sem = float(np.hypot(sem, shared_se))
     if sem == 0:
         p = 1.0 if np.isclose(mean, 0.0) else 0.0
     else:

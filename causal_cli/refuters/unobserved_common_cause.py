@@ -24,7 +24,8 @@ log-odds of treatment per SD, ``confounder_logodds_per_sd``, and in outcome unit
 smallest such strength that brings it to 0 (``robustness_value``; the closed-form linear value
 beside it); the strongest measured confounder as an informal benchmark (a U with its partial R²);
 and the E-value (VanderWeele & Ding 2017). The outcome is continuous, so the E-value uses the
-standardised-mean-difference approximation RR ≈ exp(0.91 d) with d = estimate / sd(outcome).
+standardised-mean-difference approximation RR ≈ exp(0.91 d) with d = estimate / SD(Y | T, X), the
+residual SD of the outcome regression (the total SD of Y would understate d).
 There is no pass/fail verdict: how strong a confounder is plausible is a judgement about the domain.
 """
 
@@ -66,11 +67,10 @@ class UnobservedCommonCauseConfig(RefuterConfig):
 
 
 def e_value(estimate: float, sd_outcome: float) -> float:
-    """VanderWeele & Ding's E-value for a continuous outcome, via RR ≈ exp(0.91 d)."""
-    if not sd_outcome > 0:
-        return float("nan")
-    rr = float(np.exp(0.91 * abs(estimate) / sd_outcome))
-    return rr + float(np.sqrt(rr * (rr - 1)))
+    """VanderWeele & Ding's E-value for a continuous outcome, via RR ≈ exp(0.91 d) (see causal_cli.sensitivity)."""
+    from causal_cli.sensitivity import e_value as closed_form
+
+    return closed_form(estimate, sd_outcome)
 
 
 def linear_robustness_value(estimate: float, sd_t_resid: float, sd_y_resid: float) -> float:
@@ -137,7 +137,10 @@ class UnobservedCommonCauseRefuter(BaseRefuter):
             )
         self._t_std, self._y_std = t_resid / self._sd_t, y_resid / self._sd_y
         self._basis = np.linalg.qr(np.column_stack([with_t, data.y]))[0]
-        self._sd_outcome = float(data.y.std(ddof=1))
+        # SD(Y | T, X): the residual SD of the outcome regression, as the E-value's standardised effect needs
+        # (VanderWeele & Ding 2017; the EValue package's OLS()); the total SD of Y understates d
+        dof = max(data.n - np.linalg.matrix_rank(with_t), 1)
+        self._sd_outcome = float(np.sqrt(y_resid @ y_resid / dof))
         self._benchmark = None
         if data.X.shape[1]:
             r2_t = partial_r2(design, data.t)
@@ -230,7 +233,10 @@ class UnobservedCommonCauseRefuter(BaseRefuter):
             else self.outcome_effect_per_sd(strength, strength),
             "e_value": e_value(estimate, self._sd_outcome),
             "e_value_ci": e_value(near_null, self._sd_outcome),
-            "e_value_method": "continuous outcome: RR ≈ exp(0.91 × d), d = estimate / sd(outcome); CI limit at 95%",
+            "e_value_method": (
+                "continuous outcome: RR ≈ exp(0.91 × d), d = estimate / SD(Y | T, X) (residual SD of the outcome "
+                "regression on treatment and adjustment set); CI limit at 95%"
+            ),
             "standardized_effect": estimate / self._sd_outcome,
             "curve": curve,
         }
