@@ -90,7 +90,14 @@ def test_all_six_refuters_end_to_end(run_causal):
         "confounder_shift_per_sd",
     } <= set(grid[0])
 
+    block = result["sensitivity"]  # the closed-form block, beside the simulated one
+    assert block["applies"] is True and 0 < block["robustness_value_alpha"] < block["robustness_value"] < 1
+    assert block["e_value"] > block["e_value_ci"] >= 1
+
     out = proc.stdout
-    assert "The estimate survived 5 of 5 refutations." in out
+    flat = " ".join(out.split())
+    assert "The estimate survived 5 of 5 refutations; refuters test the estimator and the data, not" in flat
+    assert f"robustness value {block['robustness_value']:.1%}: see Sensitivity" in flat
+    assert "Refuters cannot detect unobserved confounding." in flat
     assert "Sensitivity (unobserved_common_cause)" in out and "E-value" in out
     assert "subsets agree with the estimate" in out
