@@ -67,7 +67,7 @@ class DummyOutcomeRefuter(BaseRefuter):
             sims, estimate, alpha, shared_se=std_error if kind == "model" else None
         )
         share = f" ({abs(mean) / abs(estimate):.1%} of the estimate)" if estimate else ""
-        se = f", SE {std_error:.3g}" if std_error else ""
+        se = f", SE {std_error:.3g}" if std_error and kind == "model" else ""
         desc = f"effect on a {kind} dummy outcome {mean:.3g} ± {sd:.3g}{share}{se}, p(mean = 0) = {p:.3g}"
         if centred:
             return True, p, f"{desc}: no effect where there is none ({why})"
