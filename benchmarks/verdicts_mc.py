@@ -7,9 +7,10 @@ dummy_outcome: the mean tested against the Monte Carlo error alone) are re-appli
 effects, so old and new are compared on identical draws. Broken estimators give the power: one that
 ignores the treatment (compares high and low values of a confounder) and the unadjusted difference in
 means and a regression that adjusts for one of the two confounders (they do not remove the confounding,
-so they must fail the dummy outcome that keeps it).
+so they must fail the dummy outcome that keeps it); and a correct regression plus a constant bias of
+0.25 to 1 (about 1 to 4 of its standard errors), for the smallest leftover bias each verdict catches.
 
-    python benchmarks/verdicts_mc.py --reps 400 --n 2000 --num-simulations 100 --out verdicts_mc.json
+    python benchmarks/verdicts_mc.py --reps 500 --power-reps 200 --n 2000 --num-simulations 100 --out verdicts_mc.json
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from statistics import NormalDist
 
 import numpy as np
 from omegaconf import OmegaConf
+
+#: constant biases ($) added to a correct regression adjustment; its SE at n = 2,000 is about 0.25
+BIAS_GRID = (0.25, 0.5, 0.75, 1.0)
 
 
 def broken_estimators():
@@ -57,7 +61,21 @@ def broken_estimators():
 
             return float(ols(self._design(data), data.y)[1][-1])
 
+    from causal_cli.estimators.regression import RegressionEstimator
+
+    def shifted(delta: float):
+        class Shifted(RegressionEstimator):
+            """Regression adjustment plus a constant bias: how small a leftover bias the verdicts catch."""
+
+            name = "shifted_regression"
+
+            def _estimate(self, data):
+                return super()._estimate(data) + delta
+
+        return lambda: make_estimator_from(Shifted)
+
     return {
+        **{f"regression + {delta:g} bias": shifted(delta) for delta in BIAS_GRID},
         "ignores_treatment": IgnoresTreatmentEstimator,
         "naive (unadjusted)": NaiveEstimator,
         "adjusts for account_age only": AdjustsForFirstConfounderOnly,
@@ -67,7 +85,10 @@ def broken_estimators():
 def make_estimator(name: str, seed: int):
     from causal_cli import registry
 
-    cls = registry.load("estimator", name)
+    return make_estimator_from(registry.load("estimator", name), seed)
+
+
+def make_estimator_from(cls, seed: int = 0):
     return cls.from_config(OmegaConf.structured(cls.config_class), random_state=seed)
 
 
@@ -144,15 +165,17 @@ def main(argv=None) -> dict:
         cell["old"].append(not old)
 
     broken = broken_estimators()
-    for rep in range(args.reps):
+    regression_se = []
+    for rep in range(max(args.reps, args.power_reps)):
         data = product_data(args.n, 10_000 + rep, 0.0)
-        for name in ("psm", "ipw", "ps_stratification"):
+        for name in ("psm", "ipw", "ps_stratification") if rep < args.reps else ():
             for refuter_name in ("placebo", "dummy_outcome"):
                 passed, old = run_cell(
                     make_estimator(name, rep), data, refuter_name, args.num_simulations, args.alpha, rep
                 )
                 record(f"true null, {name}", refuter_name, passed, old)
         if rep < args.power_reps:
+            regression_se.append(make_estimator("regression", rep).fit(data).std_error_)
             for label, cls in broken.items():
                 for refuter_name in ("placebo", "dummy_outcome"):
                     passed, old = run_cell(cls(), data, refuter_name, args.num_simulations, args.alpha, rep)
@@ -161,6 +184,7 @@ def main(argv=None) -> dict:
         "settings": vars(args),
         "cpu_seconds": time.process_time(),
         "wall_seconds": time.perf_counter() - started,
+        "regression_se_mean": float(np.mean(regression_se)) if regression_se else None,
         "cells": {k: {"new": rate(v["new"]), "old": rate(v["old"])} for k, v in cells.items()},
     }
     print("| cell | refuter | failed (new rule) | failed (old rule) | data sets |")
@@ -172,6 +196,8 @@ def main(argv=None) -> dict:
             f"| {label} | {refuter_name} | {new['rate']:.1%} ± {new['mc_se']:.1%} | "
             f"{old['rate']:.1%} ± {old['mc_se']:.1%} | {new['n']} |"
         )
+    if regression_se:
+        print(f"\nmean SE of the regression adjustment (the bias grid's scale): {np.mean(regression_se):.3f}")
     print(f"\n{summary['cpu_seconds']:.0f} CPU-s, {summary['wall_seconds']:.0f} s wall")
     if args.out:
         with open(args.out, "w") as fh:
