@@ -48,12 +48,12 @@ NOT_BACKDOOR = {
 
 def robustness_value(t_stat: float, df: float, q: float = 1.0, alpha: float | None = None) -> float:
     """Cinelli & Hazlett's robustness value RV_q (alpha None) or RV_{q,alpha}, a share in [0, 1]."""
-    from scipy.stats import t as student_t
+    from scipy.special import stdtrit  # Student t quantile; scipy.stats would cost ~1 s of imports
 
     if not df > 1 or not np.isfinite(t_stat):
         return float("nan")
     f_q = q * abs(t_stat) / np.sqrt(df)
-    f_crit = 0.0 if alpha is None else float(student_t.ppf(1 - alpha / 2, df - 1) / np.sqrt(df - 1))
+    f_crit = 0.0 if alpha is None else float(stdtrit(df - 1, 1 - alpha / 2) / np.sqrt(df - 1))
     f = f_q - f_crit
     if f <= 0:
         return 0.0
@@ -82,12 +82,15 @@ def ci_limit_nearest_null(ci_low: float | None, ci_high: float | None) -> float 
 
 def ols(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Coefficients, classical standard errors, residual SD and residual degrees of freedom."""
-    n, p = design.shape
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    # normal equations: a few columns and up to millions of rows, so the p x p cross-products are the cheap part
+    n = design.shape[0]
+    gram = design.T @ design
+    inverse = np.linalg.pinv(gram)
+    coef = inverse @ (design.T @ y)
     resid = y - design @ coef
-    df = n - np.linalg.matrix_rank(design)
+    df = n - np.linalg.matrix_rank(gram)
     sigma2 = float(resid @ resid / df) if df > 0 else float("nan")
-    se = np.sqrt(np.maximum(sigma2 * np.diag(np.linalg.pinv(design.T @ design)), 0.0))
+    se = np.sqrt(np.maximum(sigma2 * np.diag(inverse), 0.0))
     return coef, se, float(np.sqrt(sigma2)), int(df)
 
 

@@ -125,7 +125,9 @@ def test_report_html_is_self_contained_and_shows_the_headline(default_run):
     block = result["sensitivity"]  # the closed-form sensitivity: in report.html and summary.md
     assert "Sensitivity to an unobserved confounder" in page and f"{block['robustness_value']:.2%}" in page
     summary = (run_dir / "summary.md").read_text(encoding="utf-8")
-    assert "## Sensitivity to an unobserved confounder" in summary and "not the absence of unobserved" in summary
+    assert (
+        "## Sensitivity to an unobserved confounder" in summary and "not the absence of unobserved" in summary
+    )
     assert "dowhy" in page and result["provenance"]["packages"]["numpy"] in page
 
 
