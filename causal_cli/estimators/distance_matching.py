@@ -27,6 +27,7 @@ from causal_cli.estimators.matching import (
     match_balance_weights,
     matched_effect,
     matching_caveats,
+    regression_use,
     weighted_slopes,
 )
 from causal_cli.schema import EstimatorConfig, check
@@ -107,18 +108,26 @@ def tied_neighbours(Z_pool: np.ndarray, Z_queries: np.ndarray, k: int, exclude_s
     return queries, rows, 1.0 / count[queries]
 
 
-def nearest_same_group_variance(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+def nearest_same_group_variance(
+    Z: np.ndarray, y: np.ndarray, X: np.ndarray | None = None, slopes: np.ndarray | None = None
+) -> np.ndarray:
     """Abadie–Imbens conditional variance: ``J / (J + 1) * (y - mean of its J nearest same-group units)^2``.
 
     J = 1 (half the squared gap to the nearest unit) unless several are tied at the nearest distance.
+    With ``slopes`` (the bias adjustment) the neighbours' outcomes are first moved to the unit's
+    covariates ``X`` along that linear fit, so the covariate gap to a neighbour (large with many
+    covariates) is not counted as outcome noise.
     """
     n = Z.shape[0]
     if n < 2:
         return np.zeros(n)
     queries, rows, weight = tied_neighbours(Z, Z, 1, exclude_self=True)
     j = np.bincount(queries, minlength=n).astype(float)
-    neighbour_mean = np.bincount(queries, weights=weight * y[rows], minlength=n)
-    return j / (j + 1) * (y - neighbour_mean) ** 2
+    gap = y[queries] - y[rows]
+    if slopes is not None:
+        gap = gap - (X[queries] - X[rows]) @ slopes
+    neighbour_gap = np.bincount(queries, weights=weight * gap, minlength=n)
+    return j / (j + 1) * neighbour_gap**2
 
 
 class DistanceMatchingEstimator(BaseEstimator):
@@ -164,6 +173,8 @@ class DistanceMatchingEstimator(BaseEstimator):
         used = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
         squared = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
         unit_effect = np.zeros(data.n)
+        # how often each unit is used, plus its weight through the bias adjustment's regression
+        adjusted = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
         directions = {
             "att": (("treated", treated, control),),
             "atc": (("control", control, treated),),
@@ -188,22 +199,37 @@ class DistanceMatchingEstimator(BaseEstimator):
                 )
                 gap = (X[queries] - x_missing) @ slopes
                 effects = effects - gap if group == "treated" else effects + gap
+                extra = regression_use(X[pool], used[group][pool], (X[queries] - x_missing).sum(axis=0))
+                adjusted[group][pool] += extra
             unit_effect[queries] = effects
         keep = np.zeros(data.n, dtype=bool)
         for _, queries, _ in directions:
             keep[queries] = True
         used_pair = (used["treated"], used["control"])
-        self._state = (t, keep, unit_effect, used_pair, (squared["treated"], squared["control"]), Z)
+        for group in adjusted:
+            adjusted[group] += used[group]
+        self._state = (
+            t,
+            keep,
+            unit_effect,
+            used_pair,
+            (squared["treated"], squared["control"]),
+            Z,
+            (adjusted["treated"], adjusted["control"]),
+        )
         # diagnostics protocol: target units count once, each match as often as it is used
         self.balance_weights_ = match_balance_weights(self.target_units, t, keep, *used_pair)
         return matched_effect(unit_effect, t, keep, self.target_units)
 
     def _std_error(self, data):
-        t, keep, unit_effect, used, squared, Z = self._state
+        t, keep, unit_effect, _, squared, Z, used = self._state
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
-            sigma2[rows] = nearest_same_group_variance(Z[rows], data.y[rows])
+            X, slopes = data.X[rows], None
+            if self.bias_adjust:
+                slopes = weighted_slopes(X, data.y[rows], np.ones(rows.size))
+            sigma2[rows] = nearest_same_group_variance(Z[rows], data.y[rows], X, slopes)
         return abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
@@ -212,7 +238,7 @@ class DistanceMatchingEstimator(BaseEstimator):
         """One-line warnings: few distinct units doing most of the matching."""
         if getattr(self, "_state", None) is None:
             return []
-        t, _, _, used, _, _ = self._state
+        t, _, _, used, _, _, _ = self._state
         return matching_caveats(
             self.target_units,
             {"treated": int(t.sum()), "control": int((~t).sum())},

@@ -468,3 +468,23 @@ def weighted_slopes(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     root = np.sqrt(w[rows])
     design = np.column_stack([np.ones(rows.sum()), X[rows]]) * root[:, None]
     return np.linalg.lstsq(design, y[rows] * root, rcond=None)[0][1:]
+
+
+def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) -> np.ndarray:
+    """Each pool unit's extra weight in the estimate through the bias adjustment's regression.
+
+    The adjustment subtracts ``slopes' S`` (``S``: the queries' summed covariate gaps to their matches),
+    and the weighted least-squares slopes are linear in the pool's outcomes, so pool unit j's outcome
+    enters the (sum) estimate with an extra weight ``w_j [1, x_j] pinv(D'WD)[:, 1:] S``, added to how
+    often it is used as a match. Counting it keeps the standard error valid when the regression is
+    noisy (many covariates, few matched units).
+    """
+    rows = w > 0
+    out = np.zeros(X.shape[0])
+    if X.shape[1] == 0 or rows.sum() < 2:
+        return out
+    design = np.column_stack([np.ones(rows.sum()), X[rows]])
+    gram = (design * w[rows, None]).T @ design
+    direction = np.linalg.pinv(gram)[:, 1:] @ discrepancy_sum
+    out[rows] = w[rows] * (design @ direction)
+    return out

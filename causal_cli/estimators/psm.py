@@ -28,6 +28,7 @@ from causal_cli.estimators.matching import (
     range_sums,
     range_use,
     range_within,
+    regression_use,
     tied_neighbour_variance_sorted,
     weighted_slopes,
 )
@@ -147,6 +148,7 @@ class PSMEstimator(BaseEstimator):
             logit = np.log(np.clip(s, 1e-12, 1 - 1e-12) / np.clip(1 - s, 1e-12, 1))
             caliper_width = float(self.caliper) * float(np.std(logit))
         Xs = data.X[order] if self.bias_adjust else None
+        regression = np.zeros(data.n)  # each unit's weight through the bias adjustment's regression
         matches = []  # per group (treated, control): (queries, pool, lo, hi, kept or None, effects)
         for (queries, pos, pool, lo, hi), treated_queries in zip(groups, (True, False)):
             kept = None
@@ -162,14 +164,20 @@ class PSMEstimator(BaseEstimator):
                 # regression, fitted on the matched pool units weighted by their use
                 use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
                 slopes = weighted_slopes(Xs[pool], y[pool], use)
-                gap = (Xs[queries] - range_means(Xs[pool], lo, hi, width)) @ slopes
-                effects = effects - gap if treated_queries else effects + gap
+                discrepancy = Xs[queries] - range_means(Xs[pool], lo, hi, width)
+                if kept is not None:
+                    discrepancy[~kept] = 0.0
+                effects = (
+                    effects - discrepancy @ slopes if treated_queries else effects + discrepancy @ slopes
+                )
+                regression[pool] += regression_use(Xs[pool], use, discrepancy.sum(axis=0))
             matches.append((queries, pool, lo, hi, kept, effects))
         dropped = [0 if kept is None else int((~kept).sum()) for *_, kept, _ in matches]
         self.n_dropped_ = {"treated": dropped[0], "control": dropped[1]}
         kept_effects = [e if kept is None else e[kept] for *_, kept, e in matches]
         effect = combine_group_effects(*kept_effects, self.target_units)
         self._state = (order, s, t, y, matches, k)
+        self._regression_use = regression
         self._used = self._unit_arrays = None
         return float(effect)
 
@@ -219,6 +227,10 @@ class PSMEstimator(BaseEstimator):
         order, s, t, y, _, k = self._state
         keep, unit_effect = self._units()
         used, squared = self._times_used()
+        if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
+            used = tuple(
+                np.where(pool_arm, u + self._regression_use, u) for u, pool_arm in zip(used, (~t, t))
+            )
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
