@@ -335,17 +335,34 @@ def match_ranges(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)``: each query's ``k`` nearest in ``sorted_pool`` and every unit tied with the k-th nearest.
 
-    The k nearest come from :func:`nearest_in_sorted`; only queries with a tie at the k-th distance
-    (rare on a continuous score) pay for a binary search of the tied range.
+    The k nearest are a window found by binary search (:func:`nearest_in_sorted` for k = 1); only
+    queries with a tie at the k-th distance (rare on a continuous score) pay for a binary search of
+    the tied range.
     """
     m = sorted_pool.shape[0]
-    best, dist = nearest_in_sorted(sorted_pool, pos, queries, k)
-    kth = dist.max(axis=1)
-    lo = best.min(axis=1)
-    hi = best.max(axis=1) + 1
+    if m == 0:
+        raise ValueError("cannot match against an empty group")
+    k = min(k, m)
+    if k == 1:
+        best, dist = nearest_in_sorted(sorted_pool, pos, queries, 1)
+        lo, kth = best[:, 0], dist[:, 0]
+    else:
+        # the k nearest are a window [lo, lo + k): binary search for its start (log2(k) + 1 steps)
+        lo = np.clip(pos - k, 0, m - k)
+        top = np.clip(pos, 0, m - k)
+        while np.any(lo < top):
+            mid = (lo + top) // 2
+            right_closer = np.abs(sorted_pool[mid] - queries) > np.abs(
+                sorted_pool[np.minimum(mid + k, m - 1)] - queries
+            )
+            active = lo < top
+            lo = np.where(active & right_closer, mid + 1, lo)
+            top = np.where(active & ~right_closer, mid, top)
+        kth = np.maximum(np.abs(sorted_pool[lo] - queries), np.abs(sorted_pool[lo + k - 1] - queries))
+    hi = lo + k
     left = np.abs(sorted_pool[np.maximum(lo - 1, 0)] - queries) <= kth
     right = np.abs(sorted_pool[np.minimum(hi, m - 1)] - queries) <= kth
-    tied = (hi - lo > best.shape[1]) | ((lo > 0) & left) | ((hi < m) & right)
+    tied = ((lo > 0) & left) | ((hi < m) & right)
     if tied.any():
         rows = np.flatnonzero(tied)
         zeros = np.zeros(rows.size, dtype=lo.dtype)

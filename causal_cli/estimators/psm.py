@@ -37,6 +37,8 @@ from causal_cli.schema import EstimatorConfig, check
 
 #: same-arm neighbours on the score for the conditional covariances of the Abadie-Imbens (2016) adjustment
 COVARIANCE_NEIGHBOURS = 4
+#: the Abadie-Imbens (2016) adjustment averages over at most this many units (its cost is per unit)
+AI2016_MAX_POINTS = 50_000
 
 
 @dataclass
@@ -60,14 +62,14 @@ class PSMConfig(EstimatorConfig):
         check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
 
 
-def conditional_covariances(s, in_group, Xs, ys, neighbours=COVARIANCE_NEIGHBOURS):
-    """Cov(X, Y | score, group) at every unit's score: over the ``neighbours`` nearest units of the group
-    (ties shared), ``(n, p)``; the Abadie & Imbens (2016) estimator. All arrays in score order."""
+def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGHBOURS):
+    """Cov(X, Y | score, group) at the scores of units ``at``: over the ``neighbours`` nearest units of the
+    group (ties shared), ``(len(at), p)``; the Abadie & Imbens (2016) estimator. Arrays in score order."""
     pool_at = np.flatnonzero(in_group)
     if pool_at.size < 2:
-        return np.zeros(Xs.shape)
-    pos = np.cumsum(in_group) - in_group
-    lo, hi = match_ranges(s[pool_at], pos, s, neighbours)
+        return np.zeros((at.size, Xs.shape[1]))
+    pos = (np.cumsum(in_group) - in_group)[at]
+    lo, hi = match_ranges(s[pool_at], pos, s[at], neighbours)
     Xc = Xs[pool_at] - Xs[pool_at].mean(axis=0)
     yc = ys[pool_at] - ys[pool_at].mean()
     count = (hi - lo).astype(float)[:, None]
@@ -248,9 +250,14 @@ class PSMEstimator(BaseEstimator):
         if self.se_method_ is not None:
             return se
         Xs = data.X[order]
-        covs = [conditional_covariances(s, group, Xs, y) for group in (t, ~t)]
-        design = np.column_stack([np.ones(data.n), Xs])
-        change = ai2016_variance_change(self.target_units, s, design, unit_effect, self.effect_, *covs)
+        # the adjustment's terms are averages over units: above AI2016_MAX_POINTS rows, average over
+        # evenly spaced units in score order (the neighbourhoods still search every unit)
+        at = np.arange(0, data.n, -(-data.n // AI2016_MAX_POINTS))
+        covs = [conditional_covariances(s, group, Xs, y, at) for group in (t, ~t)]
+        design = np.column_stack([np.ones(at.size), Xs[at]])
+        change = ai2016_variance_change(
+            self.target_units, s[at], design, unit_effect[at], self.effect_, *covs
+        )
         adjusted = se**2 + change / data.n
         if not adjusted > 0:
             self.se_method_ = "abadie_imbens_2006 (the Abadie-Imbens 2016 adjustment was not positive)"
