@@ -12,7 +12,8 @@ Scenarios (each replication draws a fresh data set from its own seed):
   normal covariates, only x1 drives treatment, the outcome and the effect depend on x2 as well, so
   matching on the estimated score (which puts noise on x2) changes the variance.
 
-For psm the table shows the Abadie-Imbens (2016) SE (the default) and the 2006 one it replaces.
+For psm the table shows the Abadie-Imbens (2016) SE (the default) and the 2006 one it replaces, for
+plain matching (the default) and with ``bias_adjust``.
 
     python benchmarks/matching_mc.py --reps 500            # all scenarios, n = 2,000
     python benchmarks/matching_mc.py --reps 100 --scenarios psm_binary
@@ -155,7 +156,13 @@ def run(scenario, reps, n):
             else:
                 t, y, X, truth = growth_draw(rep, n)
                 data = data_of(t, y, X)
-            fits = {target: PSMEstimator(target_units=target) for target in TARGETS}
+            fits = {
+                f"{target}{' bias-adjusted' if adjust else ''}": PSMEstimator(
+                    target_units=target, bias_adjust=adjust
+                )
+                for target in TARGETS
+                for adjust in (False, True)
+            }
         for label, est in fits.items():
             est.fit(data)
             target = label.split()[0]
