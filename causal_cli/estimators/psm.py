@@ -269,7 +269,8 @@ class PSMEstimator(BaseEstimator):
         """Why the Abadie-Imbens (2016) adjustment does not apply, or None when it does."""
         if not (self.propensity_model is None or self.propensity_model == "logistic"):
             return "abadie_imbens_2006 (ignores the estimation of the user-given propensity model)"
-        if sum(self.n_dropped_.values()):
+        groups = {"att": ("treated",), "atc": ("control",)}.get(self.target_units, ("treated", "control"))
+        if any(self.n_dropped_[group] for group in groups):
             return "abadie_imbens_2006 (the caliper dropped units; the 2016 adjustment assumes none)"
         return None
 
