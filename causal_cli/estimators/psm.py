@@ -238,10 +238,19 @@ class PSMEstimator(BaseEstimator):
             used = tuple(
                 np.where(pool_arm, u + self._regression_use, u) for u, pool_arm in zip(used, (~t, t))
             )
+        Xs = data.X[order]
+        # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
+        # rest varies between units matched on the score: conditional variances and covariances net of
+        # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
+        y_net = y.copy()
+        if self.bias_adjust:
+            for group in (t, ~t):
+                rows = np.flatnonzero(group)
+                y_net[rows] -= Xs[rows] @ weighted_slopes(Xs[rows], y[rows], np.ones(rows.size))
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
-            sigma2[rows] = tied_neighbour_variance_sorted(s[rows], y[rows])
+            sigma2[rows] = tied_neighbour_variance_sorted(s[rows], y_net[rows])
         se = abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
@@ -249,11 +258,10 @@ class PSMEstimator(BaseEstimator):
         self.se_method_ = self._ai2016_fallback()
         if self.se_method_ is not None:
             return se
-        Xs = data.X[order]
         # the adjustment's terms are averages over units: above AI2016_MAX_POINTS rows, average over
         # evenly spaced units in score order (the neighbourhoods still search every unit)
         at = np.arange(0, data.n, -(-data.n // AI2016_MAX_POINTS))
-        covs = [conditional_covariances(s, group, Xs, y, at) for group in (t, ~t)]
+        covs = [conditional_covariances(s, group, Xs, y_net, at) for group in (t, ~t)]
         design = np.column_stack([np.ones(at.size), Xs[at]])
         change = ai2016_variance_change(
             self.target_units, s[at], design, unit_effect[at], self.effect_, *covs
