@@ -138,6 +138,7 @@ def test_distance_matching_euclidean_equals_dowhy_distance_matching(compose_cfg)
             compose_cfg,
             "distance_matching",
             "estimator.distance=euclidean",
+            "estimator.bias_adjust=false",  # DoWhy's distance_matching has no bias correction
             f"estimator.target_units={target}",
         )
         assert est.fit(prepared.data).effect_ == pytest.approx(

@@ -144,7 +144,8 @@ def test_regression_with_interactions_matches_causalinference_ols(compose_cfg):
 
 
 def test_distance_matching_matches_causalinference(compose_cfg):
-    """Same matches (Mahalanobis on the averaged group covariances, and inverse-variance): same estimates.
+    """Same matches (Mahalanobis on the averaged group covariances, and inverse-variance): same estimates,
+    with and without the bias adjustment (a regression on the matched units, each counted per use).
 
     causalinference's standard errors use a conservative variance (the spread of all unit effects)
     instead of Abadie-Imbens' matched conditional variances, so only point estimates are compared.
@@ -154,16 +155,18 @@ def test_distance_matching_matches_causalinference(compose_cfg):
     data = prepare(compose_cfg, "dgp=heterogeneous", "dgp.n=400").data
     model = CausalModel(data.y, data.t.astype(int), data.X)
     for distance, weights in (("mahalanobis", "maha"), ("inverse_variance", "inv")):
-        model.est_via_matching(weights=weights, matches=1)
-        theirs = model.estimates["matching"]
-        for target in ("ate", "att", "atc"):
-            est = build(
-                compose_cfg,
-                "distance_matching",
-                f"estimator.distance={distance}",
-                f"estimator.target_units={target}",
-            )
-            assert est.fit(data).effect_ == pytest.approx(theirs[target], rel=1e-10)
+        for bias_adjust in (False, True):
+            model.est_via_matching(weights=weights, matches=1, bias_adj=bias_adjust)
+            theirs = model.estimates["matching"]
+            for target in ("ate", "att", "atc"):
+                est = build(
+                    compose_cfg,
+                    "distance_matching",
+                    f"estimator.distance={distance}",
+                    f"estimator.target_units={target}",
+                    f"estimator.bias_adjust={str(bias_adjust).lower()}",
+                )
+                assert est.fit(data).effect_ == pytest.approx(theirs[target], rel=1e-10)
 
 
 def test_aipw_equals_a_direct_cross_fitted_computation(compose_cfg):

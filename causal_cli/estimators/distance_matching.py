@@ -7,7 +7,11 @@ covariates (DoWhy's ``distance_matching``). The covariates are whitened once and
 KD-tree, O(n log n) in a few dimensions, but nearest-neighbour search in covariate space is
 inherently super-linear and degrades towards O(n^2) as dimensions grow, so ``max_rows`` refuses
 larger data with a one-line error (psm matches on a 1-D score and has no such limit).
-Standard errors: Abadie & Imbens (2006), shared with psm.
+Units tied with the k-th nearest distance (up to rounding) share the match weight. ``bias_adjust``
+(on by default) corrects each matched difference with within-arm regressions on the covariates
+fitted on the matched units (Abadie & Imbens 2011; Stata's ``teffects nnmatch, biasadj``): without it
+the estimate carries a matching bias that grows with the number of covariates.
+Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ import numpy as np
 
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.base import BaseEstimator
-from causal_cli.estimators.matching import abadie_imbens_se, match_balance_weights, matched_effect
+from causal_cli.estimators.matching import (
+    abadie_imbens_se_shared,
+    match_balance_weights,
+    matched_effect,
+    matching_caveats,
+    regression_use,
+    weighted_slopes,
+)
 from causal_cli.schema import EstimatorConfig, check
 
 DISTANCES = ("mahalanobis", "inverse_variance", "euclidean")
@@ -30,6 +41,7 @@ class DistanceMatchingConfig(EstimatorConfig):
     k: int = 1
     distance: str = "mahalanobis"
     max_rows: int = 200_000
+    bias_adjust: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -52,16 +64,70 @@ def whiten(X: np.ndarray, treated: np.ndarray, distance: str) -> np.ndarray:
     return X @ (vectors[:, informative] / np.sqrt(values[informative]))
 
 
-def nearest_same_group_variance(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Abadie–Imbens conditional variance: half the squared outcome gap to the nearest same-group unit."""
+#: distances within this relative gap of the k-th nearest count as tied with it (rounding in the KD-tree)
+TIE_TOLERANCE = 1e-10
+
+
+def tied_neighbours(Z_pool: np.ndarray, Z_queries: np.ndarray, k: int, exclude_self: bool = False):
+    """Each query's k nearest pool rows and every row tied with the k-th, as ``(query, pool_row, weight)``.
+
+    Weights are ``1 / (number of matches)`` per query. Only queries with a tie at the k-th distance pay
+    for a radius search. With ``exclude_self`` the pool is the queries themselves and a query never
+    matches its own row.
+    """
     from sklearn.neighbors import KDTree
 
-    if Z.shape[0] < 2:
-        return np.zeros(Z.shape[0])
-    _, idx = KDTree(Z).query(Z, k=2)
-    own = np.arange(Z.shape[0])
-    neighbour = np.where(idx[:, 0] == own, idx[:, 1], idx[:, 0])
-    return 0.5 * (y - y[neighbour]) ** 2
+    tree = KDTree(Z_pool)
+    skip = int(exclude_self)
+    m = min(k + skip, Z_pool.shape[0])
+    probe = min(m + 1, Z_pool.shape[0])
+    dist, idx = tree.query(Z_queries, k=probe)
+    n_q = Z_queries.shape[0]
+    if exclude_self:
+        # drop the query's own row (it may not come first among exact duplicates)
+        own = idx == np.arange(n_q)[:, None]
+        own[~own.any(axis=1), -1] = True
+        keep = ~own
+        dist = dist[keep].reshape(n_q, probe - 1)
+        idx = idx[keep].reshape(n_q, probe - 1)
+        m -= 1
+    kth = dist[:, m - 1]
+    limit = kth * (1 + TIE_TOLERANCE) + 1e-300
+    tied = (dist[:, m] <= limit) if dist.shape[1] > m else np.zeros(n_q, dtype=bool)
+    queries = [np.repeat(np.flatnonzero(~tied), m)]
+    rows = [idx[~tied, :m].ravel()]
+    if tied.any():
+        at = np.flatnonzero(tied)
+        found = tree.query_radius(Z_queries[at], r=limit[at])
+        if exclude_self:
+            found = [f[f != q] for f, q in zip(found, at)]
+        queries.append(np.repeat(at, [f.size for f in found]))
+        rows.append(np.concatenate(found))
+    queries, rows = np.concatenate(queries), np.concatenate(rows).astype(np.intp)
+    count = np.bincount(queries, minlength=n_q)
+    return queries, rows, 1.0 / count[queries]
+
+
+def nearest_same_group_variance(
+    Z: np.ndarray, y: np.ndarray, X: np.ndarray | None = None, slopes: np.ndarray | None = None
+) -> np.ndarray:
+    """Abadie–Imbens conditional variance: ``J / (J + 1) * (y - mean of its J nearest same-group units)^2``.
+
+    J = 1 (half the squared gap to the nearest unit) unless several are tied at the nearest distance.
+    With ``slopes`` (the bias adjustment) the neighbours' outcomes are first moved to the unit's
+    covariates ``X`` along that linear fit, so the covariate gap to a neighbour (large with many
+    covariates) is not counted as outcome noise.
+    """
+    n = Z.shape[0]
+    if n < 2:
+        return np.zeros(n)
+    queries, rows, weight = tied_neighbours(Z, Z, 1, exclude_self=True)
+    j = np.bincount(queries, minlength=n).astype(float)
+    gap = y[queries] - y[rows]
+    if slopes is not None:
+        gap = gap - (X[queries] - X[rows]) @ slopes
+    neighbour_gap = np.bincount(queries, weights=weight * gap, minlength=n)
+    return j / (j + 1) * neighbour_gap**2
 
 
 class DistanceMatchingEstimator(BaseEstimator):
@@ -76,6 +142,7 @@ class DistanceMatchingEstimator(BaseEstimator):
         k=1,
         distance="mahalanobis",
         max_rows=200_000,
+        bias_adjust=True,
         ci_level=0.95,
         ci_method="analytic",
         num_bootstrap=200,
@@ -85,10 +152,9 @@ class DistanceMatchingEstimator(BaseEstimator):
         self.k = k
         self.distance = distance
         self.max_rows = max_rows
+        self.bias_adjust = bias_adjust
 
     def _estimate(self, data):
-        from sklearn.neighbors import KDTree
-
         if data.n > int(self.max_rows):
             raise EstimationError(
                 f"distance_matching on {data.n} rows exceeds estimator.max_rows={self.max_rows} (covariate "
@@ -100,42 +166,90 @@ class DistanceMatchingEstimator(BaseEstimator):
             raise EstimationError("distance_matching needs at least one covariate in the adjustment set")
         t = data.t == 1
         y = data.y
-        Z = whiten(data.X, t, self.distance)
+        X = data.X
+        Z = whiten(X, t, self.distance)
         k = int(self.k)
         treated, control = np.flatnonzero(t), np.flatnonzero(~t)
-        y_missing = np.zeros(data.n)
-        used_by_treated = np.zeros(data.n)
-        used_by_control = np.zeros(data.n)
+        used = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
+        squared = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
+        unit_effect = np.zeros(data.n)
+        # how often each unit is used, plus its weight through the bias adjustment's regression
+        adjusted = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
         directions = {
-            "att": ((treated, control, used_by_treated),),
-            "atc": ((control, treated, used_by_control),),
-        }.get(self.target_units, ((treated, control, used_by_treated), (control, treated, used_by_control)))
-        for queries, pool, used in directions:
-            m = min(k, pool.size)
-            _, idx = KDTree(Z[pool]).query(Z[queries], k=m)
-            matched = pool[idx]
-            y_missing[queries] = y[matched].mean(axis=1)
-            np.add.at(used, matched.ravel(), 1.0 / m)
+            "att": (("treated", treated, control),),
+            "atc": (("control", control, treated),),
+        }.get(self.target_units, (("treated", treated, control), ("control", control, treated)))
+        for group, queries, pool in directions:
+            at, rows, weight = tied_neighbours(Z[pool], Z[queries], k)
+            matched = pool[rows]
+            n_q = queries.size
+            y_missing = np.bincount(at, weights=weight * y[matched], minlength=n_q)
+            used[group] += np.bincount(matched, weights=weight, minlength=data.n)
+            squared[group] += np.bincount(matched, weights=weight**2, minlength=data.n)
+            effects = y[queries] - y_missing if group == "treated" else y_missing - y[queries]
+            if self.bias_adjust:
+                # Abadie & Imbens (2011): move each match to the query's covariates along the pool arm's
+                # linear regression, fitted on the matched pool units weighted by their use
+                slopes = weighted_slopes(X[pool], y[pool], used[group][pool])
+                x_missing = np.column_stack(
+                    [
+                        np.bincount(at, weights=weight * X[matched, j], minlength=n_q)
+                        for j in range(X.shape[1])
+                    ]
+                )
+                gap = (X[queries] - x_missing) @ slopes
+                effects = effects - gap if group == "treated" else effects + gap
+                extra = regression_use(X[pool], used[group][pool], (X[queries] - x_missing).sum(axis=0))
+                adjusted[group][pool] += extra
+            unit_effect[queries] = effects
         keep = np.zeros(data.n, dtype=bool)
-        for queries, _, _ in directions:
+        for _, queries, _ in directions:
             keep[queries] = True
-        unit_effect = np.where(t, y - y_missing, y_missing - y)
-        self._state = (t, keep, unit_effect, used_by_treated, used_by_control, k, Z)
-        # diagnostics protocol: target units count once, each match as often as it is used
-        self.balance_weights_ = match_balance_weights(
-            self.target_units, t, keep, used_by_treated, used_by_control
+        used_pair = (used["treated"], used["control"])
+        for group in adjusted:
+            adjusted[group] += used[group]
+        self._state = (
+            t,
+            keep,
+            unit_effect,
+            used_pair,
+            (squared["treated"], squared["control"]),
+            Z,
+            (adjusted["treated"], adjusted["control"]),
         )
+        # diagnostics protocol: target units count once, each match as often as it is used
+        self.balance_weights_ = match_balance_weights(self.target_units, t, keep, *used_pair)
         return matched_effect(unit_effect, t, keep, self.target_units)
 
     def _std_error(self, data):
-        t, keep, unit_effect, used_by_treated, used_by_control, k, Z = self._state
+        t, keep, unit_effect, _, squared, Z, used = self._state
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
-            sigma2[rows] = nearest_same_group_variance(Z[rows], data.y[rows])
-        return abadie_imbens_se(
-            self.target_units, self.effect_, unit_effect, t, keep, used_by_treated, used_by_control, k, sigma2
+            X, slopes = data.X[rows], None
+            if self.bias_adjust:
+                slopes = weighted_slopes(X, data.y[rows], np.ones(rows.size))
+            sigma2[rows] = nearest_same_group_variance(Z[rows], data.y[rows], X, slopes)
+        return abadie_imbens_se_shared(
+            self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
+        )
+
+    def caveats(self) -> list[str]:
+        """One-line warnings: few distinct units doing most of the matching."""
+        if getattr(self, "_state", None) is None:
+            return []
+        t, _, _, used, _, _, _ = self._state
+        return matching_caveats(
+            self.target_units,
+            {"treated": int(t.sum()), "control": int((~t).sum())},
+            {},
+            {"treated": used[0][~t], "control": used[1][t]},
         )
 
     def summary(self):
-        return {"distance": self.distance, "k": int(self.k), "max_rows": int(self.max_rows)}
+        return {
+            "distance": self.distance,
+            "k": int(self.k),
+            "max_rows": int(self.max_rows),
+            "bias_adjust": bool(self.bias_adjust),
+        }

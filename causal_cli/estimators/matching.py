@@ -107,15 +107,10 @@ def nearest_on_score(pool: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.
     return order[best], dist
 
 
-def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
-    """Each treated unit's ``k`` nearest controls on ``score``, and each control's ``k`` nearest treated.
+def _score_order_queries(score: np.ndarray, treated: np.ndarray):
+    """``(order, sorted score, in_treated, ((treated_at, pos, control_at), (control_at, pos, treated_at)))``.
 
-    Works in score order: returns ``(order, in_treated, groups)`` where ``order`` is the stable sort
-    order of ``score``, ``in_treated = treated[order]`` and ``groups`` is
-    ``((treated_at, their_matches), (control_at, their_matches))``, all positions in score order
-    (row ``order[i]`` of the data is at position ``i``). The matches, ties included, are those of
-    :func:`nearest_on_score` per group, from a single sort of all units; gathers in score order
-    read memory sequentially.
+    ``pos`` is each query's insertion point in the other group (sorted by score), from a single sort.
     """
     order, s, ties = _sorted(score)
     in_treated = treated[order]
@@ -134,14 +129,45 @@ def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     else:
         pos_of_treated = treated_at - np.arange(treated_at.size)
         pos_of_control = control_at - np.arange(control_at.size)
+    return (
+        order,
+        s,
+        in_treated,
+        ((treated_at, pos_of_treated, control_at), (control_at, pos_of_control, treated_at)),
+    )
+
+
+def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
+    """Each treated unit's ``k`` nearest controls on ``score``, and each control's ``k`` nearest treated.
+
+    Works in score order: returns ``(order, in_treated, groups)`` where ``order`` is the stable sort
+    order of ``score``, ``in_treated = treated[order]`` and ``groups`` is
+    ``((treated_at, their_matches), (control_at, their_matches))``, all positions in score order
+    (row ``order[i]`` of the data is at position ``i``). The matches, ties broken by position, are those
+    of :func:`nearest_on_score` per group, from a single sort of all units; gathers in score order
+    read memory sequentially. :func:`match_ranges_in_score_order` shares ties instead.
+    """
+    order, s, in_treated, queries = _score_order_queries(score, treated)
     groups = []
-    for query_at, pos, pool_at in (
-        (treated_at, pos_of_treated, control_at),
-        (control_at, pos_of_control, treated_at),
-    ):
+    for query_at, pos, pool_at in queries:
         best, _ = nearest_in_sorted(s[pool_at], pos, s[query_at], k)
         groups.append((query_at, pool_at[best]))
     return order, in_treated, tuple(groups)
+
+
+def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
+    """:func:`match_in_score_order` with ties shared: ``(order, s, in_treated, groups)``.
+
+    ``groups`` is ``((treated_at, pos, control_at, lo, hi), (control_at, pos, treated_at, lo, hi))``:
+    query ``i`` of a group is matched to ``pool_at[lo[i]:hi[i]]`` (its k nearest and every unit tied
+    with the k-th), each with weight ``1 / (hi[i] - lo[i])``; ``s`` is the score in sorted order.
+    """
+    order, s, in_treated, queries = _score_order_queries(score, treated)
+    groups = []
+    for query_at, pos, pool_at in queries:
+        lo, hi = match_ranges(s[pool_at], pos, s[query_at], k)
+        groups.append((query_at, pos, pool_at, lo, hi))
+    return order, s, in_treated, tuple(groups)
 
 
 def within_group_variance(score: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -219,6 +245,36 @@ def abadie_imbens_se(
     return float(np.sqrt(max(var, 0.0)) / rows_target.sum())
 
 
+def abadie_imbens_se_shared(
+    target_units: str,
+    effect: float,
+    unit_effect: np.ndarray,
+    treated: np.ndarray,
+    keep: np.ndarray,
+    used: tuple[np.ndarray, np.ndarray],
+    used_squared: tuple[np.ndarray, np.ndarray],
+    sigma2: np.ndarray,
+) -> float:
+    """Abadie & Imbens (2006) standard error for matches of any number and weight (ties, calipers).
+
+    ``used = (by_treated, by_control)``: K(i), the summed weight with which unit i serves as a match
+    for the treated (control) units; ``used_squared`` the summed squared weights Q(i). With the
+    estimator ``sum_i (own_i + K_i) (2W_i - 1) Y_i / N``, the variance is
+    ``[sum_own (tau_i - tau)^2 + sum_i (K_i^2 + 2 own_i K_i - Q_i) sigma2_i] / N^2``; with M matches
+    of weight 1/M each, Q = K/M and this is :func:`abadie_imbens_se`.
+    """
+    if target_units == "ate":
+        own = keep
+        k_used = np.where(treated, used[1], used[0])
+        q_used = np.where(treated, used_squared[1], used_squared[0])
+    else:
+        own = keep & (treated if target_units == "att" else ~treated)
+        k_used, q_used = (used[0], used_squared[0]) if target_units == "att" else (used[1], used_squared[1])
+    var = ((unit_effect[own] - effect) ** 2).sum()
+    var += ((k_used**2 + 2 * own * k_used - q_used) * sigma2).sum()
+    return float(np.sqrt(max(var, 0.0)) / own.sum())
+
+
 def match_balance_weights(
     target_units: str,
     treated: np.ndarray,
@@ -232,3 +288,220 @@ def match_balance_weights(
     if target_units == "atc":
         return (keep & ~treated) + used_by_control
     return keep + used_by_treated + used_by_control
+
+
+# --- matches as ranges of the sorted pool: ties share the weight -------------------------------------------
+#
+# On a 1-D score the k nearest units of a pool, and every unit tied with the k-th nearest, are a contiguous
+# range ``[lo, hi)`` of the pool in sorted order (distances fall towards the query and rise after it). Each
+# match then weighs ``1 / (hi - lo)``: tied units share the weight, whatever the row order.
+
+
+def _first_true(predicate, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per query, the first ``p`` in ``[lo, hi)`` where the (monotone: false..., true...) predicate holds, else hi."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        yes = predicate(mid) & active
+        hi = np.where(yes, mid, hi)
+        lo = np.where(active & ~yes, mid + 1, lo)
+
+
+def range_within(
+    sorted_pool: np.ndarray,
+    queries: np.ndarray,
+    pos: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    radius: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sub-range of ``[lo, hi)`` within ``radius`` of each query (``pos``: its insertion point)."""
+    m = sorted_pool.shape[0]
+    radius = np.broadcast_to(radius, queries.shape)
+
+    def close(p):
+        return np.abs(sorted_pool[np.minimum(p, m - 1)] - queries) <= radius
+
+    start = _first_true(lambda p: (p >= pos) | close(p), lo, hi)
+    end = _first_true(lambda p: (p >= pos) & ~close(p), start, hi)
+    return start, end
+
+
+def match_ranges(
+    sorted_pool: np.ndarray, pos: np.ndarray, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: each query's ``k`` nearest in ``sorted_pool`` and every unit tied with the k-th nearest.
+
+    The k nearest are a window found by binary search (:func:`nearest_in_sorted` for k = 1); only
+    queries with a tie at the k-th distance (rare on a continuous score) pay for a binary search of
+    the tied range.
+    """
+    m = sorted_pool.shape[0]
+    if m == 0:
+        raise ValueError("cannot match against an empty group")
+    k = min(k, m)
+    if k == 1:
+        best, dist = nearest_in_sorted(sorted_pool, pos, queries, 1)
+        lo, kth = best[:, 0], dist[:, 0]
+    else:
+        # the k nearest are a window [lo, lo + k): binary search for its start (log2(k) + 1 steps)
+        lo = np.clip(pos - k, 0, m - k)
+        top = np.clip(pos, 0, m - k)
+        while np.any(lo < top):
+            mid = (lo + top) // 2
+            right_closer = np.abs(sorted_pool[mid] - queries) > np.abs(
+                sorted_pool[np.minimum(mid + k, m - 1)] - queries
+            )
+            active = lo < top
+            lo = np.where(active & right_closer, mid + 1, lo)
+            top = np.where(active & ~right_closer, mid, top)
+        kth = np.maximum(np.abs(sorted_pool[lo] - queries), np.abs(sorted_pool[lo + k - 1] - queries))
+    hi = lo + k
+    left = np.abs(sorted_pool[np.maximum(lo - 1, 0)] - queries) <= kth
+    right = np.abs(sorted_pool[np.minimum(hi, m - 1)] - queries) <= kth
+    tied = ((lo > 0) & left) | ((hi < m) & right)
+    if tied.any():
+        rows = np.flatnonzero(tied)
+        zeros = np.zeros(rows.size, dtype=lo.dtype)
+        lo[rows], hi[rows] = range_within(
+            sorted_pool, queries[rows], pos[rows], zeros, np.full(rows.size, m), kth[rows]
+        )
+    return lo, hi
+
+
+def range_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``values[lo:hi].sum(axis=0)`` per range (``values`` 1-D or ``(m, p)``), from centred cumulative sums."""
+    centre = values.mean(axis=0) if values.shape[0] else 0.0
+    cum = np.zeros((values.shape[0] + 1, *values.shape[1:]))
+    np.cumsum(values - centre, axis=0, out=cum[1:])
+    width = (hi - lo).reshape(-1, *([1] * (values.ndim - 1)))
+    return cum[hi] - cum[lo] + width * centre
+
+
+def range_means(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int) -> np.ndarray:
+    """Mean of ``values[lo:hi]`` per range; exact gathers when every range holds ``k`` units (no ties)."""
+    width = hi - lo
+    if width.size and np.all(width == k):
+        if k == 1:
+            return values[lo]
+        picked = values[lo[:, None] + np.arange(k)]
+        return (picked * (1.0 / k)).sum(axis=1)
+    sums = range_sums(values, lo, hi)
+    return sums / np.maximum(width, 1).reshape(-1, *([1] * (values.ndim - 1)))
+
+
+def range_use(m: int, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``out[p] = sum of weight over the ranges covering p`` (a difference array: O(m + ranges))."""
+    diff = np.zeros(m + 1)
+    np.add.at(diff, lo, weight)
+    np.add.at(diff, hi, -weight)
+    return np.cumsum(diff[:-1])
+
+
+def tied_neighbour_variance_sorted(s: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Abadie–Imbens conditional variance with ties shared: ``J / (J + 1) * (y - mean of its J nearest)^2``.
+
+    The J nearest same-group units are the other units at the same score, else every unit at the
+    nearest other score (both sides when equally far). Without ties J = 1: half the squared gap
+    (:func:`within_group_variance_sorted`). Independent of the order of tied units.
+    """
+    m = s.shape[0]
+    if m < 2:
+        return np.zeros(m)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    if starts.size == m:
+        gaps = np.diff(s)
+        if not np.any(gaps[1:] == gaps[:-1]):
+            return within_group_variance_sorted(s, ys)
+    run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, m]))
+    count = np.diff(np.r_[starts, m]).astype(float)
+    total = np.add.reduceat(ys, starts)
+    value = s[starts]
+    gap_left = np.r_[np.inf, np.diff(value)]
+    gap_right = np.r_[np.diff(value), np.inf]
+    use_left = gap_left <= gap_right
+    use_right = gap_right <= gap_left
+    prev = np.maximum(np.arange(starts.size) - 1, 0)
+    nxt = np.minimum(np.arange(starts.size) + 1, starts.size - 1)
+    n_other = np.where(use_left, count[prev], 0.0) + np.where(use_right, count[nxt], 0.0)
+    sum_other = np.where(use_left, total[prev], 0.0) + np.where(use_right, total[nxt], 0.0)
+    shared = count[run] > 1
+    j = np.where(shared, count[run] - 1, n_other[run])
+    neighbour_sum = np.where(shared, total[run] - ys, sum_other[run])
+    return j / (j + 1) * (ys - neighbour_sum / j) ** 2
+
+
+def effective_count(used: np.ndarray) -> float:
+    """Effective number of distinct matches, ``(sum w)^2 / sum w^2`` over how often each unit is used."""
+    square = float((used**2).sum())
+    return float(used.sum()) ** 2 / square if square > 0 else 0.0
+
+
+#: the low-effective-sample caveat fires below this share of the matched target group, or below MIN_EFFECTIVE
+LOW_EFFECTIVE_SHARE = 0.10
+MIN_EFFECTIVE = 30
+#: the caliper caveat fires above this share of dropped target units
+CALIPER_CAVEAT_SHARE = 0.01
+
+
+def matching_caveats(
+    target_units: str, n_target: dict[str, int], dropped: dict[str, int], used: dict[str, np.ndarray]
+) -> list[str]:
+    """One-line caveats: units a caliper dropped, and few distinct units doing most of the matching.
+
+    ``n_target[g]``/``dropped[g]``: group g's units and how many the caliper dropped; ``used[g]``: how
+    often each unit of the other group serves as a match for group g.
+    """
+    groups = {"att": ("treated",), "atc": ("control",)}.get(target_units, ("treated", "control"))
+    estimand = {"att": "ATT", "atc": "ATC"}.get(target_units, "ATE")
+    out = []
+    for group in groups:
+        share = dropped.get(group, 0) / max(n_target[group], 1)
+        if share > CALIPER_CAVEAT_SHARE:
+            out.append(
+                f"caliper dropped {100 * share:.1f}% of {group} units: the estimate is the effect on the matched "
+                f"units (not the {estimand})"
+            )
+    for group in groups:
+        other = "control" if group == "treated" else "treated"
+        matched = n_target[group] - dropped.get(group, 0)
+        effective = effective_count(used[group])
+        if matched and (effective < LOW_EFFECTIVE_SHARE * matched or effective < MIN_EFFECTIVE):
+            out.append(
+                f"few {other} units do the matching for the {matched} {group} units: an effective "
+                f"{effective:.1f} distinct {other} matches (the estimate rests on them)"
+            )
+    return out
+
+
+def weighted_slopes(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Slopes of the least-squares fit of ``y`` on ``[1, X]`` weighted by ``w`` (minimum norm if rank-deficient)."""
+    rows = w > 0
+    if X.shape[1] == 0 or rows.sum() < 2:
+        return np.zeros(X.shape[1])
+    root = np.sqrt(w[rows])
+    design = np.column_stack([np.ones(rows.sum()), X[rows]]) * root[:, None]
+    return np.linalg.lstsq(design, y[rows] * root, rcond=None)[0][1:]
+
+
+def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) -> np.ndarray:
+    """Each pool unit's extra weight in the estimate through the bias adjustment's regression.
+
+    The adjustment subtracts ``slopes' S`` (``S``: the queries' summed covariate gaps to their matches),
+    and the weighted least-squares slopes are linear in the pool's outcomes, so pool unit j's outcome
+    enters the (sum) estimate with an extra weight ``w_j [1, x_j] pinv(D'WD)[:, 1:] S``, added to how
+    often it is used as a match. Counting it keeps the standard error valid when the regression is
+    noisy (many covariates, few matched units).
+    """
+    rows = w > 0
+    out = np.zeros(X.shape[0])
+    if X.shape[1] == 0 or rows.sum() < 2:
+        return out
+    design = np.column_stack([np.ones(rows.sum()), X[rows]])
+    gram = (design * w[rows, None]).T @ design
+    direction = np.linalg.pinv(gram)[:, 1:] @ discrepancy_sum
+    out[rows] = w[rows] * (design @ direction)
+    return out
