@@ -113,7 +113,7 @@ def cmd_run(args: list[str]) -> int:
     if debug:
         os.environ["CAUSAL_DEBUG"] = "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    problem = _check_run_args(args)
+    problem = _check_run_args(args) or _check_trust(args, debug)
     if problem:
         _error(problem)
         return 2
@@ -185,6 +185,20 @@ def _check_run_args(args: list[str]) -> str | None:
             folder = Path(value.strip("'\"")).expanduser()
             if (folder / "results.json").exists():
                 return f"hydra.run.dir={folder} already holds a run; choose another folder"
+    return None
+
+
+def _check_trust(args: list[str], debug: bool = False) -> str | None:
+    """What the composed config may call and carry (causal_cli.trust), checked before Hydra runs
+    callbacks, configures logging or writes a file; a config Hydra cannot compose is reported here."""
+    from causal_cli import preflight
+
+    try:
+        preflight.check(args)
+    except Exception as exc:  # noqa: BLE001 - rendered as one line
+        if debug:
+            raise
+        return hydra_error_line(exc)
     return None
 
 
