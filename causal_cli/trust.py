@@ -363,6 +363,8 @@ def check_yaml_file(path: Path, what: str = "config file") -> None:
                     raise ConfigError(
                         f"{what} {path} has more than {MAX_KEYS:,} keys; allowed: at most {MAX_KEYS:,}"
                     )
+        for _ in yaml.parse(text, Loader=loader):  # the structure, without building anything
+            pass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
