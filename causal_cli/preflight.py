@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from causal_cli import trust
+from causal_cli.app import conf_dir
 from causal_cli.errors import ConfigError
 
 #: at most this many config files are read in one user config folder
@@ -43,7 +44,7 @@ def check(args: list[str]) -> None:
     user_dirs = []
     if parsed.config_dir:
         config_dir = Path(parsed.config_dir).expanduser()
-        if config_dir.is_dir():
+        if config_dir.is_dir() and config_dir.resolve() != conf_dir().resolve():
             check_shadowing(config_dir)
             user_dirs.append(config_dir)
     if parsed.config_path and not str(parsed.config_path).startswith("pkg://"):
@@ -71,9 +72,8 @@ def check_folder(folder: Path) -> None:
 
 def check_shadowing(config_dir: Path) -> None:
     """A ``--config-dir`` file with the name of a built-in one would be silently ignored (Hydra
-    searches the built-in folder first): refuse it instead of running something else."""
-    from causal_cli.app import conf_dir
-
+    searches the built-in folder first; ``cli.user_config_first`` swaps the folders so the user's
+    wins): where they were not swapped, refuse it instead of running something else."""
     builtin = conf_dir()
     for root, dirs, names in os.walk(config_dir, followlinks=False):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -129,7 +129,6 @@ def _compose(parsed, overrides: list[str], multirun: bool):
     from hydra.core.override_parser.types import Override  # noqa: F401 - loads the grammar once
     from hydra.types import RunMode
 
-    from causal_cli.app import conf_dir
     from causal_cli.schema import register_configs
 
     register_configs()
