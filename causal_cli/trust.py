@@ -91,13 +91,19 @@ def allowed_text() -> str:
     )
 
 
-def resolve_class(target: Any, key: str) -> type:
-    """The allow-listed class ``target`` names; checked by name before anything is imported."""
+def check_target_name(target: Any, key: str) -> bool:
+    """Whether the user allowed ``target`` (else it is a ``sklearn.*`` name); refuse any other name."""
     if not isinstance(target, str) or not DOTTED.match(target):
         raise ConfigError(f"{key}._target_={target!r} is not a dotted class name; allowed: {allowed_text()}")
     by_user = user_allowed(target)
     if not (by_user or target.startswith("sklearn.")):
         raise ConfigError(f"{key}._target_={target} is not allowed; allowed: {allowed_text()}")
+    return by_user
+
+
+def resolve_class(target: Any, key: str) -> type:
+    """The allow-listed class ``target`` names; checked by name before anything is imported."""
+    by_user = check_target_name(target, key)
     cls = _import_attribute(target, key)
     if not inspect.isclass(cls):
         raise ConfigError(f"{key}._target_={target} is not a class; allowed: {allowed_text()}")
@@ -155,8 +161,11 @@ def _container(spec: Any) -> Any:
     return spec
 
 
-def check_model(spec: Any, key: str) -> tuple[type, dict[str, Any]] | None:
-    """(class, parameters) of a model option ``{_target_: Class, **params}``; None for a built-in name."""
+def check_model(spec: Any, key: str, imports: bool = True) -> tuple[type | None, dict[str, Any]] | None:
+    """(class, parameters) of a model option ``{_target_: Class, **params}``; None for a built-in name.
+
+    ``imports=False`` checks the name only (the class is then None): no module is imported.
+    """
     spec = _container(spec)
     if spec is None or isinstance(spec, str) or hasattr(spec, "fit"):
         return None
@@ -176,6 +185,9 @@ def check_model(spec: Any, key: str) -> tuple[type, dict[str, Any]] | None:
             )
     params = {k: v for k, v in spec.items() if k != "_target_"}
     params = plain(params, key)
+    if not imports:
+        check_target_name(spec["_target_"], key)
+        return None, params
     return resolve_class(spec["_target_"], key), params
 
 
@@ -193,10 +205,12 @@ def build_model(spec: Any, key: str = "model") -> Any:
         raise ConfigError(f"cannot build model '{cls.__module__}.{cls.__qualname__}' ({key}): {exc}") from exc
 
 
-def check_run_config(cfg: Any, path: str = "") -> None:
-    """Walk a (non-Hydra) config: every ``_target_`` allow-listed, no instantiate keys, no secrets."""
-    cfg = _raw(cfg)
-    _walk(cfg, path)
+def check_run_config(cfg: Any, imports: bool = True) -> None:
+    """Walk a (non-Hydra) config: every ``_target_`` allow-listed, no instantiate keys, no secrets.
+
+    ``imports=False`` (the command line's early check) checks class names without importing them.
+    """
+    _walk(_raw(cfg), "", imports)
 
 
 def _raw(cfg: Any) -> Any:
@@ -211,20 +225,20 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _walk(node: Any, path: str) -> None:
+def _walk(node: Any, path: str, imports: bool) -> None:
     if isinstance(node, dict):
         if "_target_" in node:
-            check_model(_unresolved_ok(node, path), path)
+            check_model(_unresolved_ok(node, path), path, imports)
             return
         for key, value in node.items():
             if key in RESERVED or key == "()":
                 raise ConfigError(f"{_join(path, key)} is not allowed; a config holds plain values")
             check_value(_join(path, key), value)
-            _walk(value, _join(path, key))
+            _walk(value, _join(path, key), imports)
     elif isinstance(node, list):
         for i, value in enumerate(node):
             check_value(f"{path}[{i}]", value)
-            _walk(value, f"{path}[{i}]")
+            _walk(value, f"{path}[{i}]", imports)
 
 
 def _unresolved_ok(node: dict, path: str) -> dict:
