@@ -49,10 +49,25 @@ def check(args: list[str]) -> None:
             user_dirs.append(config_dir)
     if parsed.config_path and not str(parsed.config_path).startswith("pkg://"):
         user_dirs.append(Path(parsed.config_path).expanduser())
+    for override in parsed.overrides:
+        if "searchpath" in override.partition("=")[0]:
+            user_dirs += search_path_folders(override.partition("=")[2])
     for folder in user_dirs:
         check_folder(folder)
     for cfg in compose_all(parsed):
+        for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
+            check_folder(folder)
         check_composed(cfg)
+
+
+def search_path_folders(text: str) -> list[Path]:
+    """The local folders a ``hydra.searchpath`` value names (``file://DIR`` or a plain path)."""
+    import re
+
+    found = re.findall(r"file://([^,\]\[\s'\"]+)", text)
+    if not found:
+        found = [p for p in re.split(r"[,\[\]\s'\"]+", text) if p and "://" not in p]
+    return [Path(p).expanduser() for p in found]
 
 
 def check_folder(folder: Path) -> None:
@@ -167,4 +182,7 @@ def check_composed(cfg) -> None:
 
     raw = OmegaConf.to_container(cfg, resolve=False)
     trust.check_hydra(raw.pop("hydra", None) or {})
+    path = (raw.get("data") or {}).get("path") if isinstance(raw.get("data"), dict) else None
+    if isinstance(path, str) and path.strip() and "${" not in path:
+        trust.check_data_path(path)
     trust.check_run_config(raw, imports=False)  # the job imports and checks each class before building it

@@ -178,15 +178,14 @@ def check_model(spec: Any, key: str, imports: bool = True) -> tuple[type | None,
             f"{key} has no _target_; allowed: {{_target_: Class, param: value}} naming one of "
             f"{allowed_text()}"
         )
+    check_target_name(spec["_target_"], key)  # by name first: nothing is imported for a refused one
     for reserved in RESERVED[1:]:
         if reserved in spec:
             raise ConfigError(
                 f"{key}.{reserved} is not allowed; a model option holds _target_ and plain values"
             )
-    params = {k: v for k, v in spec.items() if k != "_target_"}
-    params = plain(params, key)
+    params = plain({k: v for k, v in spec.items() if k != "_target_"}, key)
     if not imports:
-        check_target_name(spec["_target_"], key)
         return None, params
     return resolve_class(spec["_target_"], key), params
 
@@ -346,6 +345,31 @@ def _check_logging(node: Any, path: str) -> None:
             _check_logging(value, f"{path}[{i}]")
     elif isinstance(node, str) and re.match(r"^\s*(ext|cfg)://", node) and node.strip() not in LOGGING_EXT:
         raise ConfigError(f"{path}={node!r} is not allowed; allowed: {', '.join(LOGGING_EXT)}")
+
+
+#: pseudo file systems whose "files" are the system's state (environment, memory, devices)
+SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def check_data_path(path: str, base_dir: str | None = None, key: str = "data.path") -> None:
+    """Refuse a data path that resolves to a system file, device, FIFO or socket (a missing file is
+    left to the data source, which says where it looked)."""
+    import stat
+
+    p = Path(os.path.expanduser(path))
+    if not p.is_absolute():
+        p = Path(base_dir or os.getcwd()) / p
+    real = Path(os.path.realpath(p))
+    if any(real == Path(root) or Path(root) in real.parents for root in SPECIAL_ROOTS):
+        raise ConfigError(f"{key}={path} is a system file ({real}); allowed: a regular data file")
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ConfigError(
+            f"{key}={path} is not a regular file (a device, FIFO or socket); allowed: a data file"
+        )
 
 
 def check_yaml_file(path: Path, what: str = "config file") -> None:

@@ -161,6 +161,10 @@ def test_special_files_are_refused_in_one_line(tmp_path):
     regular = tmp_path / "ok.csv"
     regular.write_text("a\n1\n")
     assert existing_file(str(regular), None) == regular
+    # the command line refuses them before Hydra writes anything
+    for path, expected in [(str(link), "is a system file"), (str(fifo), "is not a regular file")]:
+        assert expected in cli._check_trust(["data=csv", f"data.path={path}"])
+    assert cli._check_trust(["data=csv", f"data.path={regular}"]) is None
 
 
 def test_a_sqlite_url_naming_a_special_file_is_refused(tmp_path):

@@ -163,13 +163,11 @@ def existing_file(path, base_dir: str | None, key: str = "data.path") -> Path:
     return p
 
 
-#: pseudo file systems whose "files" are the system's state (environment, memory, devices)
-SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
-
-
 def regular_file(path: Path, key: str) -> Path:
     """A data file is a regular file after resolving symlinks: never a device, FIFO, socket or /proc entry."""
     import stat
+
+    from causal_cli.trust import SPECIAL_ROOTS
 
     real = Path(os.path.realpath(path))
     if any(real == Path(root) or Path(root) in real.parents for root in SPECIAL_ROOTS):
