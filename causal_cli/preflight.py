@@ -12,6 +12,7 @@ checked as written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def check(args: list[str]) -> None:
             user_dirs += search_path_folders(override.partition("=")[2])
     for folder in user_dirs:
         check_folder(folder)
-    for cfg in compose_all(parsed):
+    for cfg in compose_all(parsed, user_dirs):
         for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
             check_folder(folder)
         check_composed(cfg)
@@ -105,44 +106,43 @@ def check_shadowing(config_dir: Path) -> None:
                 )
 
 
-def compose_all(parsed) -> list:
-    """The config(s) Hydra will compose: one for a run; one per swept-group combination for a multirun."""
+def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
+    """The config(s) Hydra will compose: one for a run; for a multirun, one per combination of the
+    swept groups that a user folder provides options for (built-in options are the tool's own, so
+    only their first choice is composed)."""
+    import itertools
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides = list(parsed.overrides)
-    if not parsed.multirun and not any("," in o.partition("=")[2] for o in overrides):
-        cfg = _compose(parsed, overrides, multirun=False)
-        return [cfg]
-    parsed_overrides = OverridesParser.create().parse_overrides(overrides)
-    fixed, swept = [], []
-    for override in parsed_overrides:
-        if not override.is_sweep_override():
-            fixed.append(override.input_line)
-        elif "." not in override.get_key_element().lstrip("+~") and not override.is_hydra_override():
-            if not override.is_discrete_sweep():
-                continue
-            key = override.get_key_element()
-            swept.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-    import itertools
-
-    combos = list(itertools.islice(itertools.product(*swept), MAX_COMPOSES + 1))
-    if len(combos) > MAX_COMPOSES:
-        raise ConfigError(
-            f"the sweep combines more than {MAX_COMPOSES} config-group choices; split it into smaller sweeps"
-        )
-    out = []
-    for combo in combos:
-        out.append(_compose(parsed, fixed + list(combo), multirun=False))
-    return out
+    with _hydra(parsed) as hydra:
+        if not parsed.multirun and not any("," in o.partition("=")[2] for o in overrides):
+            return [_compose(hydra, parsed, overrides)]
+        parser = OverridesParser.create(config_loader=hydra.config_loader)
+        fixed, swept = [], []
+        for override in parser.parse_overrides(overrides):
+            if not override.is_sweep_override():
+                fixed.append(override.input_line)
+            elif "." not in override.get_key_element().lstrip("+~") and not override.is_hydra_override():
+                key = override.get_key_element()
+                choices = [f"{key}={value}" for value in override.sweep_string_iterator()]
+                group = key.lstrip("+~").split("@")[0]
+                user_group = any((Path(d) / group).is_dir() for d in user_dirs)
+                swept.append(choices if user_group else choices[:1])
+        combos = list(itertools.islice(itertools.product(*swept), MAX_COMPOSES + 1))
+        if len(combos) > MAX_COMPOSES:
+            raise ConfigError(
+                f"the sweep combines more than {MAX_COMPOSES} config-group choices; split it into smaller sweeps"
+            )
+        return [_compose(hydra, parsed, fixed + list(combo)) for combo in combos]
 
 
-def _compose(parsed, overrides: list[str], multirun: bool):
-    """Hydra's own composition, as ``hydra.main`` would do it, without logging or running anything."""
+@contextlib.contextmanager
+def _hydra(parsed):
+    """A Hydra instance with the search path ``hydra.main`` builds (Hydra's global state restored after)."""
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.types import Override  # noqa: F401 - loads the grammar once
-    from hydra.types import RunMode
 
     from causal_cli.schema import register_configs
 
@@ -162,18 +162,24 @@ def _compose(parsed, overrides: list[str], multirun: bool):
     saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
     GlobalHydra.instance().clear()
     try:
-        hydra = Hydra.create_main_hydra2(task_name="causal", config_search_path=search_path)
-        return hydra.compose_config(
-            config_name=parsed.config_name or "config",
-            overrides=list(overrides),
-            run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
-            from_shell=True,
-            with_log_configuration=False,
-        )
+        yield Hydra.create_main_hydra2(task_name="causal", config_search_path=search_path)
     finally:
         GlobalHydra.instance().clear()
         if saved is not None:
             GlobalHydra.instance().initialize(saved)
+
+
+def _compose(hydra, parsed, overrides: list[str]):
+    """Hydra's own composition, as ``hydra.main`` would do it, without logging or running anything."""
+    from hydra.types import RunMode
+
+    return hydra.compose_config(
+        config_name=parsed.config_name or "config",
+        overrides=list(overrides),
+        run_mode=RunMode.RUN,
+        from_shell=True,
+        with_log_configuration=False,
+    )
 
 
 def check_composed(cfg) -> None:

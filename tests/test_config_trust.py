@@ -73,6 +73,7 @@ def test_hydra_callbacks_logging_and_models_are_refused_before_hydra_runs(args, 
     [
         [],
         ["-m", "estimator=naive,psm", "seed=1,2"],
+        ["-m", "estimator=glob(*,exclude=[iv,frontdoor])", "seed=range(1,3)"],
         ["hydra/job_logging=default", "hydra/hydra_logging=default"],
         ["+hydra.job_logging.handlers.f.class=logging.StreamHandler"],
         ["+hydra.job.env_set.OMP_NUM_THREADS=1"],
@@ -112,7 +113,7 @@ def test_the_users_config_dir_file_wins_over_the_built_in_one(tmp_path):
     for spelling in (["--config-dir", str(user)], ["-cd", str(user)], [f"--config-dir={user}"]):
         args = cli.user_config_first([*spelling, "dgp.n=100"])
         assert args[:4] == ["--config-path", str(user.resolve()), "--config-dir", str(conf_dir())]
-        cfg = preflight._compose(get_args_parser().parse_args(args), ["dgp.n=100"], multirun=False)
+        [cfg] = preflight.compose_all(get_args_parser().parse_args(args), [user])
         assert cfg.estimator.caliper == 0.123 and cfg.dgp.n == 100
     # where the folders cannot swap (an explicit --config-path too), shadowing is refused, not ignored
     with pytest.raises(ConfigError, match=r"estimator/psm.yaml has the name of a built-in config"):
