@@ -209,7 +209,62 @@ def check_run_config(cfg: Any, imports: bool = True) -> None:
 
     ``imports=False`` (the command line's early check) checks class names without importing them.
     """
-    _walk(_raw(cfg), "", imports)
+    raw = _raw(cfg)
+    _walk(raw, "", imports)
+    check_interpolation_growth(raw)
+
+
+#: the longest value interpolation may build (``b: ${a}${a}``, ``c: ${b}${b}``, ... doubles per level)
+MAX_RESOLVED_CHARS = 1 << 20
+REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}")
+
+
+def check_interpolation_growth(raw: Any) -> None:
+    """Refuse interpolations that would build a value longer than MAX_RESOLVED_CHARS, before resolving.
+
+    The length of a string is its literal text plus the lengths of the keys it references, computed
+    bottom-up without building anything (a reference cycle counts as empty; OmegaConf reports it).
+    """
+    flat: dict[str, Any] = {}
+
+    def collect(node: Any, path: str) -> None:
+        flat[path] = node
+        if isinstance(node, dict):
+            for key, value in node.items():
+                collect(value, _join(path, key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                collect(value, f"{path}[{i}]")
+
+    collect(raw, "")
+    sizes: dict[str, int] = {}
+
+    def size(path: str, active: frozenset) -> int:
+        if path in sizes:
+            return sizes[path]
+        if path in active or path not in flat:
+            return 0
+        node = flat[path]
+        if isinstance(node, str):
+            refs = REFERENCE.findall(node)
+            total = len(REFERENCE.sub("", node)) + sum(size(ref, active | {path}) for ref in refs)
+        elif isinstance(node, dict):
+            total = sum(size(_join(path, k), active | {path}) + len(str(k)) for k in node)
+        elif isinstance(node, list):
+            total = sum(size(f"{path}[{i}]", active | {path}) for i in range(len(node)))
+        else:
+            total = len(str(node))
+        sizes[path] = min(total, 1 << 62)
+        if isinstance(node, str) and sizes[path] > MAX_RESOLVED_CHARS:
+            raise ConfigError(
+                f"{path} would resolve to about {sizes[path]:,} characters through its interpolations; "
+                f"allowed: at most {MAX_RESOLVED_CHARS:,}"
+            )
+        return sizes[path]
+
+    for path, node in flat.items():
+        if isinstance(node, str) and "${" in node:
+            size(path, frozenset())
 
 
 def _raw(cfg: Any) -> Any:

@@ -237,3 +237,16 @@ def test_reproduce_refuses_in_one_line(finished_run, tmp_path, capsys, extra, re
     assert code == 2
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "again").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_interpolations_that_would_explode_are_refused_before_resolving():
+    doubling = {"a0": "x" * 10, **{f"a{i}": f"${{a{i - 1}}}${{a{i - 1}}}" for i in range(1, 40)}}
+    with pytest.raises(ConfigError, match=r"a17 would resolve to about 1,310,720 characters") as err:
+        trust.check_interpolation_growth(doubling)
+    assert "\n" not in err.value.one_line()
+    # the same limit on the command line, before Hydra runs (nothing is resolved)
+    args = ["+a0=" + "x" * 10, *(f'+a{i}="${{a{i - 1}}}${{a{i - 1}}}"' for i in range(1, 40))]
+    assert "would resolve to about" in cli._check_trust(args)
+    # ordinary interpolations, nested and self-referencing (OmegaConf reports the cycle), pass
+    trust.check_interpolation_growth({"seed": 0, "dgp": {"seed": "${seed}"}, "x": "${x}", "y": "${dgp}"})
+    assert cli._check_trust(["+a0=abc", "+a1=${a0}${a0}"]) is None
