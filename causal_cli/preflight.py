@@ -76,8 +76,7 @@ def check_folder(folder: Path) -> None:
     if not folder.is_dir():
         return
     count = 0
-    for root, dirs, names in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .hydra/ is Hydra's record, never loaded
+    for root, _, names in os.walk(folder, followlinks=False):
         for name in names:
             if name.endswith((".yaml", ".yml")):
                 count += 1

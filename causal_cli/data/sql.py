@@ -112,6 +112,7 @@ class SQLSource(TableSource):
             )
         connect_args = {"read_only": True} if dialect == "duckdb" else {}
         chunks = []
+        quiet = _quiet_driver_logs()
         try:
             engine = create_engine(url, connect_args=connect_args)
             try:
@@ -135,12 +136,35 @@ class SQLSource(TableSource):
         except Exception as exc:  # noqa: BLE001 - drivers raise their own types; all become one line
             reason = _first_line(getattr(exc, "orig", None) or exc)
             raise DataError(_mask(f"{where}: the query failed: {reason}", secret)) from None
+        finally:
+            quiet()
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=keep)
         return frame, header
 
 
 #: pip package of a missing database driver module
 DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "duckdb_engine": "duckdb-engine"}
+
+
+#: loggers of SQLAlchemy and the drivers: a pool that logs a failed reset with its traceback would
+#: print it to stderr (no handler is configured), next to the one-line error the run reports
+DRIVER_LOGGERS = ("sqlalchemy", "psycopg", "psycopg2", "pg8000", "duckdb_engine")
+
+
+def _quiet_driver_logs():
+    """Give the driver loggers a NullHandler while the query runs; return the function that undoes it."""
+    import logging
+
+    handler = logging.NullHandler()
+    loggers = [logging.getLogger(name) for name in DRIVER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+
+    def undo() -> None:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+    return undo
 
 
 def _require_sqlalchemy() -> None:
