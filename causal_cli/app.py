@@ -146,6 +146,7 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
         typed = validate(cfg)
         prefetch.proceed()  # a valid job: the helper may import DoWhy now
         atomic_config(run_dir, typed)
+        payload["config_sha256"] = config_sha256(run_dir / "config.yaml")  # what reproduce may re-run
         if typed.report.console:
             from causal_cli.report import console
 
@@ -219,6 +220,13 @@ def atomic_config(run_dir: Path, cfg: DictConfig) -> None:
     from causal_cli.report.files import atomic_write
 
     atomic_write(run_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+
+
+def config_sha256(path: Path) -> str:
+    """The sha256 of the saved config: ``causal reproduce`` refuses a folder whose config.yaml differs."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _report_error(exc: BaseException, internal: bool = False) -> None:

@@ -113,7 +113,8 @@ def cmd_run(args: list[str]) -> int:
     if debug:
         os.environ["CAUSAL_DEBUG"] = "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    problem = _check_run_args(args)
+    args = user_config_first(args)
+    problem = _check_run_args(args) or _check_trust(args, debug)
     if problem:
         _error(problem)
         return 2
@@ -185,6 +186,57 @@ def _check_run_args(args: list[str]) -> str | None:
             folder = Path(value.strip("'\"")).expanduser()
             if (folder / "results.json").exists():
                 return f"hydra.run.dir={folder} already holds a run; choose another folder"
+    return None
+
+
+def user_config_first(args: list[str]) -> list[str]:
+    """``--config-dir DIR``: the user's files win over built-in ones of the same group/name.
+
+    Hydra searches its primary config folder before ``--config-dir``, so a user's
+    ``estimator/psm.yaml`` would be silently ignored; the folders swap roles instead (the user's
+    becomes the primary folder, the built-in one is searched after it).
+    """
+    import contextlib
+    import io
+
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            parsed = parser.parse_args(args)
+    except SystemExit:
+        return args
+    if not parsed.config_dir or parsed.config_path:
+        return args
+    rest, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-cd", "--config-dir"):
+            skip = True
+        elif not arg.startswith(("--config-dir=", "-cd=")):
+            rest.append(arg)
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        if parser.parse_args(rest).config_dir:  # a spelling not handled here: leave it to the shadow check
+            return args
+    from causal_cli.app import conf_dir
+
+    user = os.path.abspath(os.path.expanduser(parsed.config_dir))
+    return ["--config-path", user, "--config-dir", str(conf_dir()), *rest]
+
+
+def _check_trust(args: list[str], debug: bool = False) -> str | None:
+    """What the composed config may call and carry (causal_cli.trust), checked before Hydra runs
+    callbacks, configures logging or writes a file; a config Hydra cannot compose is reported here."""
+    from causal_cli import preflight
+
+    try:
+        preflight.check(args)
+    except Exception as exc:  # noqa: BLE001 - rendered as one line
+        if debug:
+            raise
+        return hydra_error_line(exc)
     return None
 
 
@@ -340,18 +392,30 @@ def cmd_report(args: list[str]) -> int:
 
 
 def cmd_show(args: list[str]) -> int:
-    from causal_cli.app import conf_dir
-
     if len(args) != 1 or "/" not in args[0]:
         _error("usage: causal show GROUP/NAME (e.g. causal show estimator/psm)")
         return 2
     group, name = args[0].split("/", 1)
-    path = conf_dir() / group / f"{name}.yaml"
-    if group not in GROUPS or not path.is_file():
+    path = shown_config(group, name)
+    if path is None:
         _error(f"no config '{args[0]}'; see causal list {group if group in GROUPS else ''}".rstrip())
         return 2
     print(path.read_text(encoding="utf-8"), end="")
     return 0
+
+
+def shown_config(group: str, name: str) -> Path | None:
+    """The built-in config file GROUP/NAME; None for anything else (``..``, absolute paths, symlinks out)."""
+    from causal_cli.app import conf_dir
+
+    if group not in GROUPS or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or ".." in name:
+        return None
+    root = conf_dir().resolve()
+    path = root / group / f"{name}.yaml"
+    real = path.resolve()
+    if root not in real.parents or not real.is_file():
+        return None
+    return real
 
 
 if __name__ == "__main__":

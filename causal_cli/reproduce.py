@@ -22,10 +22,13 @@ from causal_cli.errors import CausalCliError, ConfigError, DataError
 USAGE = "usage: causal reproduce RUN_DIR [--out NEW_DIR]"
 #: files whose every value must match (results.json also holds timings, paths and provenance)
 HEADLINE = ("results.csv", "refutations.csv")
+#: a run's results.json is well under this; a larger one is not read
+MAX_RESULTS_BYTES = 64 << 20
 
 
 def main(args: list[str]) -> int:
     """Exit status: 0 every value matches, 1 something differs, 2 the run could not be repeated."""
+    debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     out = None
     if "--out" in args:
@@ -40,6 +43,10 @@ def main(args: list[str]) -> int:
         return reproduce(Path(args[0]), Path(out) if out else None)
     except CausalCliError as exc:
         return _fail(exc.one_line())
+    except Exception as exc:  # noqa: BLE001 - a damaged folder is one line, not a traceback
+        if debug:
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
 
 
 def _fail(message: str) -> int:
@@ -53,9 +60,15 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
     if not results_path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (it has no results.json)")
     try:
+        if results_path.stat().st_size > MAX_RESULTS_BYTES:
+            raise ConfigError(
+                f"{results_path} is larger than {MAX_RESULTS_BYTES:,} bytes; not a run's results"
+            )
         results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{results_path} is not readable JSON: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"{results_path} is not readable JSON: {' '.join(str(exc).split())}") from exc
+    if not isinstance(results, dict):
+        raise ConfigError(f"{results_path} is not a run's results (a JSON object)")
     status = results.get("status")
     if status != "ok":
         raise ConfigError(
@@ -63,13 +76,40 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
         )
     if not config_path.is_file():
         raise ConfigError(f"{run_dir} has no config.yaml (the validated config every run saves)")
+    check_config_unchanged(results, config_path)
     return results, config_path
+
+
+def check_config_unchanged(results: dict[str, Any], config_path: Path) -> None:
+    """Only the config that ran is re-run: its sha256 must match the one ``results.json`` recorded.
+
+    A folder written before ``config_sha256`` was recorded is refused: nothing says its
+    config.yaml is the one that ran. (The hash catches an edited config; it is no signature,
+    so the allow-list still decides what any config may call.)
+    """
+    from causal_cli import trust
+    from causal_cli.app import config_sha256
+
+    trust.check_yaml_file(config_path, "the run's config.yaml")
+    recorded = results.get("config_sha256")
+    if not isinstance(recorded, str) or not recorded:
+        raise ConfigError(
+            f"{config_path.parent} records no config_sha256 (written by an older causal-cli), so its "
+            "config.yaml cannot be checked; re-run it with causal run instead"
+        )
+    current = config_sha256(config_path)
+    if current != recorded:
+        raise ConfigError(
+            f"{config_path} changed since the run (sha256 {recorded[:12]} recorded, {current[:12]} now); "
+            "reproduce only re-runs the config that ran"
+        )
 
 
 def base_dir_of(results: dict[str, Any]) -> Path:
     """Where the original run was started: relative data paths are relative to it."""
-    cwd = (results.get("provenance") or {}).get("cwd")
-    return Path(cwd) if cwd and Path(cwd).is_dir() else Path.cwd()
+    provenance = results.get("provenance")
+    cwd = provenance.get("cwd") if isinstance(provenance, dict) else None
+    return Path(cwd) if isinstance(cwd, str) and cwd and Path(cwd).is_dir() else Path.cwd()
 
 
 def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: Path) -> None:
@@ -81,7 +121,12 @@ def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: P
     recorded = results.get("data_files") or {}
     if not recorded:
         return
-    data_cfg = OmegaConf.load(config_path).get("data")
+    if not isinstance(recorded, dict):
+        raise ConfigError("results.json: data_files is not a mapping; not a run's results")
+    try:
+        data_cfg = OmegaConf.load(config_path).get("data")
+    except Exception as exc:  # noqa: BLE001 - any unreadable config is one line
+        raise ConfigError(f"{config_path} is not a config: {' '.join(str(exc).split())[:200]}") from exc
     now = provenance.source_file_hashes(data_cfg, str(base_dir))
     for key, then in recorded.items():
         current = now.get(key)
@@ -127,6 +172,18 @@ def reproduce(run_dir: Path, out: Path | None = None) -> int:
         "hydra/job_logging=disabled",
         "++report.console=false",
     ]
+    from causal_cli import preflight
+
+    saved_cwd = os.getcwd()
+    os.chdir(base_dir)
+    try:
+        preflight.check(args)  # the allow-list, before anything of the folder's config runs
+    except CausalCliError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a config Hydra cannot compose: one line
+        raise ConfigError(cli.hydra_error_line(exc).removeprefix("config error: ")) from exc
+    finally:
+        os.chdir(saved_cwd)
     print(f"reproducing {run_dir} into {new_dir}", flush=True)
     saved_cwd = os.getcwd()
     os.chdir(base_dir)

@@ -55,6 +55,9 @@ def _check_reference(value) -> None:
 
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
+    from causal_cli import trust
+
+    trust.check_run_config(cfg)  # before resolving: no oc.env value is copied, nothing is imported
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     try:
         OmegaConf.resolve(cfg)

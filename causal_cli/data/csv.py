@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from causal_cli.data.tables import FileDataConfig, FileSource, existing_file
+from causal_cli.data.tables import FileDataConfig, FileSource, check_unique_columns, existing_file
 from causal_cli.errors import ConfigError, DataError
 
 
@@ -34,6 +34,8 @@ class CSVSource(FileSource):
         options = {"sep": self.cfg.sep, "encoding": self.cfg.encoding}
         try:
             header = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
+            raw = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False, **options)
+            check_unique_columns(raw.iloc[0].tolist() if len(raw) else header, f"data.path={path}")
             usecols = None if columns is None else [c for c in header if c in set(columns)]
             frame = pd.read_csv(path, usecols=usecols, **options)
         except pd.errors.EmptyDataError as exc:

@@ -13,7 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from causal_cli.data.tables import TableDataConfig, TableSource, resolve_path
+from causal_cli.data.tables import (
+    TableDataConfig,
+    TableSource,
+    check_unique_columns,
+    regular_file,
+    resolve_path,
+)
 from causal_cli.errors import ConfigError, DataError
 from causal_cli.schema import check
 
@@ -52,6 +58,7 @@ class SQLSource(TableSource):
 
     def _url(self, base_dir):
         """(URL with the password filled in, the secret to mask in messages)."""
+        _require_sqlalchemy()
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
@@ -87,6 +94,8 @@ class SQLSource(TableSource):
 
     def read(self, columns, base_dir):
         import pandas as pd
+
+        _require_sqlalchemy()
         from sqlalchemy import create_engine, text
 
         url, secret = self._url(base_dir)
@@ -95,29 +104,74 @@ class SQLSource(TableSource):
         is_file_db = dialect in FILE_DIALECTS and url.database not in (None, "", ":memory:")
         if is_file_db and not Path(url.database).is_file():
             raise DataError(f"{where}: database file {url.database} does not exist")
+        if is_file_db:
+            regular_file(Path(url.database), "data.url")
         if not str(self.cfg.get("query") or "").strip():
             raise ConfigError(
                 "data.query is empty; give the SELECT statement, e.g. data.query='select * from logs'"
             )
         connect_args = {"read_only": True} if dialect == "duckdb" else {}
         chunks = []
+        quiet = _quiet_driver_logs()
         try:
             engine = create_engine(url, connect_args=connect_args)
             try:
                 with engine.connect() as conn:
                     result = conn.execution_options(stream_results=True).execute(text(str(self.cfg.query)))
                     header = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
+                    check_unique_columns(header, f"the result of data.query on {where}")
                     keep = header if columns is None else [c for c in header if c in set(columns)]
                     while rows := result.fetchmany(int(self.cfg.chunksize)):
                         chunk = pd.DataFrame.from_records(rows, columns=header)
                         chunks.append(chunk[keep])
             finally:
                 engine.dispose()
+        except DataError:
+            raise
+        except ModuleNotFoundError as exc:
+            raise ConfigError(
+                f"data.url: the {dialect} driver is not installed ({exc.name}); install it, "
+                f"e.g. pip install {DRIVERS.get(str(exc.name), exc.name)}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - drivers raise their own types; all become one line
             reason = _first_line(getattr(exc, "orig", None) or exc)
             raise DataError(_mask(f"{where}: the query failed: {reason}", secret)) from None
+        finally:
+            quiet()
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=keep)
         return frame, header
+
+
+#: pip package of a missing database driver module
+DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "duckdb_engine": "duckdb-engine"}
+
+
+#: loggers of SQLAlchemy and the drivers: a pool that logs a failed reset with its traceback would
+#: print it to stderr (no handler is configured), next to the one-line error the run reports
+DRIVER_LOGGERS = ("sqlalchemy", "psycopg", "psycopg2", "pg8000", "duckdb_engine")
+
+
+def _quiet_driver_logs():
+    """Give the driver loggers a NullHandler while the query runs; return the function that undoes it."""
+    import logging
+
+    handler = logging.NullHandler()
+    loggers = [logging.getLogger(name) for name in DRIVER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+
+    def undo() -> None:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+    return undo
+
+
+def _require_sqlalchemy() -> None:
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("data=sql needs SQLAlchemy: pip install 'causal-cli[sql]'") from exc
 
 
 def _env(name: str, key: str) -> str:

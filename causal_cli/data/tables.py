@@ -157,9 +157,39 @@ def existing_file(path, base_dir: str | None, key: str = "data.path") -> Path:
         )
     if not p.is_file():
         raise DataError(f"{key}={p} is not a file")
+    regular_file(p, key)
     if not os.access(p, os.R_OK):
         raise DataError(f"{key}={p} is not readable (permission denied)")
     return p
+
+
+def regular_file(path: Path, key: str) -> Path:
+    """A data file is a regular file after resolving symlinks: never a device, FIFO, socket or /proc entry."""
+    import stat
+
+    from causal_cli.trust import SPECIAL_ROOTS
+
+    real = Path(os.path.realpath(path))
+    if any(real == Path(root) or Path(root) in real.parents for root in SPECIAL_ROOTS):
+        raise DataError(f"{key}={path} is a system file ({real}); allowed: a regular data file")
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        raise DataError(f"{key}={path} cannot be read: {exc.strerror}") from exc
+    if not stat.S_ISREG(mode):
+        raise DataError(
+            f"{key}={path} is not a regular file (a device, FIFO, socket or directory); allowed: a data file"
+        )
+    return real
+
+
+def check_unique_columns(header, where: str) -> None:
+    """A repeated column name would silently stand for its first column (pandas renames the rest x.1)."""
+    seen = set()
+    for name in (str(c) for c in header):
+        if name in seen:
+            raise DataError(f"column '{name}' appears more than once in the header of {where}; rename one")
+        seen.add(name)
 
 
 def _derived(value, frame: pd.DataFrame, name: str, expression: str):

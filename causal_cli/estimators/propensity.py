@@ -217,14 +217,6 @@ def propensity_scores(
 
 def build_sklearn(spec: Any):
     """A scikit-learn estimator from ``{_target_: dotted.Class, **params}`` (or an instance)."""
-    if hasattr(spec, "fit"):
-        return spec
-    from hydra.utils import instantiate
+    from causal_cli import trust
 
-    try:
-        return instantiate(dict(spec))
-    except Exception as exc:  # noqa: BLE001 - reported as a one-line config error
-        from causal_cli.errors import ConfigError
-
-        target = dict(spec).get("_target_", "?")
-        raise ConfigError(f"cannot build model '{target}': {exc}") from exc
+    return trust.build_model(spec)

@@ -1,0 +1,193 @@
+"""Check a ``causal run`` command line before Hydra acts on it.
+
+Hydra instantiates callbacks and configures logging from the composed config before the task
+runs, and writes ``.hydra/*.yaml`` before the task can validate anything. So the command line
+is composed here first, exactly as Hydra will (same search path, same overrides, same mode),
+and refused in one line when it names anything outside :mod:`causal_cli.trust`'s allow-list,
+carries a secret, or reads a config file beyond the size bounds. A multirun is composed once
+per combination of swept config groups (``experiment=a,b``): those are what can change the
+Hydra node of a job (Hydra refuses to sweep its own keys); plain values of every sweep are
+checked as written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from causal_cli import trust
+from causal_cli.app import conf_dir
+from causal_cli.errors import ConfigError
+
+#: at most this many config files are read in one user config folder
+MAX_FILES = 2_000
+#: at most this many compositions to check a multirun (one per combination of swept groups)
+MAX_COMPOSES = 64
+
+
+def check(args: list[str]) -> None:
+    """Raise ConfigError (or Hydra's own composition error) when the command line may not run."""
+    from hydra._internal.utils import get_args_parser
+
+    for arg in args:
+        trust.check_override(arg)
+    try:
+        parsed = get_args_parser().parse_args(args)
+    except SystemExit:
+        return  # Hydra reports its own usage errors (cli._check_run_args renders them)
+    if parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion:
+        return
+    for override in parsed.overrides:
+        key, sep, value = override.partition("=")
+        if sep:
+            trust.check_value(key.lstrip("+~"), value)
+    user_dirs = []
+    if parsed.config_dir:
+        config_dir = Path(parsed.config_dir).expanduser()
+        if config_dir.is_dir() and config_dir.resolve() != conf_dir().resolve():
+            check_shadowing(config_dir)
+            user_dirs.append(config_dir)
+    if parsed.config_path and not str(parsed.config_path).startswith("pkg://"):
+        user_dirs.append(Path(parsed.config_path).expanduser())
+    for override in parsed.overrides:
+        if "searchpath" in override.partition("=")[0]:
+            user_dirs += search_path_folders(override.partition("=")[2])
+    for folder in user_dirs:
+        check_folder(folder)
+    for cfg in compose_all(parsed, user_dirs):
+        for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
+            check_folder(folder)
+        check_composed(cfg)
+
+
+def search_path_folders(text: str) -> list[Path]:
+    """The local folders a ``hydra.searchpath`` value names (``file://DIR`` or a plain path)."""
+    import re
+
+    found = re.findall(r"file://([^,\]\[\s'\"]+)", text)
+    if not found:
+        found = [p for p in re.split(r"[,\[\]\s'\"]+", text) if p and "://" not in p]
+    return [Path(p).expanduser() for p in found]
+
+
+def check_folder(folder: Path) -> None:
+    """Every YAML file Hydra could load from a user folder: size, key count, no anchors/aliases."""
+    if not folder.is_dir():
+        return
+    count = 0
+    for root, _, names in os.walk(folder, followlinks=False):
+        for name in names:
+            if name.endswith((".yaml", ".yml")):
+                count += 1
+                if count > MAX_FILES:
+                    raise ConfigError(f"config folder {folder} holds more than {MAX_FILES:,} YAML files")
+                trust.check_yaml_file(Path(root) / name)
+
+
+def check_shadowing(config_dir: Path) -> None:
+    """A ``--config-dir`` file with the name of a built-in one would be silently ignored (Hydra
+    searches the built-in folder first; ``cli.user_config_first`` swaps the folders so the user's
+    wins): where they were not swapped, refuse it instead of running something else."""
+    builtin = conf_dir()
+    for root, dirs, names in os.walk(config_dir, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.endswith(".yaml"):
+                continue
+            relative = (Path(root) / name).relative_to(config_dir)
+            if (builtin / relative).is_file() and relative.parts[0] != "hydra":
+                group = "/".join(relative.parts[:-1]) or "(primary)"
+                raise ConfigError(
+                    f"--config-dir {config_dir}: {relative} has the name of a built-in config, which "
+                    f"Hydra would use instead; rename it (e.g. {group}/my_{relative.stem}.yaml) and "
+                    f"select it with {group}=my_{relative.stem}"
+                )
+
+
+def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
+    """The config(s) Hydra will compose: one for a run; for a multirun, one per combination of the
+    swept groups that a user folder provides options for (built-in options are the tool's own, so
+    only their first choice is composed)."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = list(parsed.overrides)
+    with _hydra(parsed) as hydra:
+        if not parsed.multirun and not any("," in o.partition("=")[2] for o in overrides):
+            return [_compose(hydra, parsed, overrides)]
+        parser = OverridesParser.create(config_loader=hydra.config_loader)
+        fixed, swept = [], []
+        for override in parser.parse_overrides(overrides):
+            if not override.is_sweep_override():
+                fixed.append(override.input_line)
+            elif "." not in override.get_key_element().lstrip("+~") and not override.is_hydra_override():
+                key = override.get_key_element()
+                choices = [f"{key}={value}" for value in override.sweep_string_iterator()]
+                group = key.lstrip("+~").split("@")[0]
+                user_group = any((Path(d) / group).is_dir() for d in user_dirs)
+                swept.append(choices if user_group else choices[:1])
+        combos = list(itertools.islice(itertools.product(*swept), MAX_COMPOSES + 1))
+        if len(combos) > MAX_COMPOSES:
+            raise ConfigError(
+                f"the sweep combines more than {MAX_COMPOSES} config-group choices; split it into smaller sweeps"
+            )
+        return [_compose(hydra, parsed, fixed + list(combo)) for combo in combos]
+
+
+@contextlib.contextmanager
+def _hydra(parsed):
+    """A Hydra instance with the search path ``hydra.main`` builds (Hydra's global state restored after)."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+
+    from causal_cli.schema import register_configs
+
+    register_configs()
+    config_path = parsed.config_path or str(conf_dir())
+    if not os.path.isabs(config_path) and not config_path.startswith("pkg://"):
+        config_path = os.path.abspath(config_path)
+    search_path = create_automatic_config_search_path(None, None, config_path)
+    if parsed.config_dir:
+        from hydra.core.config_search_path import SearchPathQuery
+
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{os.path.abspath(parsed.config_dir)}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
+    saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()
+    try:
+        yield Hydra.create_main_hydra2(task_name="causal", config_search_path=search_path)
+    finally:
+        GlobalHydra.instance().clear()
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)
+
+
+def _compose(hydra, parsed, overrides: list[str]):
+    """Hydra's own composition, as ``hydra.main`` would do it, without logging or running anything."""
+    from hydra.types import RunMode
+
+    return hydra.compose_config(
+        config_name=parsed.config_name or "config",
+        overrides=list(overrides),
+        run_mode=RunMode.RUN,
+        from_shell=True,
+        with_log_configuration=False,
+    )
+
+
+def check_composed(cfg) -> None:
+    """The composed config: its Hydra node and everything else."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    trust.check_hydra(raw.pop("hydra", None) or {})
+    path = (raw.get("data") or {}).get("path") if isinstance(raw.get("data"), dict) else None
+    if isinstance(path, str) and path.strip() and "${" not in path:
+        trust.check_data_path(path)
+    trust.check_run_config(raw, imports=False)  # the job imports and checks each class before building it
