@@ -134,7 +134,9 @@ def rare_event_polynomial_data(n=5000, seed=3):
 def penalized_loss(design, t, beta, C=1.0):
     """The built-in model's objective: L2 on the slopes of the standardised covariates."""
     eta = design @ beta
-    return np.logaddexp(0, eta).sum() - t @ eta + 0.5 / C * ((beta[1:] * design[:, 1:].std(axis=0)) ** 2).sum()
+    return (
+        np.logaddexp(0, eta).sum() - t @ eta + 0.5 / C * ((beta[1:] * design[:, 1:].std(axis=0)) ** 2).sum()
+    )
 
 
 def test_newton_fit_beats_sklearn_on_rare_ill_conditioned_data():
