@@ -127,6 +127,8 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("compare")
 
     estimator_details = estimator.summary()
+    estimator_caveats = list(estimator.caveats())
+    estimator_caveats += [c for c in _weight_caveats(diagnostics) if c not in estimator_caveats]
     estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
     if len(frame) >= HELPER_RELEASE_ROWS:
         from causal_cli import prefetch
@@ -170,6 +172,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         refutations=refutations,
         comparisons=comparisons,
         estimator_details=estimator_details,
+        caveats=estimator_caveats,
         graph={
             "name": graph.name,
             "nodes": graph.nodes,
@@ -214,6 +217,7 @@ def _compare(name, node, graph, frame, seed, backdoor_method, n_jobs, progress) 
         ci_high=estimator.ci_high_,
         identification=identification.kind,
         details=estimator.summary(),
+        caveats=list(estimator.caveats()),
     )
 
 
@@ -232,6 +236,13 @@ def _diagnostics(cfg, frame, graph, data, estimator):
     except (TypeError, ValueError) as exc:
         raise DataError(f"confounder column(s) {', '.join(extra)} are not numeric: {exc}") from exc
     return diagnostics.compute(data.t, X, names, estimator, cfg.get("diagnostics"))
+
+
+def _weight_caveats(diag) -> list[str]:
+    """Heavy-tailed weights of any weighting estimator (aipw's IPW part too), from the run's diagnostics."""
+    from causal_cli.diagnostics import weight_caveats
+
+    return weight_caveats(diag)
 
 
 def _reference(cfg, references, target: str) -> float | None:

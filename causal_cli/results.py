@@ -48,6 +48,8 @@ class EffectResult:
     identification: str = "backdoor"
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: the estimator's one-line warnings about this estimate (``BaseEstimator.caveats``)
+    caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +90,8 @@ class RunResult:
     data_files: dict[str, dict[str, str]] = field(default_factory=dict)
     #: a ``causal_cli.diagnostics.Diagnostics`` (balance, overlap, weights), or None
     diagnostics: Any = None
+    #: the estimator's one-line warnings about the estimate itself (units dropped, heavy weights, ...)
+    caveats: list[str] = field(default_factory=list)
 
     @property
     def bias(self) -> float | None:

@@ -229,6 +229,34 @@ class IPWEstimator(BaseEstimator):
             )
         return float(np.sqrt(np.sum(influence**2)) / n)
 
+    def caveats(self) -> list[str]:
+        """Units trimmed (and the estimand that leaves), scores clipped, heavy-tailed weights."""
+        from causal_cli.diagnostics import dropped_units_caveat, heavy_weight_caveats, weight_tail
+
+        overlap = getattr(self, "overlap_", None)
+        if overlap is None:
+            return []
+        details = overlap.details
+        trimmed = details["units_trimmed"]
+        bound = details.get("trimming_bound")
+        target = self.target_units.upper()
+        lines = dropped_units_caveat(
+            trimmed["treated"],
+            trimmed["control"],
+            overlap.keep.shape[0],
+            f"by trimming scores outside [{bound or 0:.3g}, {1 - (bound or 0):.3g}]",
+            f"the effect on the remaining units (common support), not the {target}",
+        )
+        clipped = details.get("units_clipped") or 0
+        if clipped > 0.01 * overlap.keep.shape[0]:
+            low, high = details["clip"]
+            lines.append(
+                f"{clipped / overlap.keep.shape[0]:.1%} of the propensity scores were clipped to [{low:g}, {high:g}]: "
+                f"their weights are capped, which biases the {target} toward the unweighted comparison"
+            )
+        tails = {label: weight_tail(self.balance_weights_, rows) for label, rows in self._groups}
+        return lines + heavy_weight_caveats(tails)
+
     def summary(self):
         out: dict[str, Any] = {
             "weighting": "normalized (Hajek)" if self.normalized else "Horvitz-Thompson",

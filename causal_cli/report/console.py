@@ -172,6 +172,7 @@ def print_summary(result: dict, run_dir: str | None) -> None:
             _money(row.get("bias"), units),
         )
     out.print(table)
+    _print_caveats(out, result)
     sentence = naive_sentence(result, units, emphasis=lambda text: f"[bold]{text}[/]")
     if sentence:
         out.print(sentence)
@@ -250,6 +251,23 @@ def _print_sensitivity(out: Console, refutation: dict, units: str) -> None:
         f"  explained away by a confounder of strength: {line}"
         + (f"; E-value {evalue:.2f}" if evalue is not None else "")
     )
+
+
+def all_caveats(result: dict) -> list[str]:
+    """The main estimate's caveats, then each compared estimator's (prefixed with its name)."""
+    lines = list(result.get("caveats") or [])
+    for row in result.get("comparisons") or []:
+        lines += [f"{row['estimator']}: {c}" for c in row.get("caveats") or []]
+    return lines
+
+
+def _print_caveats(out: Console, result: dict) -> None:
+    """A yellow block right under the effect table: what the estimate's number does not say by itself."""
+    lines = all_caveats(result)
+    if lines:
+        out.print("[bold yellow]Caveats[/]")
+        for line in lines:
+            out.print(f"  [yellow]![/] {_escape(line)}")
 
 
 def _print_diagnostics(out: Console, diag: dict) -> None:

@@ -217,6 +217,12 @@ def headline_section(r: dict[str, Any]) -> str:
     if ref is not None and r.get("ci_covers_reference") is not None:
         covers = "covers" if r["ci_covers_reference"] else "<b>does not cover</b>"
         sentences.append(f"The {level}% CI {covers} the {escape(ref_kind)} ({_money(ref, units)}).")
+    caveats = list(r.get("caveats") or []) + [
+        f"{c['estimator']}: {line}" for c in r.get("comparisons") or [] for line in c.get("caveats") or []
+    ]
+    if caveats:
+        out.append('<h3 class="caveats">Caveats</h3>')
+        out += [f'<div class="warning caveat">{escape(line)}</div>' for line in caveats]
     if sentences:
         out.append(f'<p class="summary">{" ".join(sentences)}</p>')
     return "\n".join(out)
