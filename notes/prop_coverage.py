@@ -55,8 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     sys.path.insert(0, ".")
-    from benchmarks.coverage import compose
     from joblib import Parallel, delayed
+
+    from benchmarks.coverage import compose
 
     cfg = compose(["graph=product_growth", "dgp=product_growth", *args.overrides])
     rows = Parallel(n_jobs=args.jobs)(delayed(one_seed)(s, cfg, args.n) for s in range(args.seeds))

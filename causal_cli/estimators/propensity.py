@@ -7,7 +7,7 @@ the standardised slopes (free intercept): the objective of scikit-learn's
 any confounder (recording a covariate in cents rather than dollars changes nothing), and ``C`` has one
 meaning on every data set: the penalty is a normal prior with variance ``C`` on each standardised slope
 (log-odds per SD), so ``C = 1`` matters at a few dozen rows or under separation and is negligible at
-thousands; ``propensity_C: .inf`` (YAML for infinity) fits without penalty.
+thousands; ``propensity_C: .inf`` in YAML (``estimator.propensity_C=inf`` on the command line) fits without penalty.
 An unpenalised fit that diverges (the covariates separate treated from control units) is an error
 naming the fix, never silent scores of 0 and 1. A scikit-learn classifier gets a ``StandardScaler`` in
 front for the same reason. It is built for refuter simulations, which refit it hundreds of

@@ -1,19 +1,24 @@
-"""Propensity score stratification, with DoWhy's ``propensity_score_stratification`` semantics.
+"""Propensity score stratification: differences in means within strata of the propensity score.
 
 Units are ranked by propensity score and cut into ``num_strata`` equal-count strata (stratum =
-``round(rank / n * num_strata)``, so the two end strata are half as wide). A stratum is kept only
-when it holds MORE than ``clipping_threshold`` treated AND more than ``clipping_threshold``
-control units; the others are dropped and reported. The effect is the within-stratum difference
-in means, averaged with weights of all kept units (ATE), treated units (ATT) or control units (ATC).
-``num_strata: auto`` starts at ``min(max_strata, n / (2 * clipping_threshold))`` strata and halves
-until at least half of them are kept; ``max_strata: null`` makes this DoWhy's ``auto`` exactly.
-DoWhy's uncapped start gives strata so thin that the tails of the propensity distribution are
-dropped (47% of the units of ``heterogeneous`` at n = 20,000), which moves the ATT/ATC by about
-$0.9 there; capped at 50 strata, 1% are dropped and the bias stays under $0.1.
+``round(rank / n * num_strata)``, so the two end strata are half as wide). The effect is the
+within-stratum difference in means, averaged with weights of all units (ATE), treated units (ATT) or
+control units (ATC).
 
-Standard error: the blocking variance (Imbens & Rubin 2015, ch. 17), i.e. the sum of squared
-stratum weights times each stratum's Neyman variance, plus the variance of the stratum weights
-themselves. Like the matching errors it treats the propensity score as known.
+Sparse strata (``sparse_strata``). ``merge`` (default): adjacent strata are joined, in propensity
+order, until each holds at least ``clipping_threshold`` treated and control units, so no unit is lost
+and the estimand stays the ATE/ATT/ATC; ``num_strata: auto`` starts at ``min(max_strata,
+n / (2 * clipping_threshold))``. ``drop`` is DoWhy's ``propensity_score_stratification``: a stratum is
+kept only when it holds MORE than ``clipping_threshold`` treated and control units, ``auto`` halves the
+number of strata until at least half are kept, and ``max_strata: null`` makes it DoWhy's ``auto``
+exactly. Dropping silently changes the estimand: on ``product_growth`` at n = 2,000 it dropped 44% of
+the units; the dropped share is reported as a caveat when it exceeds 1%.
+
+Standard error: the blocking variance (Imbens & Rubin 2015, ch. 17), i.e. each unit's contribution to
+its stratum's difference in means plus the variance of the stratum weights, written as an influence
+function; with the built-in propensity model it is then projected off the logistic fit's scores, the
+estimated-score correction of weighting estimators (Hirano, Imbens & Ridder 2003). With a
+scikit-learn propensity model the scores are treated as known.
 """
 
 from __future__ import annotations
