@@ -213,7 +213,14 @@ def weight_tail(w: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
     wg = wg[wg > 0]
     total = float(wg.sum())
     if not total > 0:
-        return {"n_used": 0, "ess": 0.0, "ess_share_used": None, "max_share": None, "heavy_tailed": False}
+        return {
+            "n_used": 0,
+            "ess": 0.0,
+            "ess_share_used": None,
+            "max_share": None,
+            "max_variance_share": None,
+            "heavy_tailed": False,
+        }
     ess = total**2 / float((wg**2).sum())
     max_share = float(wg.max() / total)
     share_limit = max(HEAVY_MAX_SHARE, HEAVY_MAX_UNITS / wg.size)
@@ -222,6 +229,7 @@ def weight_tail(w: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
         "ess": float(ess),
         "ess_share_used": float(ess / wg.size),
         "max_share": max_share,
+        "max_variance_share": float(max_share**2 * ess),
         "heavy_tailed": bool(ess < HEAVY_ESS_SHARE * wg.size or max_share > share_limit),
     }
 
@@ -284,9 +292,7 @@ def weight_summary(w: np.ndarray, t: np.ndarray, top: int = 5) -> dict[str, Any]
         }
         tail = weight_tail(w, rows)
         out[label].update(
-            max_share=tail["max_share"],
-            ess_share_used=tail["ess_share_used"],
-            heavy_tailed=tail["heavy_tailed"],
+            {k: tail[k] for k in ("max_share", "max_variance_share", "ess_share_used", "heavy_tailed")}
         )
     return out
 

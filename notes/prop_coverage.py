@@ -43,6 +43,7 @@ def one_seed(seed: int, cfg, n: int) -> dict:
         "dropped": float(np.mean(weights == 0)) if weights is not None else 0.0,
         "caveats": len(est.caveats()) if hasattr(est, "caveats") else 0,
         "outside": diag.overlap["share_outside"],
+        "tails": diag.weights or {},
         "poor": bool(diag.poor_overlap),
     }
 
@@ -76,6 +77,28 @@ def main(argv=None) -> int:
         f"caveat raised {np.mean([r['caveats'] > 0 for r in rows]):.0%}  outside [0.05,0.95] "
         f"{np.mean([r['outside'] for r in rows]):.1%}  poor-overlap warning {np.mean([r['poor'] for r in rows]):.0%}"
     )
+    if any(r["tails"] for r in rows):
+        covered = np.abs(est - truth) <= 1.959964 * np.array([r["se"] for r in rows])
+        for key in ("ess_share_used", "max_share", "max_variance_share"):
+            worst = np.array(
+                [
+                    (min if key == "ess_share_used" else max)(g.get(key) or 0 for g in r["tails"].values())
+                    for r in rows
+                ]
+            )
+            cuts = np.quantile(worst, [0.25, 0.5, 0.75])
+            parts = []
+            for lo, hi in zip(np.r_[-np.inf, cuts], np.r_[cuts, np.inf]):
+                sel = (worst > lo) & (worst <= hi)
+                parts.append(f"({lo:.3g}, {hi:.3g}]: {covered[sel].mean():.0%} of {sel.sum()}")
+            print(f"  coverage by worst arm's {key}: " + "; ".join(parts))
+        flagged = np.array([any(g.get("heavy_tailed") for g in r["tails"].values()) for r in rows])
+        if flagged.any():
+            print(
+                f"  heavy-weight caveat: {flagged.mean():.0%} of runs; coverage {covered[flagged].mean():.0%} flagged"
+            )
+        if (~flagged).any():
+            print(f"  coverage {covered[~flagged].mean():.0%} when not flagged")
     return 0
 
 

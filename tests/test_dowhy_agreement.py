@@ -119,6 +119,7 @@ def test_ps_stratification_equals_dowhy(compose_cfg, target, num_strata):
         f"estimator.num_strata={num_strata}",
         "estimator.max_strata=null",  # DoWhy's auto: no cap on the starting number of strata
         "estimator.sparse_strata=drop",  # DoWhy drops sparse strata; ours merges them by default
+        "estimator.within_stratum=none",  # and takes plain differences in means; ours adjusts for the score
     ).fit(prepared.data)
     params = {"num_strata": num_strata, "clipping_threshold": 10}
     shared = dowhy_value(

@@ -41,18 +41,24 @@ class PSStratificationConfig(EstimatorConfig):
     max_strata: int | None = 50
     clipping_threshold: int = 10
     sparse_strata: str = "merge"
+    within_stratum: str = "score"
     propensity_model: Any = None
     propensity_C: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
         check(self.sparse_strata in SPARSE_STRATA, "sparse_strata", self.sparse_strata, SPARSE_ALLOWED)
+        check(self.within_stratum in WITHIN_STRATUM, "within_stratum", self.within_stratum, WITHIN_ALLOWED)
         check(_valid_num_strata(self.num_strata), "num_strata", self.num_strata, "auto, or an integer >= 1")
         check(self.max_strata is None or self.max_strata >= 2, "max_strata", self.max_strata, "null or >= 2")
         check(self.clipping_threshold >= 0, "clipping_threshold", self.clipping_threshold, "an integer >= 0")
         check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
 
 
+WITHIN_STRATUM = ("score", "none")
+WITHIN_ALLOWED = (
+    "score (difference in means adjusted for the logit propensity score, one pooled slope) or none (DoWhy)"
+)
 SPARSE_STRATA = ("merge", "drop")
 SPARSE_ALLOWED = (
     "merge (join a stratum with too few treated or control units to its neighbour) or drop (DoWhy)"
@@ -126,6 +132,7 @@ class PSStratificationEstimator(BaseEstimator):
         propensity_model=None,
         propensity_C=1.0,
         sparse_strata="merge",
+        within_stratum="score",
         ci_level=0.95,
         ci_method="analytic",
         num_bootstrap=200,
@@ -138,6 +145,7 @@ class PSStratificationEstimator(BaseEstimator):
         self.propensity_model = propensity_model
         self.propensity_C = propensity_C
         self.sparse_strata = sparse_strata
+        self.within_stratum = within_stratum
 
     def _strata(self, ranks: np.ndarray, t: np.ndarray, num: float):
         codes = np.round(ranks / ranks.shape[0] * num).astype(np.int64)
@@ -210,6 +218,9 @@ class PSStratificationEstimator(BaseEstimator):
         mean_t = np.bincount(codes, weights=t * y, minlength=size) / safe_t
         mean_c = np.bincount(codes, weights=(1 - t) * y, minlength=size) / safe_c
         stratum_effect = np.where(kept, mean_t - mean_c, 0.0)
+        treated = t == 1
+        within = self._within_stratum_slope(ps, t, y, codes, keep, kept, safe_t, safe_c, mean_t, mean_c)
+        stratum_effect = stratum_effect - within[0] * within[1]
         if self.target_units == "att":
             target_count = n_t
         elif self.target_units == "atc":
@@ -217,24 +228,56 @@ class PSStratificationEstimator(BaseEstimator):
         else:
             target_count = n_t + n_c
         share = target_count / target_count.sum()
-        treated = t == 1
         # per-unit weights giving each group the target group's stratum mix (1 for target units under att/atc)
         own_count = np.where(treated, safe_t[codes], safe_c[codes])
         self.balance_weights_ = np.where(keep, target_count[codes] / own_count, 0.0)
         self.n_strata_ = num
         self.n_strata_used_ = int(kept.sum())
         self.n_dropped_ = {"treated": int((~keep & treated).sum()), "control": int((~keep & ~treated).sum())}
-        self._state = (codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect)
+        self._state = (codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect, within)
         return float((share * stratum_effect).sum())
 
+    def _within_stratum_slope(self, ps, t, y, codes, keep, kept, safe_t, safe_c, mean_t, mean_c):
+        """``(slope, gap, centred score)``: the pooled within-stratum, within-group slope of the outcome on
+        the logit score and each stratum's treated-minus-control gap in mean logit score.
+
+        Strata coarse enough to hold ``clipping_threshold`` units of each group leave the treated at higher
+        scores than the controls inside a stratum (most at the tails); on ``product_growth`` that biased the
+        plain difference in means by +0.16 (ATE) and +0.31 (ATT) at n = 2,000 (about one SE). Adjusting each
+        stratum's difference for its score gap removes that first-order bias (Imbens & Rubin 2015, ch. 17:
+        blocking plus regression, here on the balancing score only).
+        """
+        size = kept.shape[0]
+        if self.within_stratum == "none":
+            return 0.0, np.zeros(size), None
+        if self.within_stratum not in WITHIN_STRATUM:
+            raise EstimationError(
+                f"estimator.within_stratum={self.within_stratum!r}; allowed: {WITHIN_ALLOWED}"
+            )
+        e = np.clip(ps, 1e-12, 1 - 1e-12)
+        q = np.log(e) - np.log1p(-e)
+        treated = t == 1
+        q_t = np.bincount(codes, weights=t * q * keep, minlength=size) / safe_t
+        q_c = np.bincount(codes, weights=(1 - t) * q * keep, minlength=size) / safe_c
+        centred = np.where(treated, q - q_t[codes], q - q_c[codes]) * keep
+        resid = np.where(treated, y - mean_t[codes], y - mean_c[codes]) * keep
+        ss = float(centred @ centred)
+        slope = float(centred @ resid) / ss if ss > 0 else 0.0
+        return slope, np.where(kept, q_t - q_c, 0.0), centred
+
     def _std_error(self, data):
-        codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect = self._state
+        codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect, within = self._state
         t, y, n = data.t, data.y, data.n
         treated = t == 1
         # influence of each unit (scaled by n): its stratum's difference in means, then the stratum weights
         own = np.where(treated, np.maximum(n_t, 1)[codes], -np.maximum(n_c, 1)[codes])
         resid = np.where(treated, y - mean_t[codes], y - mean_c[codes])
+        slope, gap, centred = within
+        if centred is not None:
+            resid = resid - slope * centred
         phi = n * share[codes] * resid / own
+        if centred is not None and centred @ centred > 0:  # the estimated slope's own error
+            phi -= (share @ gap) * n * centred * resid / (centred @ centred)
         rows = {"att": treated, "atc": ~treated}.get(self.target_units, np.ones(n, dtype=bool))
         phi += np.where(rows, n / rows[keep].sum() * (stratum_effect[codes] - self.effect_), 0.0)
         phi *= keep
