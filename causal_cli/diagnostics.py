@@ -167,6 +167,12 @@ def overlap_summary(
         (ps < support[0]) | (ps > support[1]) if support[0] <= support[1] else np.ones_like(ps, bool)
     )
     share = float(outside.mean())
+    # the ATE's inverse-probability weights: heavy-tailed ones mean too little overlap even when few scores
+    # fall outside [low, high] (20 confounders: 6% outside, ipw CI coverage 88-90%)
+    with np.errstate(divide="ignore"):
+        tails = [tail_index(1.0 / ps[treated]), tail_index(1.0 / (1.0 - ps[~treated]))]
+    tails = [k for k in tails if k is not None and np.isfinite(k)]
+    k_ate = max(tails) if tails else None
     return {
         "bounds": [float(low), float(high)],
         "share_outside": share,
@@ -174,7 +180,8 @@ def overlap_summary(
         "common_support": support if support[0] <= support[1] else None,
         "share_off_support": float(off_support.mean()),
         "poor_share": float(poor_share),
-        "poor": bool(share > poor_share),
+        "weight_tail_index": k_ate,
+        "poor": bool(share > poor_share or (k_ate is not None and k_ate > TAIL_INDEX_LIMIT)),
         "groups": groups,
     }
 
@@ -196,14 +203,36 @@ def propensity_histogram(ps: np.ndarray, t: np.ndarray, num_bins: int = 40) -> l
     ]
 
 
-#: a group's weights are heavy-tailed when their Kish effective sample size is below this share of the
-#: units they use: the weighted mean then has the variance of a sample a tenth the size, carried by a few
-#: units, and its normal confidence interval under-covers (ipw at ~12% of scores outside [0.05, 0.95])
+#: a group's weights are heavy-tailed when the estimated shape k of their upper tail exceeds this: a
+#: generalized-Pareto tail with k > 1/2 has infinite variance, so the weighted mean is not asymptotically
+#: normal at the usual rate and a normal CI under-covers (the finite-variance bound of Pareto-smoothed
+#: importance sampling, Vehtari et al. 2024). Unlike the largest weight, k is stable from sample to sample:
+#: a sample that happens to miss the extreme units (and has the worst CI) still shows it. Measured
+#: (product_growth, n = 5,000, 15 seeds): ipw ATE k = 0.40-0.47 (CI coverage 93%); ATT k = 0.52-0.60 (83%);
+#: with ~10% of scores outside [0.05, 0.95], ATE k = 0.52-0.61 (89%), ATT k = 0.64-0.74 (79%).
+TAIL_INDEX_LIMIT = 0.5
+#: ... or when their Kish effective sample size is below this share of the units they use (the weighted
+#: mean then rests on a tenth of the group)
 HEAVY_ESS_SHARE = 0.10
 #: ... or when one unit carries more than this share of the group's total weight (and more than
 #: ``HEAVY_MAX_UNITS`` units' fair share): the estimate then moves visibly with that one unit
 HEAVY_MAX_SHARE = 0.05
 HEAVY_MAX_UNITS = 5
+
+
+def tail_index(w: np.ndarray) -> float | None:
+    """Hill estimate of the shape ``k`` of the weights' upper tail, from the ``M = min(m / 5, 3 sqrt(m))``
+    largest of the ``m`` positive weights (the tail size Pareto-smoothed importance sampling fits); None
+    with fewer than 50 positive weights. 0 for equal weights."""
+    w = np.asarray(w, dtype=float)
+    w = w[w > 0]
+    m = w.size
+    if m < 50:
+        return None
+    size = int(min(m / 5, 3 * np.sqrt(m)))
+    top = np.partition(w, m - size - 1)[m - size - 1 :]
+    threshold = top.min()
+    return float(np.sum(np.log(top / threshold)) / size)
 
 
 def weight_tail(w: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
@@ -219,18 +248,25 @@ def weight_tail(w: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
             "ess_share_used": None,
             "max_share": None,
             "max_variance_share": None,
+            "tail_index": None,
             "heavy_tailed": False,
         }
     ess = total**2 / float((wg**2).sum())
     max_share = float(wg.max() / total)
     share_limit = max(HEAVY_MAX_SHARE, HEAVY_MAX_UNITS / wg.size)
+    k = tail_index(wg)
     return {
         "n_used": int(wg.size),
         "ess": float(ess),
         "ess_share_used": float(ess / wg.size),
         "max_share": max_share,
         "max_variance_share": float(max_share**2 * ess),
-        "heavy_tailed": bool(ess < HEAVY_ESS_SHARE * wg.size or max_share > share_limit),
+        "tail_index": k,
+        "heavy_tailed": bool(
+            (k is not None and k > TAIL_INDEX_LIMIT)
+            or ess < HEAVY_ESS_SHARE * wg.size
+            or max_share > share_limit
+        ),
     }
 
 
@@ -240,11 +276,15 @@ def heavy_weight_caveats(tails: dict[str, dict[str, Any]], name: str = "weights"
     for group, tail in tails.items():
         if not tail.get("heavy_tailed"):
             continue
+        k = tail.get("tail_index")
+        shape = (
+            f"tail index {k:.2f} > {TAIL_INDEX_LIMIT:g}, " if k is not None and k > TAIL_INDEX_LIMIT else ""
+        )
         lines.append(
-            f"heavy {name} among {group} units: effective sample size {tail['ess']:,.0f} of {tail['n_used']:,} "
-            f"({tail['ess_share_used']:.1%}); the largest unit carries {tail['max_share']:.1%} of the group's "
-            "weight, so the normal CI may under-cover; aipw is more robust here, and trimming estimates the effect "
-            "on a different population"
+            f"heavy-tailed {name} among {group} units ({shape}effective sample size {tail['ess']:,.0f} of "
+            f"{tail['n_used']:,}, largest unit {tail['max_share']:.1%} of the group's weight): the normal CI "
+            "likely under-covers; aipw is more robust here, and trimming estimates the effect on a different "
+            "population"
         )
     return lines
 
@@ -291,9 +331,8 @@ def weight_summary(w: np.ndarray, t: np.ndarray, top: int = 5) -> dict[str, Any]
             ],
         }
         tail = weight_tail(w, rows)
-        out[label].update(
-            {k: tail[k] for k in ("max_share", "max_variance_share", "ess_share_used", "heavy_tailed")}
-        )
+        keys = ("max_share", "max_variance_share", "ess_share_used", "tail_index", "heavy_tailed")
+        out[label].update({k: tail[k] for k in keys})
     return out
 
 

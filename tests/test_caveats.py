@@ -11,8 +11,8 @@ from causal_cli.estimators.ipw import IPWEstimator
 from tests.conftest import FAST, read_results
 
 
-def limited_overlap(n=4000, seed=0, strength=2.2):
-    """Two confounders with a strong logistic effect on treatment: ~12% of scores outside [0.05, 0.95]."""
+def limited_overlap(n=4000, seed=0, strength=1.8):
+    """Two confounders with a strong logistic effect on treatment: ~11% of scores outside [0.05, 0.95]."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 2))
     t = (rng.random(n) < 1 / (1 + np.exp(-strength * (X[:, 0] + X[:, 1]) / np.sqrt(2)))).astype(float)
@@ -44,7 +44,9 @@ def test_ipw_flags_heavy_weights_under_limited_overlap_not_under_good_overlap():
     heavy = IPWEstimator().fit(limited_overlap())
     outside = np.mean((heavy.propensity_ < 0.05) | (heavy.propensity_ > 0.95))
     assert 0.08 < outside < 0.16
-    assert any(line.startswith("heavy weights among") for line in heavy.caveats())
+    assert any(
+        line.startswith("heavy-tailed weights among control units (tail index") for line in heavy.caveats()
+    )
     fine = IPWEstimator().fit(limited_overlap(strength=0.5))
     assert fine.caveats() == []
 
@@ -65,7 +67,8 @@ def test_heavy_weights_reach_the_diagnostics_block():
     diag, _ = diagnostics.compute(data.t, data.X, ["a", "b"], est)
     control = diag.to_dict()["weights"]["control"]
     assert control["heavy_tailed"] is True
-    assert 0 < control["max_share"] <= 1 and 0 < control["ess_share_used"] < 0.1
+    assert control["tail_index"] > diagnostics.TAIL_INDEX_LIMIT
+    assert 0 < control["max_share"] < 0.05 and 0 < control["ess_share_used"] < 0.5
     assert diag.to_dict()["weights"]["treated"]["heavy_tailed"] is False  # ATT: treated weights are all 1
     assert diagnostics.weight_caveats(diag) == [c for c in est.caveats() if c.startswith("heavy")]
 
@@ -83,3 +86,25 @@ def test_caveats_reach_results_json_terminal_and_reports(run_causal):
     assert result["caveats"][0] in (run_dir / "summary.md").read_text()
     html = (run_dir / "report.html").read_text()
     assert "Caveats" in html and "not the ATE" in html
+
+
+@pytest.mark.parametrize("shape", [0.3, 0.5, 0.7])
+def test_tail_index_recovers_a_pareto_shape(shape):
+    """Weights U^(-k) have a Pareto tail of shape k exactly; the Hill estimate finds it."""
+    w = np.random.default_rng(1).random(40_000) ** -shape
+    assert diagnostics.tail_index(w) == pytest.approx(shape, abs=0.06)
+    assert diagnostics.tail_index(np.full(1000, 2.0)) == 0.0
+    assert diagnostics.tail_index(np.ones(49)) is None
+
+
+def test_poor_overlap_fires_with_20_confounders_though_few_scores_are_extreme():
+    """20 confounders: ~6% of scores outside [0.05, 0.95] (below the 10% share), ipw CIs under-cover."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5000, 20))
+    t = (rng.random(5000) < 1 / (1 + np.exp(-0.35 * X.sum(axis=1)))).astype(float)
+    ps = 1 / (1 + np.exp(-0.35 * X.sum(axis=1)))
+    summary = diagnostics.overlap_summary(ps, t)
+    assert summary["share_outside"] < summary["poor_share"]
+    assert summary["weight_tail_index"] > diagnostics.TAIL_INDEX_LIMIT and summary["poor"]
+    good = 1 / (1 + np.exp(-0.1 * X.sum(axis=1)))
+    assert not diagnostics.overlap_summary(good, (rng.random(5000) < good).astype(float))["poor"]

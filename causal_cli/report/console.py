@@ -288,6 +288,12 @@ def _print_diagnostics(out: Console, diag: dict) -> None:
             f"[bold yellow]warning:[/] poor overlap: {100 * overlap['share_outside']:.1f}% of units have a propensity "
             f"score outside [{low:g}, {high:g}] ({by_group}); the estimate leans on extrapolation (see overlap.png)."
         )
+        k = overlap.get("weight_tail_index")
+        if k is not None and k > 0.5:
+            out.print(
+                f"  the inverse-propensity weights are heavy-tailed (tail index {k:.2f} > 0.5: infinite variance), "
+                "so weighting CIs under-cover."
+            )
 
 
 def print_scorecard(

@@ -316,6 +316,12 @@ def overlap_section(r: dict[str, Any], images: dict[str, bytes]) -> str:
             f"propensity score outside [{low:g}, {high:g}] (warning above "
             f"{_pct(overlap.get('poor_share'))}); the estimate leans on extrapolation.</div>"
         )
+        k = overlap.get("weight_tail_index")
+        if k is not None and k > 0.5:
+            out.append(
+                f'<div class="warning">The inverse-propensity weights are heavy-tailed (tail index {k:.2f} &gt; 0.5: '
+                "infinite variance), so weighting confidence intervals under-cover.</div>"
+            )
     support = overlap.get("common_support")
     support_text = f"[{support[0]:.3f}, {support[1]:.3f}]" if support else "none (the groups do not overlap)"
     out.append(
