@@ -270,7 +270,22 @@ def weight_tail(w: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
     }
 
 
-def heavy_weight_caveats(tails: dict[str, dict[str, Any]], name: str = "weights") -> list[str]:
+#: what heavy weights mean for a pure weighting estimate (ipw), measured on product_growth with ~10% of
+#: scores outside [0.05, 0.95] (n = 5,000): ipw CIs covered 89% (ATE) and 79% (ATT), aipw's 97% and 95%
+IPW_ADVICE = (
+    "the normal CI likely under-covers; aipw is more robust (it covered 95-97% where ipw covered 79-89%), and "
+    "trimming estimates the effect on a different population"
+)
+#: ... and for a doubly robust one (aipw): the weights only correct the outcome model's errors
+DOUBLY_ROBUST_ADVICE = (
+    "the estimate leans on the outcome model; its CI held (95-97% coverage where ipw's covered 79-89%) with a "
+    "correct outcome model, and inherits ipw's under-coverage with a wrong one"
+)
+
+
+def heavy_weight_caveats(
+    tails: dict[str, dict[str, Any]], name: str = "weights", advice: str = IPW_ADVICE
+) -> list[str]:
     """One caveat line per group whose weights :func:`weight_tail` found heavy-tailed."""
     lines = []
     for group, tail in tails.items():
@@ -282,9 +297,7 @@ def heavy_weight_caveats(tails: dict[str, dict[str, Any]], name: str = "weights"
         )
         lines.append(
             f"heavy-tailed {name} among {group} units ({shape}effective sample size {tail['ess']:,.0f} of "
-            f"{tail['n_used']:,}, largest unit {tail['max_share']:.1%} of the group's weight): the normal CI "
-            "likely under-covers; aipw is more robust here, and trimming estimates the effect on a different "
-            "population"
+            f"{tail['n_used']:,}, largest unit {tail['max_share']:.1%} of the group's weight): {advice}"
         )
     return lines
 
@@ -302,11 +315,12 @@ def dropped_units_caveat(
     ]
 
 
-def weight_caveats(diag: Diagnostics | None) -> list[str]:
-    """Heavy-tail caveats from a run's weight diagnostics, for estimators that weight (ipw, aipw, ...)."""
+def weight_caveats(diag: Diagnostics | None, advice: str = DOUBLY_ROBUST_ADVICE) -> list[str]:
+    """Heavy-tail caveats from a run's weight diagnostics (``balance_weights_``), for an estimator whose
+    weights are inverse propensity weights but which does not state them itself (aipw)."""
     if diag is None or diag.adjustment != "weighting" or not diag.weights:
         return []
-    return heavy_weight_caveats(diag.weights)
+    return heavy_weight_caveats(diag.weights, advice=advice)
 
 
 def weight_summary(w: np.ndarray, t: np.ndarray, top: int = 5) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
 
     estimator_details = estimator.summary()
     estimator_caveats = list(estimator.caveats())
-    estimator_caveats += [c for c in _weight_caveats(diagnostics) if c not in estimator_caveats]
+    estimator_caveats += _weight_caveats(diagnostics, estimator, estimator_caveats)
     estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
     if len(frame) >= HELPER_RELEASE_ROWS:
         from causal_cli import prefetch
@@ -238,10 +238,13 @@ def _diagnostics(cfg, frame, graph, data, estimator):
     return diagnostics.compute(data.t, X, names, estimator, cfg.get("diagnostics"))
 
 
-def _weight_caveats(diag) -> list[str]:
-    """Heavy-tailed weights of any weighting estimator (aipw's IPW part too), from the run's diagnostics."""
+def _weight_caveats(diag, estimator, stated: list[str]) -> list[str]:
+    """Heavy-tailed inverse propensity weights of an estimator that weights by the propensity score
+    (it exposes ``overlap_``: aipw's IPW part) but does not state them in its own caveats."""
     from causal_cli.diagnostics import weight_caveats
 
+    if getattr(estimator, "overlap_", None) is None or any(c.startswith("heavy-tailed") for c in stated):
+        return []
     return weight_caveats(diag)
 
 

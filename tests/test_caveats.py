@@ -70,7 +70,24 @@ def test_heavy_weights_reach_the_diagnostics_block():
     assert control["tail_index"] > diagnostics.TAIL_INDEX_LIMIT
     assert 0 < control["max_share"] < 0.05 and 0 < control["ess_share_used"] < 0.5
     assert diag.to_dict()["weights"]["treated"]["heavy_tailed"] is False  # ATT: treated weights are all 1
-    assert diagnostics.weight_caveats(diag) == [c for c in est.caveats() if c.startswith("heavy")]
+    stated = [c for c in est.caveats() if c.startswith("heavy")]
+    assert diagnostics.weight_caveats(diag, advice=diagnostics.IPW_ADVICE) == stated
+
+
+@pytest.mark.parametrize("name", ["ipw", "aipw"])
+def test_the_run_states_heavy_weights_once_for_ipw_and_aipw(compose_cfg, name):
+    """In process: aipw's weights get the doubly robust wording from the pipeline; ipw states its own."""
+    from causal_cli import pipeline
+    from causal_cli.validate import validate
+
+    overrides = [f"estimator={name}", "estimator.target_units=att", "dgp.n=3000", "refuters=[]"]
+    overrides.append("dgp.treatment_coef={account_age:1.35,activity:1.35}")  # ~10% of scores outside
+    result = pipeline.run(validate(compose_cfg(overrides)))
+    heavy = [c for c in result.caveats if c.startswith("heavy-tailed")]
+    assert len(heavy) == 1 and "control units" in heavy[0]
+    wording = diagnostics.IPW_ADVICE if name == "ipw" else diagnostics.DOUBLY_ROBUST_ADVICE
+    assert heavy[0].endswith(wording)
+    assert result.to_dict()["caveats"] == result.caveats
 
 
 def test_caveats_reach_results_json_terminal_and_reports(run_causal):
