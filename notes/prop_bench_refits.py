@@ -35,4 +35,6 @@ for name, make in cases.items():
         for d in inputs:
             propensity_scores(d, None, 1.0, est.warm_start_)
         best = min(best, time.process_time() - start)
-    print(f"{name:22s} {best / len(inputs) * 1000:7.2f} ms CPU per propensity refit (best of 5 x 20, n = {n:,})")
+    print(
+        f"{name:22s} {best / len(inputs) * 1000:7.2f} ms CPU per propensity refit (best of 5 x 20, n = {n:,})"
+    )

@@ -11,8 +11,15 @@ and the estimand stays the ATE/ATT/ATC; ``num_strata: auto`` starts at ``min(max
 n / (2 * clipping_threshold))``. ``drop`` is DoWhy's ``propensity_score_stratification``: a stratum is
 kept only when it holds MORE than ``clipping_threshold`` treated and control units, ``auto`` halves the
 number of strata until at least half are kept, and ``max_strata: null`` makes it DoWhy's ``auto``
-exactly. Dropping silently changes the estimand: on ``product_growth`` at n = 2,000 it dropped 44% of
-the units; the dropped share is reported as a caveat when it exceeds 1%.
+exactly. Dropping changes the estimand: on ``product_growth`` at n = 2,000 it dropped 42% of
+the units (mean of 100 seeds); the dropped share is reported as a caveat when it exceeds 1%.
+
+Within strata (``within_stratum``). ``score`` (default): each stratum's difference in means is adjusted
+for its treated-minus-control gap in logit propensity score, with one slope pooled over the strata
+(blocking plus regression on the balancing score, Imbens & Rubin 2015 ch. 17); it removes the bias of
+strata coarse enough to hold ``clipping_threshold`` units of each group (product_growth, n = 2,000:
+ATE +0.156 -> -0.026, ATT +0.314 -> +0.001; coverage 96% / 92%, at n = 500 95% / 97%). ``none`` is
+DoWhy's plain difference in means.
 
 Standard error: the blocking variance (Imbens & Rubin 2015, ch. 17), i.e. each unit's contribution to
 its stratum's difference in means plus the variance of the stratum weights, written as an influence
