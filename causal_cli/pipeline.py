@@ -129,6 +129,8 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("compare")
 
     estimator_details = estimator.summary()
+    estimator_caveats = list(estimator.caveats())
+    estimator_caveats += _weight_caveats(diagnostics, estimator, estimator_caveats)
     estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
     if len(frame) >= HELPER_RELEASE_ROWS:
         from causal_cli import prefetch
@@ -172,6 +174,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         refutations=refutations,
         comparisons=comparisons,
         estimator_details=estimator_details,
+        caveats=estimator_caveats,
         graph={
             "name": graph.name,
             "nodes": graph.nodes,
@@ -231,6 +234,7 @@ def _compare(name, node, graph, frame, seed, backdoor_method, n_jobs, progress) 
         ci_high=estimator.ci_high_,
         identification=identification.kind,
         details=estimator.summary(),
+        caveats=list(estimator.caveats()),
     )
 
 
@@ -249,6 +253,16 @@ def _diagnostics(cfg, frame, graph, data, estimator):
     except (TypeError, ValueError) as exc:
         raise DataError(f"confounder column(s) {', '.join(extra)} are not numeric: {exc}") from exc
     return diagnostics.compute(data.t, X, names, estimator, cfg.get("diagnostics"))
+
+
+def _weight_caveats(diag, estimator, stated: list[str]) -> list[str]:
+    """Heavy-tailed inverse propensity weights of an estimator that weights by the propensity score
+    (it exposes ``overlap_``: aipw's IPW part) but does not state them in its own caveats."""
+    from causal_cli.diagnostics import weight_caveats
+
+    if getattr(estimator, "overlap_", None) is None or any(c.startswith("heavy-tailed") for c in stated):
+        return []
+    return weight_caveats(diag)
 
 
 def _reference(cfg, references, target: str) -> float | None:

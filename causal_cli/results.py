@@ -48,6 +48,8 @@ class EffectResult:
     identification: str = "backdoor"
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: the estimator's one-line warnings about this estimate (``BaseEstimator.caveats``)
+    caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +92,8 @@ class RunResult:
     diagnostics: Any = None
     #: closed-form sensitivity to an unobserved confounder (causal_cli.sensitivity.analyze), or None
     sensitivity: dict[str, Any] | None = None
+    #: the estimator's one-line warnings about the estimate itself (units dropped, heavy weights, ...)
+    caveats: list[str] = field(default_factory=list)
 
     @property
     def bias(self) -> float | None:

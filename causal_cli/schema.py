@@ -148,7 +148,8 @@ class DiagnosticsConfig:
     overlap_low: float = 0.05
     overlap_high: float = 0.95
     #: warn about poor overlap when more than this share of units lies outside [overlap_low, overlap_high]
-    poor_overlap_share: float = 0.1
+    #: (5%: ipw CIs already cover only 84-89% at 6-10% outside; product_growth has 2%)
+    poor_overlap_share: float = 0.05
     smd_threshold: float = 0.1
     num_bins: int = 40
     top_weights: int = 5

@@ -170,8 +170,11 @@ def test_distance_matching_matches_causalinference(compose_cfg):
 
 
 def test_aipw_equals_a_direct_cross_fitted_computation(compose_cfg):
-    """Same folds, scikit-learn's LinearRegression per group and a tightly converged LogisticRegression."""
+    """Same folds, scikit-learn's LinearRegression per group and a tightly converged LogisticRegression
+    on standardised covariates (the built-in propensity model standardises inside the fit)."""
     from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from causal_cli.estimators.outcome import fold_ids
 
@@ -184,7 +187,7 @@ def test_aipw_equals_a_direct_cross_fitted_computation(compose_cfg):
         for k in range(3):
             train, test = folds != k, folds == k
             e[test] = (
-                LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000)
+                make_pipeline(StandardScaler(), LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000))
                 .fit(X[train], t[train])
                 .predict_proba(X[test])[:, 1]
             )
@@ -201,6 +204,8 @@ def test_aipw_equals_a_direct_cross_fitted_computation(compose_cfg):
 
 def test_dml_equals_a_direct_cross_fitted_computation(compose_cfg):
     from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from causal_cli.estimators.outcome import fold_ids
 
@@ -212,7 +217,7 @@ def test_dml_equals_a_direct_cross_fitted_computation(compose_cfg):
     for k in range(4):
         train, test = folds != k, folds == k
         m[test] = (
-            LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000)
+            make_pipeline(StandardScaler(), LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000))
             .fit(X[train], t[train])
             .predict_proba(X[test])[:, 1]
         )

@@ -132,17 +132,23 @@ def rare_event_polynomial_data(n=5000, seed=3):
 
 
 def penalized_loss(design, t, beta, C=1.0):
+    """The built-in model's objective: L2 on the slopes of the standardised covariates."""
     eta = design @ beta
-    return np.logaddexp(0, eta).sum() - t @ eta + 0.5 / C * (beta[1:] ** 2).sum()
+    return (
+        np.logaddexp(0, eta).sum() - t @ eta + 0.5 / C * ((beta[1:] * design[:, 1:].std(axis=0)) ** 2).sum()
+    )
 
 
 def test_newton_fit_beats_sklearn_on_rare_ill_conditioned_data():
     design, t = rare_event_polynomial_data()
     beta = propensity.fit_logistic(design, t)
     from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
-    lr = LogisticRegression(C=1.0, max_iter=5000).fit(design[:, 1:], t)
-    sk_beta = np.r_[lr.intercept_, lr.coef_.ravel()]
+    scaler = StandardScaler().fit(design[:, 1:])
+    lr = LogisticRegression(C=1.0, max_iter=5000).fit(scaler.transform(design[:, 1:]), t)
+    slopes = lr.coef_.ravel() / scaler.scale_
+    sk_beta = np.r_[lr.intercept_ - slopes @ scaler.mean_, slopes]
     assert penalized_loss(design, t, beta) <= penalized_loss(design, t, sk_beta) + 1e-9
 
 
@@ -161,7 +167,8 @@ def test_newton_fit_converges_on_lalonde(compose_cfg):
     beta = propensity.fit_logistic(design, t)
     assert np.all(np.abs(beta) < 100), beta
     mu = 1 / (1 + np.exp(-(design @ beta)))
-    grad = design.T @ (mu - t) + np.r_[0.0, beta[1:]]
+    sd = design[:, 1:].std(axis=0)
+    grad = design.T @ (mu - t) + np.r_[0.0, beta[1:] * sd**2]  # the penalty is on standardised slopes
     assert np.max(np.abs(grad) / np.abs(design).max(axis=0)) < 1e-6
 
 

@@ -232,6 +232,12 @@ class BaseEstimator:
         """Method-specific facts worth reporting (units dropped, weights, ...)."""
         return {}
 
+    def caveats(self) -> list[str]:
+        """One-line warnings about the fitted estimate itself (units dropped and the estimand that results,
+        heavy weights, ...), shown prominently next to the effect; [] when there are none. Call after
+        ``fit`` and before ``compact``."""
+        return []
+
 
 @cache
 def _param_names(cls: type) -> tuple[str, ...]:

@@ -113,17 +113,24 @@ def target_weights(e: np.ndarray, target_units: str) -> tuple[np.ndarray, np.nda
     return 1 / e, 1 / (1 - e), -1 / odds, odds
 
 
-def logistic_correction(design, ps_raw, C, sensitivity: np.ndarray, t) -> np.ndarray:
+def logistic_correction(columns, ps_raw, C, sensitivity: np.ndarray, t) -> np.ndarray:
     """Per-unit term that adds the logistic fit's estimation error to an influence function.
 
-    ``sensitivity`` is the mean derivative of the estimating equation w.r.t. the coefficients.
+    ``columns`` is the transposed design (``EstimationData.columns``); ``sensitivity`` is the mean
+    derivative of the estimating equation w.r.t. the coefficients on it. Solved on the standardised
+    covariates the built-in model is fitted on (its penalty lives there; the covariates' units then do
+    not affect the conditioning).
     """
-    n, p = design.shape
+    from causal_cli.estimators.propensity import standardizer
+
+    std = standardizer(columns)
+    n, p = columns.shape[1], columns.shape[0]
+    design = columns.T @ std.jacobian  # standardised covariates; a constant one is all zeros
     info = (design * (ps_raw * (1 - ps_raw))[:, None]).T @ design
-    penalty = np.full(p, 0.0 if C is None or np.isinf(C) else 1.0 / C)
-    penalty[0] = 0.0
+    penalty = std.penalty(C)
+    penalty[std.constant] = 1.0  # its column is zero: any positive value leaves the term unchanged
     info[np.diag_indices(p)] += penalty
-    direction = np.linalg.solve(info / n, sensitivity)
+    direction = np.linalg.solve(info / n, std.jacobian.T @ sensitivity)
     return (design @ direction) * (t - ps_raw)
 
 
@@ -218,9 +225,37 @@ class IPWEstimator(BaseEstimator):
         self.se_includes_propensity_ = bool(self.warm_start_ is not None)
         if self.se_includes_propensity_:
             influence = influence + logistic_correction(
-                data.design, self.propensity_, self.propensity_C, sensitivity, t
+                data.columns, self.propensity_, self.propensity_C, sensitivity, t
             )
         return float(np.sqrt(np.sum(influence**2)) / n)
+
+    def caveats(self) -> list[str]:
+        """Units trimmed (and the estimand that leaves), scores clipped, heavy-tailed weights."""
+        from causal_cli.diagnostics import dropped_units_caveat, heavy_weight_caveats, weight_tail
+
+        overlap = getattr(self, "overlap_", None)
+        if overlap is None:
+            return []
+        details = overlap.details
+        trimmed = details["units_trimmed"]
+        bound = details.get("trimming_bound")
+        target = self.target_units.upper()
+        lines = dropped_units_caveat(
+            trimmed["treated"],
+            trimmed["control"],
+            overlap.keep.shape[0],
+            f"by trimming scores outside [{bound or 0:.3g}, {1 - (bound or 0):.3g}]",
+            f"the effect on the remaining units (common support), not the {target}",
+        )
+        clipped = details.get("units_clipped") or 0
+        if clipped > 0.01 * overlap.keep.shape[0]:
+            low, high = details["clip"]
+            lines.append(
+                f"{clipped / overlap.keep.shape[0]:.1%} of the propensity scores were clipped to [{low:g}, {high:g}]: "
+                f"their weights are capped, which biases the {target} toward the unweighted comparison"
+            )
+        tails = {label: weight_tail(self.balance_weights_, rows) for label, rows in self._groups}
+        return lines + heavy_weight_caveats(tails)
 
     def summary(self):
         out: dict[str, Any] = {

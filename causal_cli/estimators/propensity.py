@@ -1,8 +1,16 @@
 """Propensity models: a fast penalized-logistic Newton solver, or any scikit-learn classifier.
 
-The built-in model minimises the same objective as scikit-learn's default
-``LogisticRegression(C=1.0)`` (L2 on the slopes, free intercept), so its scores agree with
-DoWhy's propensity estimators. It is built for refuter simulations, which refit it hundreds of
+The built-in model standardises the covariates inside the fit (centred, divided by their population SD;
+a constant covariate is only centred and gets no coefficient) and puts an L2 penalty ``1 / (2 C)`` on
+the standardised slopes (free intercept): the objective of scikit-learn's
+``make_pipeline(StandardScaler(), LogisticRegression(C=C))``. So the scores do not depend on the units of
+any confounder (recording a covariate in cents rather than dollars changes nothing), and ``C`` has one
+meaning on every data set: the penalty is a normal prior with variance ``C`` on each standardised slope
+(log-odds per SD), so ``C = 1`` matters at a few dozen rows or under separation and is negligible at
+thousands; ``propensity_C: .inf`` in YAML (``estimator.propensity_C=inf`` on the command line) fits without penalty.
+An unpenalised fit that diverges (the covariates separate treated from control units) is an error
+naming the fix, never silent scores of 0 and 1. A scikit-learn classifier gets a ``StandardScaler`` in
+front for the same reason. It is built for refuter simulations, which refit it hundreds of
 times: it warm-starts from the original fit, keeps the design column-major, and stops re-forming
 the Hessian once the steps are tiny (3-4 passes over the data per refit at a million rows).
 """
@@ -82,6 +90,74 @@ FROZEN_HESSIAN_STEP = 1e-4
 MAX_HALVINGS = 30
 #: rows used to choose the starting point of a warm-started fit
 START_SUBSAMPLE = 2_000
+#: a fit that has not converged with a linear predictor this far from 0 (scores within 1e-13 of 0 or 1)
+#: is diverging: the covariates (nearly) separate treated from control units
+SEPARATION_ETA = 30.0
+
+
+class Standardizer:
+    """The map between coefficients on the covariates as given (``beta``) and on standardised ones (``gamma``).
+
+    ``gamma`` belongs to ``(x - mean) / sd`` (population SD, as scikit-learn's ``StandardScaler``), so
+    ``gamma_j = beta_j * sd_j`` and ``gamma_0 = beta_0 + sum_j beta_j * mean_j``. The penalty and the
+    convergence test live on ``gamma``: the fit does not depend on any covariate's units. A constant
+    covariate is centred only; its standardised column is all zeros, so its coefficient stays 0 (the
+    intercept absorbs it).
+    """
+
+    def __init__(self, columns: np.ndarray):
+        n = columns.shape[1]
+        if columns.flags.c_contiguous:
+            mean = columns.sum(axis=1) / n
+            square = np.einsum("ij,ij->i", columns, columns) / n
+        else:  # e.g. a row subset: one BLAS product is 2x faster than the reductions here (row 0 is all ones)
+            gram = columns @ columns.T / n
+            mean, square = gram[0].copy(), np.diag(gram).copy()
+        var = square - mean**2
+        # sum of squares minus squared mean cancels when the mean dwarfs the spread: recompute those rows
+        for j in np.flatnonzero(var[1:] <= 1e-6 * square[1:]) + 1:  # row 0 is the intercept
+            var[j] = np.mean((columns[j] - mean[j]) ** 2)
+        sd = np.sqrt(np.maximum(var, 0.0))
+        mean[0], sd[0] = 0.0, 1.0
+        self.constant = sd <= 1e-12 * np.abs(mean)
+        self.constant[0] = False
+        self.mean = mean
+        self.scale = np.where(self.constant, 1.0, sd)
+        # beta = jacobian @ gamma
+        jacobian = np.diag(1.0 / self.scale)
+        jacobian[0, 1:] = -mean[1:] / self.scale[1:]
+        self.jacobian = jacobian
+
+    def to_gamma(self, beta: np.ndarray) -> np.ndarray:
+        gamma = beta * self.scale
+        gamma[0] = beta[0] + beta[1:] @ self.mean[1:]
+        gamma[self.constant] = 0.0
+        return gamma
+
+    def to_beta(self, gamma: np.ndarray) -> np.ndarray:
+        return self.jacobian @ gamma
+
+    def penalty(self, C) -> np.ndarray:
+        """The L2 penalty per standardised coefficient: ``1/C`` on the slopes, none on the intercept."""
+        penalty = np.full(self.scale.shape[0], 0.0 if C is None or C == np.inf else 1.0 / C)
+        penalty[0] = 0.0
+        return penalty
+
+
+_STANDARDIZER: tuple[Any, Standardizer] | None = None
+
+
+def standardizer(columns: np.ndarray) -> Standardizer:
+    """:class:`Standardizer` of ``columns``, kept for the last array seen: refuter simulations refit the
+    same covariates hundreds of times (a permuted treatment, a new outcome) and pay for it once."""
+    global _STANDARDIZER
+    import weakref
+
+    if _STANDARDIZER is not None and _STANDARDIZER[0]() is columns:
+        return _STANDARDIZER[1]
+    found = Standardizer(columns)
+    _STANDARDIZER = (weakref.ref(columns), found)
+    return found
 
 
 def fit_logistic_columns(
@@ -94,11 +170,12 @@ def fit_logistic_columns(
 ) -> np.ndarray:
     """:func:`fit_logistic` on the transposed design ``columns`` (``(p, n)``, row 0 all ones).
 
-    Newton's method with step halving (a step that raises the penalized loss is halved), started
-    from ``init`` or from the intercept-only fit, whichever has the lower loss (a permuted
-    treatment, as in a placebo simulation, is far from the original fit but close to the
-    intercept-only one). Near the optimum the Hessian is kept from the previous step: the same fixed
-    point (zero gradient), at a third of the cost per step.
+    Newton's method on the standardised covariates (see :class:`Standardizer`; the data are never
+    copied: the Hessian and gradient are formed on ``columns`` and mapped), with step halving (a step
+    that raises the penalized loss is halved), started from ``init`` or from the intercept-only fit,
+    whichever has the lower loss (a permuted treatment, as in a placebo simulation, is far from the
+    original fit but close to the intercept-only one). Near the optimum the Hessian is kept from the
+    previous step: the same fixed point (zero gradient), at a third of the cost per step.
     """
     with one_blas_thread():
         return _newton(columns, np.asarray(t, dtype=float), C, init, max_iter, tol)
@@ -106,47 +183,61 @@ def fit_logistic_columns(
 
 def _newton(columns: np.ndarray, t: np.ndarray, C, init, max_iter: int, tol: float) -> np.ndarray:
     p, n = columns.shape
-    penalty = np.full(p, 0.0 if C is None or C == np.inf else 1.0 / C)
-    penalty[0] = 0.0
-    beta = _start(columns, t, penalty, init)
+    std = standardizer(columns)
+    jac = std.jacobian
+    penalty = std.penalty(C)
+    free = ~std.constant
+    gamma = _start(columns, t, std, penalty, init)
     eta = np.empty(n)
     mu = np.empty(n)
     not_t = 1.0 - t
     ridge = np.diag(penalty + 1e-12)
-    hess, frozen, step, best_loss, halvings = None, False, None, np.inf, 0
+    hess, frozen, step, best_loss, halvings, converged = None, False, None, np.inf, 0, False
     for _ in range(max_iter):
-        np.dot(beta, columns, out=eta)
+        np.dot(jac @ gamma, columns, out=eta)
         sigmoid(eta, out=mu)
         if not frozen:
-            loss = _loss(mu, t, not_t, beta, penalty)
+            loss = _loss(mu, t, not_t, gamma, penalty)
             if loss > best_loss + 1e-12 * abs(best_loss) and halvings < MAX_HALVINGS:
                 step *= 0.5
-                beta = beta + step  # halfway back
+                gamma = gamma + step  # halfway back
                 halvings += 1
                 continue
             best_loss, halvings = min(loss, best_loss), 0
-        grad = columns @ (mu - t) + penalty * beta
+        grad = jac.T @ (columns @ (mu - t)) + penalty * gamma
+        grad[~free] = 0.0
         if not frozen:
-            hess = _hessian(columns, mu * (1.0 - mu))
+            hess = jac.T @ _hessian(columns, mu * (1.0 - mu)) @ jac
+            hess[~free, :] = 0.0
+            hess[:, ~free] = 0.0
             hess += ridge
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(hess, grad, rcond=None)[0]
-        beta = beta - step
-        size = np.max(np.abs(step)) / (1 + np.max(np.abs(beta)))
+        gamma = gamma - step
+        size = np.max(np.abs(step)) / (1 + np.max(np.abs(gamma)))
         if size < tol:
+            converged = True
             break
         frozen = size < FROZEN_HESSIAN_STEP
-    if not np.all(np.isfinite(beta)):
-        raise EstimationError("the propensity model did not converge (non-finite coefficients)")
+    beta = std.to_beta(gamma)
+    diverging = (
+        not converged and np.all(np.isfinite(beta)) and np.max(np.abs(beta @ columns)) > SEPARATION_ETA
+    )
+    if diverging or not np.all(np.isfinite(beta)):
+        raise EstimationError(
+            "the propensity model diverges: the covariates (nearly) separate treated from control units, so "
+            "some scores are 0 or 1; keep estimator.propensity_C finite (a penalty; default 1) or drop the "
+            "covariate that separates them"
+        )
     return beta
 
 
-def _loss(mu: np.ndarray, t: np.ndarray, not_t: np.ndarray, beta: np.ndarray, penalty: np.ndarray) -> float:
+def _loss(mu: np.ndarray, t: np.ndarray, not_t: np.ndarray, gamma: np.ndarray, penalty: np.ndarray) -> float:
     """Penalized negative log-likelihood (``mu`` is clipped away from 0 and 1 by ``sigmoid``; ``not_t = 1 - t``)."""
     loglik = t @ np.log(mu) + not_t @ np.log1p(-mu)
-    return float(-loglik + 0.5 * penalty @ beta**2)
+    return float(-loglik + 0.5 * penalty @ gamma**2)
 
 
 def _hessian(columns: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -161,8 +252,11 @@ def _hessian(columns: np.ndarray, w: np.ndarray) -> np.ndarray:
     return hess
 
 
-def _start(columns: np.ndarray, t: np.ndarray, penalty: np.ndarray, init: np.ndarray | None) -> np.ndarray:
-    """The better of ``init`` and the intercept-only fit, by penalized loss on an evenly spaced subsample.
+def _start(
+    columns: np.ndarray, t: np.ndarray, std: Standardizer, penalty: np.ndarray, init: np.ndarray | None
+) -> np.ndarray:
+    """The better of ``init`` and the intercept-only fit (as standardised coefficients), by penalized loss
+    on an evenly spaced subsample.
 
     Only the starting point depends on the subsample, never the optimum Newton converges to.
     """
@@ -172,17 +266,19 @@ def _start(columns: np.ndarray, t: np.ndarray, penalty: np.ndarray, init: np.nda
     intercept_only[0] = np.log(share / (1 - share))
     if init is None or init.shape != (p,):
         return intercept_only
-    init = np.asarray(init, dtype=float)
+    init = std.to_gamma(np.asarray(init, dtype=float))
+    if not np.all(np.isfinite(init)):
+        return intercept_only
     stride = max(1, n // START_SUBSAMPLE)
     cols, tt = columns[:, ::stride], t[::stride]
-    diff = init - intercept_only
+    diff = std.to_beta(init) - intercept_only
     eta = intercept_only[0] + diff @ cols
     # penalized loss(init) - loss(intercept_only); softplus(x) = max(x, 0) + log1p(exp(-|x|))
     softplus = np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta)))
     softplus_io = np.logaddexp(0.0, intercept_only[0])
     gain = (softplus.sum() - tt @ eta) - (tt.size * softplus_io - tt.sum() * intercept_only[0])
     gain = gain * n / tt.size + 0.5 * penalty @ init**2
-    return init.copy() if gain <= 0 else intercept_only
+    return init if gain <= 0 else intercept_only
 
 
 def warm_start_for(previous: np.ndarray | None, p: int) -> np.ndarray | None:
@@ -208,11 +304,19 @@ def propensity_scores(
         beta = fit_logistic_columns(columns, data.t, C=C, init=warm_start_for(warm_start, columns.shape[0]))
         with one_blas_thread():
             return sigmoid(beta @ columns), beta
-    from sklearn.base import clone
-
-    clf = clone(build_sklearn(model))
+    clf = scaled_classifier(build_sklearn(model))
     clf.fit(data.X, data.t.astype(int))
     return clf.predict_proba(data.X)[:, 1], None
+
+
+def scaled_classifier(model):
+    """A fresh copy of ``model`` behind a ``StandardScaler``: a penalised linear model then does not depend
+    on the covariates' units either (trees and other rank-based models are unaffected)."""
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), clone(model))
 
 
 def build_sklearn(spec: Any):

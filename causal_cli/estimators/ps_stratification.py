@@ -1,19 +1,31 @@
-"""Propensity score stratification, with DoWhy's ``propensity_score_stratification`` semantics.
+"""Propensity score stratification: differences in means within strata of the propensity score.
 
 Units are ranked by propensity score and cut into ``num_strata`` equal-count strata (stratum =
-``round(rank / n * num_strata)``, so the two end strata are half as wide). A stratum is kept only
-when it holds MORE than ``clipping_threshold`` treated AND more than ``clipping_threshold``
-control units; the others are dropped and reported. The effect is the within-stratum difference
-in means, averaged with weights of all kept units (ATE), treated units (ATT) or control units (ATC).
-``num_strata: auto`` starts at ``min(max_strata, n / (2 * clipping_threshold))`` strata and halves
-until at least half of them are kept; ``max_strata: null`` makes this DoWhy's ``auto`` exactly.
-DoWhy's uncapped start gives strata so thin that the tails of the propensity distribution are
-dropped (47% of the units of ``heterogeneous`` at n = 20,000), which moves the ATT/ATC by about
-$0.9 there; capped at 50 strata, 1% are dropped and the bias stays under $0.1.
+``round(rank / n * num_strata)``, so the two end strata are half as wide). The effect is the
+within-stratum difference in means, averaged with weights of all units (ATE), treated units (ATT) or
+control units (ATC).
 
-Standard error: the blocking variance (Imbens & Rubin 2015, ch. 17), i.e. the sum of squared
-stratum weights times each stratum's Neyman variance, plus the variance of the stratum weights
-themselves. Like the matching errors it treats the propensity score as known.
+Sparse strata (``sparse_strata``). ``merge`` (default): adjacent strata are joined, in propensity
+order, until each holds at least ``clipping_threshold`` treated and control units, so no unit is lost
+and the estimand stays the ATE/ATT/ATC; ``num_strata: auto`` starts at ``min(max_strata,
+n / (2 * clipping_threshold))``. ``drop`` is DoWhy's ``propensity_score_stratification``: a stratum is
+kept only when it holds MORE than ``clipping_threshold`` treated and control units, ``auto`` halves the
+number of strata until at least half are kept, and ``max_strata: null`` makes it DoWhy's ``auto``
+exactly. Dropping changes the estimand: on ``product_growth`` at n = 2,000 it dropped 42% of
+the units (mean of 100 seeds); the dropped share is reported as a caveat when it exceeds 1%.
+
+Within strata (``within_stratum``). ``score`` (default): each stratum's difference in means is adjusted
+for its treated-minus-control gap in logit propensity score, with one slope pooled over the strata
+(blocking plus regression on the balancing score, Imbens & Rubin 2015 ch. 17); it removes the bias of
+strata coarse enough to hold ``clipping_threshold`` units of each group (product_growth, n = 2,000:
+ATE +0.156 -> -0.026, ATT +0.314 -> +0.001; coverage 96% / 92%, at n = 500 95% / 97%). ``none`` is
+DoWhy's plain difference in means.
+
+Standard error: the blocking variance (Imbens & Rubin 2015, ch. 17), i.e. each unit's contribution to
+its stratum's difference in means plus the variance of the stratum weights, written as an influence
+function; with the built-in propensity model it is then projected off the logistic fit's scores, the
+estimated-score correction of weighting estimators (Hirano, Imbens & Ridder 2003). With a
+scikit-learn propensity model the scores are treated as known.
 """
 
 from __future__ import annotations
@@ -35,15 +47,48 @@ class PSStratificationConfig(EstimatorConfig):
     num_strata: Any = "auto"
     max_strata: int | None = 50
     clipping_threshold: int = 10
+    sparse_strata: str = "merge"
+    within_stratum: str = "score"
     propensity_model: Any = None
     propensity_C: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
+        check(self.sparse_strata in SPARSE_STRATA, "sparse_strata", self.sparse_strata, SPARSE_ALLOWED)
+        check(self.within_stratum in WITHIN_STRATUM, "within_stratum", self.within_stratum, WITHIN_ALLOWED)
         check(_valid_num_strata(self.num_strata), "num_strata", self.num_strata, "auto, or an integer >= 1")
         check(self.max_strata is None or self.max_strata >= 2, "max_strata", self.max_strata, "null or >= 2")
         check(self.clipping_threshold >= 0, "clipping_threshold", self.clipping_threshold, "an integer >= 0")
         check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
+
+
+WITHIN_STRATUM = ("score", "none")
+WITHIN_ALLOWED = (
+    "score (difference in means adjusted for the logit propensity score, one pooled slope) or none (DoWhy)"
+)
+SPARSE_STRATA = ("merge", "drop")
+SPARSE_ALLOWED = (
+    "merge (join a stratum with too few treated or control units to its neighbour) or drop (DoWhy)"
+)
+
+
+def merge_sparse_strata(codes: np.ndarray, t: np.ndarray, minimum: int) -> np.ndarray:
+    """Stratum codes after joining adjacent strata, in propensity order, until each holds at least
+    ``minimum`` treated and ``minimum`` control units; a short last block joins the one before it."""
+    size = np.bincount(codes)
+    treated = np.bincount(codes, weights=t, minlength=size.shape[0])
+    control = size - treated
+    new = np.empty(size.shape[0], dtype=np.int64)
+    block, have_t, have_c = 0, 0.0, 0.0
+    for s in range(size.shape[0]):
+        new[s] = block
+        have_t += treated[s]
+        have_c += control[s]
+        if have_t >= minimum and have_c >= minimum:
+            block, have_t, have_c = block + 1, 0.0, 0.0
+    if (have_t or have_c) and block > 0:
+        new[new == block] = block - 1
+    return new[codes]
 
 
 def _valid_num_strata(value) -> bool:
@@ -64,6 +109,22 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def propensity_residual(phi: np.ndarray, columns: np.ndarray, ps: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``phi`` minus its least-squares projection on the logistic model's scores ``x (t - e(x))``.
+
+    An estimator built on a propensity score fitted by maximum likelihood is more precise than the same
+    estimator on the true score: the fit removes the chance imbalance in the covariates (its score
+    equations balance them exactly), and that part of the variance is the projection of the influence
+    function on the scores (Hirano, Imbens & Ridder 2003; Lunceford & Davidian 2004 for weighting).
+    """
+    from causal_cli.estimators.propensity import standardizer
+
+    design = columns.T @ standardizer(columns).jacobian  # standardised: the projection is unit-free
+    scores = design[:, ~standardizer(columns).constant] * (t - ps)[:, None]
+    coef = np.linalg.lstsq(scores, phi, rcond=None)[0]
+    return phi - scores @ coef
+
+
 class PSStratificationEstimator(BaseEstimator):
     config_class = PSStratificationConfig
     name = "ps_stratification"
@@ -77,6 +138,8 @@ class PSStratificationEstimator(BaseEstimator):
         clipping_threshold=10,
         propensity_model=None,
         propensity_C=1.0,
+        sparse_strata="merge",
+        within_stratum="score",
         ci_level=0.95,
         ci_method="analytic",
         num_bootstrap=200,
@@ -88,6 +151,8 @@ class PSStratificationEstimator(BaseEstimator):
         self.clipping_threshold = clipping_threshold
         self.propensity_model = propensity_model
         self.propensity_C = propensity_C
+        self.sparse_strata = sparse_strata
+        self.within_stratum = within_stratum
 
     def _strata(self, ranks: np.ndarray, t: np.ndarray, num: float):
         codes = np.round(ranks / ranks.shape[0] * num).astype(np.int64)
@@ -107,7 +172,28 @@ class PSStratificationEstimator(BaseEstimator):
         t, y = data.t, data.y
         ranks = average_ranks(ps)
         threshold = self.clipping_threshold
-        if self.num_strata == "auto":
+        if self.sparse_strata not in SPARSE_STRATA:
+            raise EstimationError(
+                f"estimator.sparse_strata={self.sparse_strata!r}; allowed: {SPARSE_ALLOWED}"
+            )
+        if self.sparse_strata == "merge":
+            minimum = max(int(threshold), 2)  # two per group at least: a within-stratum variance needs them
+            n_treated = int(t.sum())
+            if min(n_treated, data.n - n_treated) < minimum:
+                raise EstimationError(
+                    f"fewer than {minimum} treated or control units ({n_treated} treated of {data.n}); "
+                    "lower estimator.clipping_threshold"
+                )
+            if self.num_strata == "auto":
+                num = 0.5 * data.n / minimum
+                if self.max_strata is not None:
+                    num = min(num, int(self.max_strata))
+                num = max(int(num), 1)
+            else:
+                num = int(self.num_strata)
+            codes = merge_sparse_strata(np.round(ranks / ranks.shape[0] * num).astype(np.int64), t, minimum)
+            kept = np.ones(int(codes.max()) + 1, dtype=bool)
+        elif self.num_strata == "auto":
             if threshold < 1:
                 raise EstimationError("estimator.num_strata=auto needs estimator.clipping_threshold >= 1")
             num = 0.5 * data.n / threshold
@@ -139,6 +225,9 @@ class PSStratificationEstimator(BaseEstimator):
         mean_t = np.bincount(codes, weights=t * y, minlength=size) / safe_t
         mean_c = np.bincount(codes, weights=(1 - t) * y, minlength=size) / safe_c
         stratum_effect = np.where(kept, mean_t - mean_c, 0.0)
+        treated = t == 1
+        within = self._within_stratum_slope(ps, t, y, codes, keep, kept, safe_t, safe_c, mean_t, mean_c)
+        stratum_effect = stratum_effect - within[0] * within[1]
         if self.target_units == "att":
             target_count = n_t
         elif self.target_units == "atc":
@@ -146,28 +235,80 @@ class PSStratificationEstimator(BaseEstimator):
         else:
             target_count = n_t + n_c
         share = target_count / target_count.sum()
-        treated = t == 1
         # per-unit weights giving each group the target group's stratum mix (1 for target units under att/atc)
         own_count = np.where(treated, safe_t[codes], safe_c[codes])
         self.balance_weights_ = np.where(keep, target_count[codes] / own_count, 0.0)
         self.n_strata_ = num
+        self.n_strata_used_ = int(kept.sum())
         self.n_dropped_ = {"treated": int((~keep & treated).sum()), "control": int((~keep & ~treated).sum())}
-        self._state = (codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect)
+        self._state = (codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect, within)
         return float((share * stratum_effect).sum())
 
+    def _within_stratum_slope(self, ps, t, y, codes, keep, kept, safe_t, safe_c, mean_t, mean_c):
+        """``(slope, gap, centred score)``: the pooled within-stratum, within-group slope of the outcome on
+        the logit score and each stratum's treated-minus-control gap in mean logit score.
+
+        Strata coarse enough to hold ``clipping_threshold`` units of each group leave the treated at higher
+        scores than the controls inside a stratum (most at the tails); on ``product_growth`` that biased the
+        plain difference in means by +0.16 (ATE) and +0.31 (ATT) at n = 2,000 (about one SE). Adjusting each
+        stratum's difference for its score gap removes that first-order bias (Imbens & Rubin 2015, ch. 17:
+        blocking plus regression, here on the balancing score only).
+        """
+        size = kept.shape[0]
+        if self.within_stratum == "none":
+            return 0.0, np.zeros(size), None
+        if self.within_stratum not in WITHIN_STRATUM:
+            raise EstimationError(
+                f"estimator.within_stratum={self.within_stratum!r}; allowed: {WITHIN_ALLOWED}"
+            )
+        e = np.clip(ps, 1e-12, 1 - 1e-12)
+        q = np.log(e) - np.log1p(-e)
+        treated = t == 1
+        q_t = np.bincount(codes, weights=t * q * keep, minlength=size) / safe_t
+        q_c = np.bincount(codes, weights=(1 - t) * q * keep, minlength=size) / safe_c
+        centred = np.where(treated, q - q_t[codes], q - q_c[codes]) * keep
+        resid = np.where(treated, y - mean_t[codes], y - mean_c[codes]) * keep
+        ss = float(centred @ centred)
+        slope = float(centred @ resid) / ss if ss > 0 else 0.0
+        return slope, np.where(kept, q_t - q_c, 0.0), centred
+
     def _std_error(self, data):
-        codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect = self._state
-        t, y = data.t, data.y
-        size = share.shape[0]
-        resid = np.where(t == 1, y - mean_t[codes], y - mean_c[codes]) * keep
-        ss_t = np.bincount(codes, weights=t * resid**2, minlength=size)
-        ss_c = np.bincount(codes, weights=(1 - t) * resid**2, minlength=size)
-        var_t = ss_t / np.maximum(n_t - 1, 1) / np.maximum(n_t, 1)
-        var_c = ss_c / np.maximum(n_c - 1, 1) / np.maximum(n_c, 1)
-        within = var_t + var_c
-        n_target = {"att": n_t.sum(), "atc": n_c.sum()}.get(self.target_units, n_t.sum() + n_c.sum())
-        between = (share * (stratum_effect - self.effect_) ** 2).sum() / n_target
-        return float(np.sqrt((share**2 * within).sum() + between))
+        codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect, within = self._state
+        t, y, n = data.t, data.y, data.n
+        treated = t == 1
+        # influence of each unit (scaled by n): its stratum's difference in means, then the stratum weights
+        own = np.where(treated, np.maximum(n_t, 1)[codes], -np.maximum(n_c, 1)[codes])
+        resid = np.where(treated, y - mean_t[codes], y - mean_c[codes])
+        slope, gap, centred = within
+        if centred is not None:
+            resid = resid - slope * centred
+        phi = n * share[codes] * resid / own
+        if centred is not None and centred @ centred > 0:  # the estimated slope's own error
+            phi -= (share @ gap) * n * centred * resid / (centred @ centred)
+        rows = {"att": treated, "atc": ~treated}.get(self.target_units, np.ones(n, dtype=bool))
+        phi += np.where(rows, n / rows[keep].sum() * (stratum_effect[codes] - self.effect_), 0.0)
+        phi *= keep
+        self.std_error_blocking_ = float(np.sqrt(np.sum(phi**2)) / n)
+        self.se_includes_propensity_ = bool(self.warm_start_ is not None)
+        if not self.se_includes_propensity_:
+            return self.std_error_blocking_
+        return float(np.sqrt(np.sum(propensity_residual(phi, data.columns, self.propensity_, t) ** 2)) / n)
+
+    def caveats(self) -> list[str]:
+        """Units in dropped strata (``sparse_strata: drop``) and the estimand that leaves."""
+        from causal_cli.diagnostics import dropped_units_caveat
+
+        dropped = getattr(self, "n_dropped_", None)
+        if dropped is None:
+            return []
+        return dropped_units_caveat(
+            dropped["treated"],
+            dropped["control"],
+            self._state[0].shape[0],
+            f"in propensity strata with at most {self.clipping_threshold} treated or control units",
+            f"the effect on the units of the kept strata, not the {self.target_units.upper()} "
+            "(estimator.sparse_strata=merge keeps them)",
+        )
 
     def summary(self):
         return {
@@ -175,6 +316,18 @@ class PSStratificationEstimator(BaseEstimator):
             "num_strata_setting": self.num_strata,
             "max_strata": self.max_strata,
             "clipping_threshold": self.clipping_threshold,
-            "rule": "strata with at most clipping_threshold treated or control units are dropped",
+            "rule": (
+                "adjacent strata are merged until each has at least clipping_threshold treated and control units"
+                if self.sparse_strata == "merge"
+                else "strata with at most clipping_threshold treated or control units are dropped"
+            ),
             "units_dropped": getattr(self, "n_dropped_", {}),
+            "sparse_strata": self.sparse_strata,
+            "strata_used": getattr(self, "n_strata_used_", None),
+            "std_error": (
+                "blocking variance, projected off the propensity fit's scores"
+                if getattr(self, "se_includes_propensity_", False)
+                else "blocking variance, propensity scores as known"
+            ),
+            "std_error_blocking": getattr(self, "std_error_blocking_", None),
         }

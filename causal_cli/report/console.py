@@ -173,6 +173,7 @@ def print_summary(result: dict, run_dir: str | None) -> None:
             _money(row.get("bias"), units),
         )
     out.print(table)
+    _print_caveats(out, result)
     sentence = naive_sentence(result, units, emphasis=lambda text: f"[bold]{text}[/]")
     if sentence:
         out.print(sentence)
@@ -257,6 +258,23 @@ def _print_sensitivity(out: Console, refutation: dict, units: str) -> None:
     )
 
 
+def all_caveats(result: dict) -> list[str]:
+    """The main estimate's caveats, then each compared estimator's (prefixed with its name)."""
+    lines = list(result.get("caveats") or [])
+    for row in result.get("comparisons") or []:
+        lines += [f"{row['estimator']}: {c}" for c in row.get("caveats") or []]
+    return lines
+
+
+def _print_caveats(out: Console, result: dict) -> None:
+    """A yellow block right under the effect table: what the estimate's number does not say by itself."""
+    lines = all_caveats(result)
+    if lines:
+        out.print("[bold yellow]Caveats[/]")
+        for line in lines:
+            out.print(f"  [yellow]![/] {_escape(line)}")
+
+
 def _print_diagnostics(out: Console, diag: dict) -> None:
     """One balance line; a warning line when overlap is poor."""
     if diag.get("max_abs_smd_before") is not None:
@@ -275,6 +293,12 @@ def _print_diagnostics(out: Console, diag: dict) -> None:
             f"[bold yellow]warning:[/] poor overlap: {100 * overlap['share_outside']:.1f}% of units have a propensity "
             f"score outside [{low:g}, {high:g}] ({by_group}); the estimate leans on extrapolation (see overlap.png)."
         )
+        k = overlap.get("weight_tail_index")
+        if k is not None and k > 0.5:
+            out.print(
+                f"  the inverse-propensity weights are heavy-tailed (tail index {k:.2f} > 0.5: infinite variance), "
+                "so weighting CIs under-cover."
+            )
 
 
 def print_scorecard(

@@ -207,6 +207,13 @@ def summary_markdown(result: dict[str, Any]) -> str:
         f"| {fmt(result.get('reference'))} | {fmt(result.get('bias'))} |",
         "",
     ]
+    caveats = list(result.get("caveats") or []) + [
+        f"{row['estimator']}: {c}"
+        for row in result.get("comparisons") or []
+        for c in row.get("caveats") or []
+    ]
+    if caveats:
+        lines += ["**Caveats**", ""] + [f"- ⚠ {c}" for c in caveats] + [""]
     sentence = naive_sentence(result, units)
     if sentence:
         lines += [sentence, ""]

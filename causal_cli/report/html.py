@@ -219,6 +219,12 @@ def headline_section(r: dict[str, Any]) -> str:
     if ref is not None and r.get("ci_covers_reference") is not None:
         covers = "covers" if r["ci_covers_reference"] else "<b>does not cover</b>"
         sentences.append(f"The {level}% CI {covers} the {escape(ref_kind)} ({_money(ref, units)}).")
+    caveats = list(r.get("caveats") or []) + [
+        f"{c['estimator']}: {line}" for c in r.get("comparisons") or [] for line in c.get("caveats") or []
+    ]
+    if caveats:
+        out.append('<h3 class="caveats">Caveats</h3>')
+        out += [f'<div class="warning caveat">{escape(line)}</div>' for line in caveats]
     if sentences:
         out.append(f'<p class="summary">{" ".join(sentences)}</p>')
     return "\n".join(out)
@@ -312,6 +318,12 @@ def overlap_section(r: dict[str, Any], images: dict[str, bytes]) -> str:
             f"propensity score outside [{low:g}, {high:g}] (warning above "
             f"{_pct(overlap.get('poor_share'))}); the estimate leans on extrapolation.</div>"
         )
+        k = overlap.get("weight_tail_index")
+        if k is not None and k > 0.5:
+            out.append(
+                f'<div class="warning">The inverse-propensity weights are heavy-tailed (tail index {k:.2f} &gt; 0.5: '
+                "infinite variance), so weighting confidence intervals under-cover.</div>"
+            )
     support = overlap.get("common_support")
     support_text = f"[{support[0]:.3f}, {support[1]:.3f}]" if support else "none (the groups do not overlap)"
     out.append(
