@@ -261,8 +261,12 @@ class PSMEstimator(BaseEstimator):
         # the adjustment's terms are averages over units: above AI2016_MAX_POINTS rows, average over
         # evenly spaced units in score order (the neighbourhoods still search every unit)
         at = np.arange(0, data.n, -(-data.n // AI2016_MAX_POINTS))
-        covs = [conditional_covariances(s, group, Xs, y_net, at) for group in (t, ~t)]
-        design = np.column_stack([np.ones(at.size), Xs[at]])
+        # c' I^-1 c does not depend on the covariates' units in theory, and in floating point only on
+        # comparable scales: a confounder in the tens of millions made the information matrix singular
+        spread = Xs.std(axis=0)
+        Zs = (Xs - Xs.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        covs = [conditional_covariances(s, group, Zs, y_net, at) for group in (t, ~t)]
+        design = np.column_stack([np.ones(at.size), Zs[at]])
         change = ai2016_variance_change(
             self.target_units, s[at], design, unit_effect[at], self.effect_, *covs
         )
