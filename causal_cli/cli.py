@@ -43,7 +43,7 @@ examples:
   causal run experiment=product_uplift
 """
 
-GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment")
+GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment", "ab")
 #: Hydra launchers for ``causal run -m hydra/launcher=NAME``: (name, plugin module or None, description)
 LAUNCHERS = (
     ("basic", None, "the default: jobs one after another in this process"),

@@ -266,11 +266,16 @@ def run_randomized(cfg, graph, seed: int, base_dir: str | None = None) -> RunRes
     from causal_cli.abtest.analysis import analyze, metric_columns
     from causal_cli.data import load_dataset
 
+    ab = cfg.get("ab")
+    if ab is None:
+        raise ConfigError(
+            "graph.design=randomized needs the A/B analysis settings: choose them with ab=launch "
+            "(or experiment=ab_feature_launch; see causal list ab)"
+        )
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     dataset = load_dataset(cfg, graph, base_dir=base_dir)
     frame = dataset.frame
-    ab = cfg.ab
     columns = [
         graph.treatment,
         *(c for n, m in ab.metrics.items() for c in metric_columns(n, m)),

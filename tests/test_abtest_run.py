@@ -66,13 +66,18 @@ def test_aa_mode_and_sample_ratio_mismatch(compose_cfg):
         (["experiment=ab_feature_launch", "ab.alpha=1.5"], "ab.alpha=1.5 is out of range"),
         (["experiment=ab_feature_launch", "ab.primary=revenue"], "ab.primary='revenue' is out of range"),
         (["experiment=ab_feature_launch", "ab.metrics.spend.covariates=[sessions]"], "a pre-period column"),
-        (["graph=ab_launch", "dgp=ab_launch"], "graph.design=randomized needs the A/B analysis settings"),
         (["graph.design=quasi"], "graph.design='quasi' is out of range"),
     ],
 )
 def test_bad_ab_configs_fail_in_one_line(compose_cfg, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         validate(compose_cfg(overrides))
+
+
+def test_a_randomized_graph_without_ab_settings_fails_before_loading_data(compose_cfg):
+    cfg = validate(compose_cfg(["graph=ab_launch", "dgp=ab_launch"]))
+    with pytest.raises(ConfigError, match="graph.design=randomized needs the A/B analysis settings"):
+        pipeline.run(cfg)
 
 
 def test_causal_run_ab_feature_launch_prints_lift_checks_and_writes_the_block(run_causal):

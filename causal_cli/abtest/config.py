@@ -35,6 +35,7 @@ class MetricConfig:
 class ABConfig:
     """A randomized two-arm experiment (``graph.design: randomized``)."""
 
+    description: str = ""
     metrics: dict[str, MetricConfig] = field(default_factory=dict)
     #: the metric reported in the headline fields (estimate, CI, ...); default: the first metric
     primary: str = ""
