@@ -25,6 +25,8 @@ commands:
   summarize SWEEP_DIR the scorecard of a sweep folder (causal run -m): summary.csv, summary.png and a
                       table of bias, RMSE, CI coverage ... per estimator and swept setting
   report RUN_DIR...   redraw the pictures and report.html of finished run folders from their saved files
+  power OPTIONS       plan an A/B test: the sample size for a minimum detectable effect (--mde), or the
+                      MDE for a sample size (--n), with and without CUPED (--cuped-rho); see causal power -h
   reproduce RUN_DIR   re-run a finished run from its saved config.yaml into a new folder and check that
                       every number matches (refused if its data file changed; --out NEW_DIR)
 
@@ -41,7 +43,7 @@ examples:
   causal run experiment=product_uplift
 """
 
-GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment")
+GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment", "ab")
 #: Hydra launchers for ``causal run -m hydra/launcher=NAME``: (name, plugin module or None, description)
 LAUNCHERS = (
     ("basic", None, "the default: jobs one after another in this process"),
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": cmd_report,
         "reproduce": cmd_reproduce,
         "summarize": cmd_summarize,
+        "power": cmd_power,
     }
     if command not in handlers:
         _error(f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)")
@@ -316,6 +319,89 @@ def cmd_summarize(args: list[str]) -> int:
     except CausalCliError as exc:
         _error(exc.one_line())
         return 2
+    return 0
+
+
+def cmd_power(args: list[str]) -> int:
+    """``causal power``: sample size for an MDE (or the MDE for ``--n``), two-sided z-test, with CUPED's gain."""
+    import argparse
+    import contextlib
+    import io
+
+    parser = argparse.ArgumentParser(
+        prog="causal power",
+        description="Plan a two-arm A/B test on a mean metric (two-sided z-test).",
+        epilog="example: causal power --baseline-mean 50 --sd 30 --mde 1 --cuped-rho 0.65",
+    )
+    parser.add_argument("--sd", type=float, required=True, help="standard deviation of the metric per unit")
+    parser.add_argument("--mde", type=float, help="minimum detectable effect, absolute (metric units)")
+    parser.add_argument(
+        "--mde-relative", type=float, help="minimum detectable effect as a share of --baseline-mean"
+    )
+    parser.add_argument(
+        "--n", type=int, help="total units available: answer the MDE instead of the sample size"
+    )
+    parser.add_argument("--baseline-mean", type=float, help="control mean (for relative effects)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (0.05)")
+    parser.add_argument("--power", type=float, default=0.8, help="probability of detecting the MDE (0.8)")
+    parser.add_argument("--ratio", type=float, default=0.5, help="share of units in treatment (0.5)")
+    parser.add_argument(
+        "--cuped-rho", type=float, default=0.0, help="correlation of the pre-period covariate"
+    )
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            opts = parser.parse_args(args)
+    except SystemExit as exc:
+        if exc.code:
+            lines = [ln for ln in stderr.getvalue().splitlines() if ln.strip()]
+            _error(
+                f"{lines[-1].split('error:', 1)[-1].strip() if lines else 'invalid arguments'} (see causal power -h)"
+            )
+            return 2
+        return 0
+    from causal_cli.abtest import power
+    from causal_cli.errors import CausalCliError, ConfigError
+
+    try:
+        if opts.mde_relative is not None:
+            if not opts.baseline_mean:
+                raise ConfigError("--mde-relative needs --baseline-mean (the control mean it is relative to)")
+            opts.mde = opts.mde_relative * opts.baseline_mean
+        if (opts.mde is None) == (opts.n is None):
+            raise ConfigError("give exactly one of --mde / --mde-relative (sample size) or --n (the MDE)")
+        rhos = [0.0, opts.cuped_rho] if opts.cuped_rho else [0.0]
+        common = dict(
+            sd=opts.sd, alpha=opts.alpha, power=opts.power, ratio=opts.ratio, baseline_mean=opts.baseline_mean
+        )
+        if opts.n is None:
+            answers = [power.sample_size(mde=opts.mde, cuped_rho=rho, **common) for rho in rhos]
+        else:
+            answers = [
+                power.minimum_detectable_effect(n_total=opts.n, cuped_rho=rho, **common) for rho in rhos
+            ]
+    except CausalCliError as exc:
+        _error(exc.one_line())
+        return 2
+    first = answers[0]
+    print(
+        f"two-sided z-test, alpha {first.alpha:g}, power {first.power:g}, {100 * first.ratio:g}% in treatment, "
+        f"sd {first.sd:g}"
+    )
+    for a in answers:
+        label = (
+            f"with CUPED (rho {a.cuped_rho:g}, sd {a.effective_sd:.4g})" if a.cuped_rho else "without CUPED"
+        )
+        relative = (
+            f" ({100 * a.mde_relative:.3g}% of {opts.baseline_mean:g})" if a.mde_relative is not None else ""
+        )
+        if opts.n is None:
+            print(
+                f"  {label}: n = {a.n_total:,} units ({a.n_control:,} control + {a.n_treatment:,} treatment) "
+                f"to detect {a.mde:.4g}{relative}"
+            )
+        else:
+            print(f"  {label}: MDE = {a.mde:.4g}{relative} with n = {a.n_total:,} units")
     return 0
 
 

@@ -89,6 +89,8 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
 
     seed = stream_seed(cfg)
     graph = CausalGraph.from_config(cfg.graph)
+    if cfg.graph.get("design", "observational") == "randomized":
+        return run_randomized(cfg, graph, seed, base_dir)
     estimator_cls = registry.load("estimator", cfg.estimator.name)
     chosen, settings = refuter_settings(cfg)
     refuters = [registry.load("refuter", name).from_config(rcfg) for name, rcfg in chosen.items()]
@@ -281,3 +283,91 @@ def _reference_kind(cfg, dataset) -> str | None:
     if cfg.get("reference_kind") not in (None, "auto"):
         return str(cfg.reference_kind)
     return dataset.reference_kind or ("published" if cfg.get("reference") is not None else None)
+
+
+def run_randomized(cfg, graph, seed: int, base_dir: str | None = None) -> RunResult:
+    """A randomized design: the A/B analysis (causal_cli.abtest) in place of identification and adjustment.
+
+    Randomization identifies the effect, so no DoWhy model is built and no refuter runs: the design's own
+    checks (sample ratio mismatch, pre-period balance, and the A/A false-positive rate) take their place.
+    The headline fields describe the primary metric: ``naive_estimate`` is its difference in means,
+    ``estimate`` its CUPED (Lin) estimate when covariates are declared, else the difference in means.
+    """
+    from causal_cli.abtest.aa import aa_sweep
+    from causal_cli.abtest.analysis import analyze, metric_columns
+    from causal_cli.data import load_dataset
+
+    ab = cfg.get("ab")
+    if ab is None:
+        raise ConfigError(
+            "graph.design=randomized needs the A/B analysis settings: choose them with ab=launch "
+            "(or experiment=ab_feature_launch; see causal list ab)"
+        )
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    dataset = load_dataset(cfg, graph, base_dir=base_dir)
+    frame = dataset.frame
+    columns = [
+        graph.treatment,
+        *(c for n, m in ab.metrics.items() for c in metric_columns(n, m)),
+        *ab.pre_period,
+    ]
+    columns = [c for c in dict.fromkeys(columns) if c in frame.columns]
+    data_hash = provenance.frame_hash(frame, columns)
+    timings["data"] = round(time.perf_counter() - clock, 4)
+    clock = time.perf_counter()
+    experiment = analyze(frame, graph.treatment, ab, dataset.info.get("ab_truth"))
+    timings["estimate"] = round(time.perf_counter() - clock, 4)
+    if int(ab.aa_simulations) > 0:
+        clock = time.perf_counter()
+        experiment.aa = aa_sweep(frame, ab, int(ab.aa_simulations), seed)
+        timings["aa"] = round(time.perf_counter() - clock, 4)
+    primary = experiment.primary_metric
+    notes = list(dataset.notes)
+    chosen, _ = refuter_settings(cfg)
+    if chosen:
+        notes.append(
+            f"refuters ({', '.join(chosen)}) are not run for a randomized design; the SRM, balance and A/A "
+            "checks take their place"
+        )
+    reference = float(cfg.reference) if cfg.get("reference") is not None else primary.truth_difference
+    if cfg.get("reference") is not None:
+        reference_kind = _reference_kind(cfg, dataset)
+    else:
+        reference_kind = "ground_truth" if reference is not None else None
+    method = "cuped" if primary.cuped_difference is not None else "difference_in_means"
+    return RunResult(
+        treatment=graph.treatment,
+        outcome=primary.name,
+        estimator=method,
+        target_units="ate",
+        n_rows=int(len(frame)),
+        identification="randomized",
+        adjustment_set=list(primary.covariates),
+        naive_estimate=primary.difference.value,
+        naive_std_error=primary.difference.std_error,
+        estimate=primary.estimate.value,
+        std_error=primary.estimate.std_error,
+        ci_low=primary.estimate.ci_low,
+        ci_high=primary.estimate.ci_high,
+        ci_level=1 - float(ab.alpha),
+        ci_method="analytic",
+        reference=reference,
+        reference_kind=reference_kind,
+        references={"ate": reference} if reference is not None else None,
+        seed=int(cfg.seed),
+        estimator_details={"method": method, "variance_reduction": primary.variance_reduction},
+        graph={
+            "name": graph.name,
+            "nodes": graph.nodes,
+            "edges": [f"{a} -> {b}" for a, b in graph.edges],
+            "unobserved": graph.unobserved,
+            "outcome_units": graph.outcome_units,
+        },
+        data_description=dataset.description,
+        notes=notes,
+        timings=timings,
+        data_hash=data_hash,
+        data_files=provenance.source_file_hashes(cfg.data, base_dir),
+        experiment=experiment,
+    )

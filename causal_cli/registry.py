@@ -36,6 +36,7 @@ DGPS: dict[str, str] = {
     "iv_promo": "causal_cli.data.dgps:IVPromoDGP",
     "frontdoor_onboarding": "causal_cli.data.dgps:FrontdoorOnboardingDGP",
     "heterogeneous": "causal_cli.data.dgps:HeterogeneousDGP",
+    "ab_launch": "causal_cli.data.ab:ABLaunchDGP",
 }
 
 DATA_SOURCES: dict[str, str] = {

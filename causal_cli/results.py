@@ -94,6 +94,8 @@ class RunResult:
     sensitivity: dict[str, Any] | None = None
     #: the estimator's one-line warnings about the estimate itself (units dropped, heavy weights, ...)
     caveats: list[str] = field(default_factory=list)
+    #: a randomized design's ``causal_cli.abtest.analysis.ExperimentResult``, or None
+    experiment: Any = None
 
     @property
     def bias(self) -> float | None:
@@ -114,7 +116,7 @@ class RunResult:
         return None if self.reference is None else bool(self.ci_low <= self.reference <= self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("refutations", "diagnostics")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("refutations", "diagnostics", "experiment")}
         for row in out["comparisons"]:
             if row["estimate"] is not None and self.reference is not None:
                 row["bias"] = row["estimate"] - self.reference
@@ -136,6 +138,8 @@ class RunResult:
             overlap_share_outside=overlap["share_outside"] if overlap else None,
             poor_overlap=diag.poor_overlap if diag is not None else None,
         )
+        if self.experiment is not None:
+            out["experiment"] = self.experiment.to_dict()
         return _plain(out)
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
@@ -145,6 +149,7 @@ class RunResult:
             {
                 "balance": diag.balance if diag is not None else [],
                 "overlap": diag.histogram if diag is not None else [],
+                "experiment": self.experiment.rows() if self.experiment is not None else [],
                 "refutation_simulations": [
                     {"refuter": r.name, "simulation": i, "effect": effect}
                     for r in self.refutations

@@ -54,6 +54,8 @@ class GraphConfig:
     unobserved: list[str] = field(default_factory=list)
     edges: list[str] = field(default_factory=list)
     outcome_units: str = ""
+    #: observational (identify and adjust) or randomized (an A/B test, analysed with the ``ab`` group)
+    design: str = "observational"
 
 
 @dataclass
@@ -189,6 +191,8 @@ class RunConfig:
     identification: IdentificationConfig = field(default_factory=IdentificationConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    #: the A/B analysis of a randomized design (causal_cli/abtest/config.py:ABConfig)
+    ab: Any = None
 
 
 def register_configs() -> None:
@@ -204,6 +208,9 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="schema", name="graph", node=GraphConfig)
+    from causal_cli.abtest.config import ABConfig
+
+    cs.store(group="schema", name="ab", node=ABConfig)
     for group, names in registry.ALL.items():
         for name in names:
             cs.store(group=f"schema/{group}", name=name, node=registry.config_class(group, name))

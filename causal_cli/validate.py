@@ -53,6 +53,17 @@ def _check_reference(value) -> None:
         raise ConfigError(f"reference={value!r} is not a number; allowed: a finite number, or null for none")
 
 
+def _check_design(cfg) -> None:
+    """``graph.design`` is one of two values; the ``ab`` group, when chosen, is typed against its schema."""
+    from causal_cli.abtest.config import ABConfig
+
+    design = cfg.graph.get("design", "observational")
+    if design not in ("observational", "randomized"):
+        raise ConfigError(f"graph.design={design!r} is out of range; allowed: observational, randomized")
+    if cfg.get("ab") is not None:
+        cfg.ab = _typed(cfg.ab, ABConfig, "ab")
+
+
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
     from causal_cli import trust
@@ -111,5 +122,6 @@ def validate(cfg: DictConfig) -> DictConfig:
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
     _check_reference(cfg.get("reference"))
+    _check_design(cfg)
     OmegaConf.set_struct(cfg, True)
     return cfg

@@ -108,6 +108,9 @@ def sweep_progress_line(done: int, failed: int, total: int | None, elapsed_s: fl
 def print_summary(result: dict, run_dir: str | None) -> None:
     """Render ``results.json``'s content: the question, the headline table, refutations, paths."""
     out = console()
+    if result.get("experiment"):
+        _print_experiment(out, result, run_dir)
+        return
     units = (result.get("graph") or {}).get("outcome_units", "")
     adjust = ", ".join(result.get("adjustment_set") or []) or "nothing"
     out.print()
@@ -221,6 +224,44 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     sensitivity = headline(result.get("sensitivity"))
     if sensitivity:
         out.print(f"[bold]Sensitivity:[/] {_escape(sensitivity)}")
+    if run_dir:
+        out.print(f"[dim]Results: {run_dir}[/]")
+    if result.get("report_html"):
+        out.print(f"[dim]Report: {result['report_html']}[/]")
+
+
+def _print_experiment(out: Console, result: dict, run_dir: str | None) -> None:
+    """A randomized design: design and checks, every metric with and without CUPED, the A/A rates."""
+    from causal_cli.report import experiment as ab
+
+    e = result["experiment"]
+    out.print()
+    out.print(f"[bold]{_escape(ab.design_line(result))}[/]")
+    for flagged, text in (ab.srm_line(e), ab.balance_line(e)):
+        out.print(f"[bold red]{_escape(text)}[/]" if flagged else f"[green]{_escape(text)}[/]")
+    table = Table(title="A/B test: metrics", caption=ab.metric_caption(e))
+    for i, col in enumerate(ab.METRIC_HEADER):
+        table.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
+    for cells, significant in ab.metric_rows(e):
+        table.add_row(*(_escape(c) for c in cells), style="bold" if significant else None)
+    wide = out
+    if not out.is_terminal:  # piped or captured: the whole table, not one squeezed into 110 columns
+        from rich.measure import Measurement
+
+        need = Measurement.get(out, out.options.update(max_width=1000), table).maximum
+        if need > out.width:
+            wide = Console(file=out.file, width=need, highlight=False, soft_wrap=False)
+    wide.print(table)
+    out.print(f"[bold]{_escape(ab.primary_sentence(result))}[/]")
+    if e.get("aa"):
+        aa = Table(title="A/A check: false-positive rate", caption=ab.aa_caption(e))
+        for i, col in enumerate(ab.AA_HEADER):
+            aa.add_column(col, justify="left" if i == 0 else "right")
+        for row in ab.aa_rows(e):
+            aa.add_row(*(_escape(c) for c in row))
+        out.print(aa)
+    for note in result.get("notes") or []:
+        out.print(f"[yellow]note:[/] {_escape(note)}")
     if run_dir:
         out.print(f"[dim]Results: {run_dir}[/]")
     if result.get("report_html"):

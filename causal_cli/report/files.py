@@ -181,6 +181,10 @@ def write_tables(
 
 
 def summary_markdown(result: dict[str, Any]) -> str:
+    if result.get("experiment"):
+        from causal_cli.report.experiment import markdown
+
+        return markdown(result)
     units = (result.get("graph") or {}).get("outcome_units", "")
 
     def fmt(v):

@@ -230,6 +230,12 @@ def headline_section(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _experiment_section(r: dict[str, Any]) -> str:
+    from causal_cli.report.experiment import html_section
+
+    return html_section(r)
+
+
 def graph_section(r: dict[str, Any], images: dict[str, bytes]) -> str:
     ident = r.get("identification")
     adjust = ", ".join(r.get("adjustment_set") or []) or "nothing"
@@ -488,7 +494,7 @@ def render_html(
         f'<p class="meta">{meta}</p>',
         f'<p class="meta">{escape(r.get("data_description") or "")}</p>' if r.get("data_description") else "",
         f'<p class="meta">command: <code>{escape(str(r["command"]))}</code></p>' if r.get("command") else "",
-        headline_section(r),
+        headline_section(r) if not r.get("experiment") else _experiment_section(r),
         graph_section(r, images),
         balance_section(r, images),
         overlap_section(r, images),
