@@ -11,7 +11,10 @@ efficient influence function (Robins, Rotnitzky & Zhao 1994; Chernozhukov et al.
 It is consistent when either the outcome or the propensity model is right. The standard error is
 the influence function's standard deviation over sqrt(n); cross-fitting and Neyman orthogonality
 make the nuisance fits' own error negligible, so no correction term is needed. ``clip`` and
-``trimming`` work as in ``ipw`` (default: none) and are reported.
+``trimming`` work as in ``ipw`` (default: none) and are reported. The score is
+:func:`causal_cli.estimators.outcome.efficient_score`, shared with ``dml`` (``model: irm``), which adds
+repeated fold splits. scikit-learn nuisance models are fitted behind a StandardScaler, so penalised
+linear learners do not depend on covariate units.
 """
 
 from __future__ import annotations
