@@ -150,9 +150,6 @@ def test_penalised_sklearn_nuisances_do_not_depend_on_covariate_units(cls, facto
     assert abs(moved.effect_ - base.effect_) < 0.01 * base.std_error_
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the standardised built-in propensity solver (propensity.py, branch h/prop)"
-)
 @pytest.mark.parametrize("cls", [AIPWEstimator, DMLEstimator])
 def test_built_in_propensity_does_not_depend_on_covariate_units(cls):
     data = heterogeneous(1000, 8)
