@@ -404,24 +404,31 @@ def main(argv=None) -> int:
         return 1
     truths = {cell: population_truth(CELLS[cell], draws) for cell in args.cells}
     outside = {cell: share_outside(CELLS[cell]) for cell in args.cells}
-    tasks = []
-    for cell in args.cells:
-        index = list(CELLS).index(cell)
-        n = CELLS[cell].quick_n if args.quick else CELLS[cell].n
-        tasks += [(cell, index, rep, n, rep < args.unit_reps) for rep in range(args.reps)]
-    chunks = Parallel(n_jobs=args.jobs, batch_size=4)(
-        delayed(one_replication)(cell, index, rep, n, jobs, args.seed, unit)
-        for cell, index, rep, n, unit in tasks
-    )
-    rows = [row for chunk in chunks for row in chunk]
-    table = summarize(rows, jobs, args.cells, truths)
-    text = render(table, skipped, truths, args.cells, args, time.perf_counter() - started, outside)
+    rows: list[dict] = []
+    done: list[str] = []
+    # one cell at a time, the files rewritten after each: a run cut short still leaves its finished cells
+    with Parallel(n_jobs=args.jobs, batch_size=4) as parallel:
+        for cell in args.cells:
+            index = list(CELLS).index(cell)
+            n = CELLS[cell].quick_n if args.quick else CELLS[cell].n
+            chunks = parallel(
+                delayed(one_replication)(cell, index, rep, n, jobs, args.seed, rep < args.unit_reps)
+                for rep in range(args.reps)
+            )
+            rows += [row for chunk in chunks for row in chunk]
+            done.append(cell)
+            seconds = time.perf_counter() - started
+            print(f"cell {cell} done ({len(done)}/{len(args.cells)}), {seconds:.0f} s", file=sys.stderr)
+            table = summarize(rows, jobs, done, truths)
+            text = render(table, skipped, truths, done, args, seconds, outside)
+            if len(done) < len(args.cells):
+                text += f"\n\nPARTIAL: {len(done)} of {len(args.cells)} cells so far."
+            if args.out:
+                write_csv(table, args.out)
+            if args.markdown:
+                args.markdown.parent.mkdir(parents=True, exist_ok=True)
+                args.markdown.write_text(text + "\n")
     print(text)
-    if args.out:
-        write_csv(table, args.out)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
     return 0
 
 
