@@ -417,6 +417,7 @@ def main(argv=None) -> int:
             )
             rows += [row for chunk in chunks for row in chunk]
             done.append(cell)
+            done.sort(key=list(CELLS).index)  # tables in the grid's order, whatever order the cells ran in
             seconds = time.perf_counter() - started
             print(f"cell {cell} done ({len(done)}/{len(args.cells)}), {seconds:.0f} s", file=sys.stderr)
             table = summarize(rows, jobs, done, truths)

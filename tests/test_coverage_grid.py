@@ -69,6 +69,16 @@ def test_quick_grid_writes_one_row_per_cell_estimator_and_target(tmp_path, capsy
     text = capsys.readouterr().out
     assert "| baseline | regression | ate | 3 |" in text
     assert (tmp_path / "grid.md").read_text().strip() == text.strip()
+    # before/after table: one line per row of either file, both values side by side
+    compare = load("grid_compare")
+    after = compare.read(out)
+    after[("baseline", "regression", "ate")]["coverage"] = "0.5"
+    side_by_side = compare.compare(compare.read(out), after).splitlines()
+    assert len(side_by_side) == 2 + len(rows)
+    cov = f"{float(baseline['coverage']):.1%}"
+    assert f"| {cov} | **50.0%** |" in next(
+        line for line in side_by_side if "| baseline | regression | ate |" in line
+    )
 
 
 def test_heterogeneous_truth_matches_its_closed_form_ate_and_a_simulated_att(grid_dgps):
