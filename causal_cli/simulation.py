@@ -7,8 +7,14 @@ In parallel, the main process is one of the ``n_jobs`` workers: ``n_jobs - 1`` w
 chunks of simulations from the front while the main process takes them from the back, until they meet.
 Nobody idles at the end, and the main process's share costs no start-up, no copy and no memory.
 Workers receive the job (the modification, the estimator's settings, the data) once per run: arrays
-above :data:`INLINE_MAX_BYTES` travel as pickle protocol-5 buffers written once to shared-memory files
+above :data:`INLINE_MAX_BYTES` travel as pickle protocol-5 buffers written once to shared memory
 and memory-mapped read-only by the workers, never pickled per chunk.
+
+However the run dies, nothing stays behind: on Linux the shared memory is anonymous (``memfd``, opened
+by the workers through ``/proc/<pid>/fd``), so it goes away with the processes that hold it; workers
+get SIGKILL when the process that started them dies (``PR_SET_PDEATHSIG``), so a wrapper reading the
+run's output is not kept waiting; and they never see Ctrl-C (it is blocked while they start and
+ignored once they run), so an interrupted run prints one line, not a traceback per worker.
 """
 
 from __future__ import annotations
@@ -195,27 +201,48 @@ class SharedJob:
 
         header = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
         size = sum(b.raw().nbytes for b in buffers)
-        self.folder = tempfile.mkdtemp(prefix="causal-cli-", dir=_shared_folder(size))
+        self.folder, self.fds = None, []
         try:
-            paths = []
-            for i, buffer in enumerate(buffers):
-                path = os.path.join(self.folder, f"{i}.bin")
-                with open(path, "wb") as f:
-                    f.write(buffer.raw())
-                paths.append(path)
+            if _anonymous_memory():
+                paths = [self._anonymous(i, buffer) for i, buffer in enumerate(buffers)]
+            else:
+                self.folder = tempfile.mkdtemp(prefix="causal-cli-", dir=_shared_folder(size))
+                paths = []
+                for i, buffer in enumerate(buffers):
+                    path = os.path.join(self.folder, f"{i}.bin")
+                    with open(path, "wb") as f:
+                        f.write(buffer.raw())
+                    paths.append(path)
         except BaseException:
             self.close()
             raise
         self.handle = (uuid.uuid4().hex, header, paths)
 
+    def _anonymous(self, i: int, buffer: pickle.PickleBuffer) -> str:
+        """``buffer`` in an anonymous memory file; workers open it by ``/proc/<this pid>/fd/<fd>``."""
+        fd = os.memfd_create(f"causal-cli-{i}", os.MFD_CLOEXEC)
+        self.fds.append(fd)
+        with open(fd, "wb", closefd=False) as f:
+            f.write(buffer.raw())
+        return f"/proc/{os.getpid()}/fd/{fd}"
+
     def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> SharedJob:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _anonymous_memory() -> bool:
+    """Anonymous shared memory that other processes can open: Linux ``memfd`` with ``/proc``."""
+    return hasattr(os, "memfd_create") and os.path.isdir(f"/proc/{os.getpid()}/fd")
 
 
 def _shared_folder(size: int) -> str | None:
@@ -249,9 +276,65 @@ def _load(handle):
 
 
 def _executor(workers: int):
+    """The reusable worker pool; workers start ignoring Ctrl-C (see :func:`_spawning`)."""
     from joblib.externals.loky import get_reusable_executor
 
-    return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_S, env=WORKER_ENV)
+    with _spawning():
+        return _ManagedExecutor(
+            get_reusable_executor(
+                max_workers=workers,
+                timeout=WORKER_IDLE_S,
+                env=WORKER_ENV,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+        )
+
+
+@contextmanager
+def _spawning():
+    """Ctrl-C ignored while worker processes may start: an ignored signal stays ignored across ``exec``,
+    so a worker importing numpy when Ctrl-C comes prints no traceback (the main process handles it)."""
+    import signal
+    import threading
+
+    previous = (
+        signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    )
+    if previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _ManagedExecutor:
+    """The pool; ``submit`` may start a worker process, so it runs under :func:`_spawning`."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def submit(self, fn, *args):
+        with _spawning():
+            return self.executor.submit(fn, *args)
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: die with the process that started it, and leave Ctrl-C to that process."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the line above: nothing to work for
+        os._exit(1)
 
 
 def _warm_up(modules: list[str]) -> None:
