@@ -228,7 +228,7 @@ def _check_run_args(args: list[str]) -> str | None:
                 "config error: an override holds a URL with a password; remove it and name the environment "
                 "variable that holds it with data.password_env=NAME (nothing was run or saved)"
             )
-    subdir = _unsafe_output_subdir(parsed.overrides)
+    subdir = _unsafe_output_subdir(parsed.overrides) or _oversized_override(parsed.overrides)
     if subdir:
         return subdir
     dashed = next((a for a in args if a.startswith("--exp")), None)
@@ -259,6 +259,26 @@ def _unsafe_output_subdir(overrides: list[str]) -> str | None:
                     f"config error: hydra.output_subdir={value!r} leaves the run folder; allowed: a relative "
                     "folder name without '..', e.g. .hydra (or null for none)"
                 )
+    return None
+
+
+def _oversized_override(overrides: list[str]) -> str | None:
+    """A list or string beyond the config bounds (schema.MAX_LIST_VALUES, MAX_STRING_CHARS), refused
+    before Hydra parses it: a 3,000-value list takes Hydra and OmegaConf minutes to merge."""
+    from causal_cli.schema import MAX_LIST_VALUES, MAX_STRING_CHARS
+
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if len(value) > MAX_STRING_CHARS:
+            return (
+                f"config error: {key.lstrip('+~')} is given {len(value):,} characters; allowed: at most "
+                f"{MAX_STRING_CHARS:,} (put large values in a file)"
+            )
+        if value.lstrip().startswith("[") and value.count(",") >= MAX_LIST_VALUES:
+            return (
+                f"config error: {key.lstrip('+~')} is given {value.count(',') + 1:,} values; allowed: at most "
+                f"{MAX_LIST_VALUES:,}"
+            )
     return None
 
 

@@ -28,6 +28,9 @@ MAX_STRENGTHS = 100  # unobserved_common_cause.strengths (values)
 MAX_BINS = 10_000  # diagnostics.num_bins
 MAX_TOP_WEIGHTS = 1_000  # diagnostics.top_weights
 MAX_CHUNK_ROWS = MAX_SIMULATED_ROWS  # data.chunksize (sql)
+#: any list in a config (merging a 3,000-value list onto a typed schema takes minutes) and any string
+MAX_LIST_VALUES = 1_000
+MAX_STRING_CHARS = 100_000
 #: the fewest treated and control rows a data_subset subset may keep (fewer estimate nothing useful)
 MIN_GROUP_ROWS = 20
 
@@ -83,6 +86,35 @@ def check_bounds(config: Any) -> None:
             check_max(value, key, maximum, unit)
         elif isinstance(value, (int, float)):
             check_max(value, key, maximum)
+
+
+def check_sizes(node: Any, path: str = "") -> None:
+    """No list longer than :data:`MAX_LIST_VALUES` and no string longer than :data:`MAX_STRING_CHARS`
+    anywhere in a plain config container, checked before any typed merge or allocation."""
+    from causal_cli.errors import ConfigError
+
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_sizes(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        if len(node) > MAX_LIST_VALUES:
+            raise ConfigError(f"{path} has {len(node):,} values; allowed: at most {MAX_LIST_VALUES:,}")
+        for i, value in enumerate(node):
+            check_sizes(value, f"{path}[{i}]")
+    elif isinstance(node, str) and len(node) > MAX_STRING_CHARS:
+        raise ConfigError(
+            f"{path} is a string of {len(node):,} characters; allowed: at most {MAX_STRING_CHARS:,}"
+        )
+
+
+def text_encoding(name: Any) -> bool:
+    """A codec that decodes bytes to text (``rot13`` and ``base64`` are codecs, but not text encodings)."""
+    import codecs
+
+    try:
+        return isinstance(name, str) and codecs.lookup(name)._is_text_encoding
+    except (LookupError, TypeError, ValueError):
+        return False
 
 
 def _shown(value: Any) -> str:
@@ -196,6 +228,13 @@ class DataConfig:
 
     def __post_init__(self):
         check_bounds(self)
+        encoding = getattr(self, "encoding", None)
+        check(
+            encoding is None or text_encoding(encoding),
+            "encoding",
+            encoding,
+            "a text encoding, e.g. utf-8, latin-1",
+        )
 
 
 @dataclass

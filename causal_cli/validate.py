@@ -10,6 +10,7 @@ from omegaconf.errors import OmegaConfBaseException
 from causal_cli import registry
 from causal_cli.errors import CausalCliError, ConfigError
 from causal_cli.pipeline import REFUTER_SETTINGS
+from causal_cli.schema import check_sizes
 
 
 def _typed(node, schema: type, path: str, instantiate: bool = True) -> DictConfig:
@@ -55,6 +56,7 @@ def _check_reference(value) -> None:
 
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
+    check_sizes(OmegaConf.to_container(cfg, resolve=False))  # before any typed merge (schema.check_sizes)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     try:
         OmegaConf.resolve(cfg)

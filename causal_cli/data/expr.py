@@ -67,7 +67,9 @@ def evaluate(expression: str, frame: pd.DataFrame, key: str):
             return evaluator.visit(tree.body)
     except ZeroDivisionError:
         return evaluator.refuse("division by zero (of constants)")
-    except (ArithmeticError, TypeError, ValueError) as exc:
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy/pandas/arrow refusing the operation: the expression's fault
         detail = " ".join(str(exc).split())[:200]
         raise ConfigError(
             f"{key}={_short(expression)} cannot be evaluated ({type(exc).__name__}: {detail}); allowed: {ALLOWED}"
