@@ -247,41 +247,6 @@ def _check_run_args(args: list[str]) -> str | None:
     return None
 
 
-def _unsafe_output_subdir(overrides: list[str]) -> str | None:
-    """``hydra.output_subdir`` may only name a folder inside the run folder (checked again on writing)."""
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if sep and key.lstrip("+~") == "hydra.output_subdir":
-            value = value.strip().strip("'\"")
-            parts = Path(value).parts
-            if value and value != "null" and (Path(value).is_absolute() or ".." in parts):
-                return (
-                    f"config error: hydra.output_subdir={value!r} leaves the run folder; allowed: a relative "
-                    "folder name without '..', e.g. .hydra (or null for none)"
-                )
-    return None
-
-
-def _oversized_override(overrides: list[str]) -> str | None:
-    """A list or string beyond the config bounds (schema.MAX_LIST_VALUES, MAX_STRING_CHARS), refused
-    before Hydra parses it: a 3,000-value list takes Hydra and OmegaConf minutes to merge."""
-    from causal_cli.schema import MAX_LIST_VALUES, MAX_STRING_CHARS
-
-    for override in overrides:
-        key, _, value = override.partition("=")
-        if len(value) > MAX_STRING_CHARS:
-            return (
-                f"config error: {key.lstrip('+~')} is given {len(value):,} characters; allowed: at most "
-                f"{MAX_STRING_CHARS:,} (put large values in a file)"
-            )
-        if value.lstrip().startswith("[") and value.count(",") >= MAX_LIST_VALUES:
-            return (
-                f"config error: {key.lstrip('+~')} is given {value.count(',') + 1:,} values; allowed: at most "
-                f"{MAX_LIST_VALUES:,}"
-            )
-    return None
-
-
 def hydra_error_line(exc: BaseException) -> str:
     """Hydra's multi-line composition errors, as one line naming the key and what is allowed."""
     from causal_cli.errors import CausalCliError
@@ -318,6 +283,41 @@ def hydra_error_line(exc: BaseException) -> str:
         )
         return f"config error: {detail}"
     return f"config error: {' '.join(first.split())}"
+
+
+def _unsafe_output_subdir(overrides: list[str]) -> str | None:
+    """``hydra.output_subdir`` may only name a folder inside the run folder (checked again on writing)."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+~") == "hydra.output_subdir":
+            value = value.strip().strip("'\"")
+            parts = Path(value).parts
+            if value and value != "null" and (Path(value).is_absolute() or ".." in parts):
+                return (
+                    f"config error: hydra.output_subdir={value!r} leaves the run folder; allowed: a relative "
+                    "folder name without '..', e.g. .hydra (or null for none)"
+                )
+    return None
+
+
+def _oversized_override(overrides: list[str]) -> str | None:
+    """A list or string beyond the config bounds (schema.MAX_LIST_VALUES, MAX_STRING_CHARS), refused
+    before Hydra parses it: a 3,000-value list takes Hydra and OmegaConf minutes to merge."""
+    from causal_cli.schema import MAX_LIST_VALUES, MAX_STRING_CHARS
+
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if len(value) > MAX_STRING_CHARS:
+            return (
+                f"config error: {key.lstrip('+~')} is given {len(value):,} characters; allowed: at most "
+                f"{MAX_STRING_CHARS:,} (put large values in a file)"
+            )
+        if value.lstrip().startswith("[") and value.count(",") >= MAX_LIST_VALUES:
+            return (
+                f"config error: {key.lstrip('+~')} is given {value.count(',') + 1:,} values; allowed: at most "
+                f"{MAX_LIST_VALUES:,}"
+            )
+    return None
 
 
 def _config_files(group: str) -> list[tuple[str, str]]:

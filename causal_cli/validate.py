@@ -56,8 +56,8 @@ def _check_reference(value) -> None:
 
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
-    check_sizes(OmegaConf.to_container(cfg, resolve=False))  # before any typed merge (schema.check_sizes)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    check_sizes(OmegaConf.to_container(cfg, resolve=False))  # before any typed merge (schema.check_sizes)
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
