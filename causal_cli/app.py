@@ -363,7 +363,9 @@ def save_hydra_record(cfg, filename: str, output_dir: Path) -> None:
         header = CLAIMED.pop(str(run_dir), None)
         if header is not None:
             written = final_results(run_dir, {**header, "status": "failed", "error": exc.one_line()})
-            raise OutputError(f"{' '.join(str(exc).split())}; {_folder_state(run_dir, written)}") from exc
+            claimed = OutputError(f"{' '.join(str(exc).split())}; {_folder_state(run_dir, written)}")
+            claimed.run_dir = run_dir  # the run had begun: its folder records the failure (exit 1)
+            raise claimed from exc
         raise
 
 

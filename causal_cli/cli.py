@@ -146,9 +146,9 @@ def cmd_run(args: list[str]) -> int:
         if debug:
             raise
         _error(hydra_error_line(exc))
-        from causal_cli.errors import EXIT_FAILED, EXIT_REFUSED, OutputError
+        from causal_cli.errors import EXIT_FAILED, EXIT_REFUSED
 
-        return EXIT_FAILED if isinstance(exc, OutputError) else EXIT_REFUSED
+        return EXIT_FAILED if getattr(exc, "run_dir", None) is not None else EXIT_REFUSED
     finally:
         sys.argv = saved_argv
     failed, jobs = app.JOB_STATUSES.count("failed"), len(app.JOB_STATUSES)

@@ -13,8 +13,8 @@ and memory-mapped read-only by the workers, never pickled per chunk.
 However the run dies, nothing stays behind: on Linux the shared memory is anonymous (``memfd``, opened
 by the workers through ``/proc/<pid>/fd``), so it goes away with the processes that hold it; workers
 get SIGKILL when the process that started them dies (``PR_SET_PDEATHSIG``), so a wrapper reading the
-run's output is not kept waiting; and they never see Ctrl-C (it is blocked while they start and
-ignored once they run), so an interrupted run prints one line, not a traceback per worker.
+run's output is not kept waiting; and they never see Ctrl-C (they run in their own process group),
+so an interrupted run prints one line, not a traceback per worker.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import uuid
 import warnings
@@ -276,50 +277,80 @@ def _load(handle):
 
 
 def _executor(workers: int):
-    """The reusable worker pool; workers start ignoring Ctrl-C (see :func:`_spawning`)."""
+    """The reusable worker pool; its processes start in their own process group (:func:`_own_process_group`)."""
     from joblib.externals.loky import get_reusable_executor
 
-    with _spawning():
-        return _ManagedExecutor(
-            get_reusable_executor(
-                max_workers=workers,
-                timeout=WORKER_IDLE_S,
-                env=WORKER_ENV,
-                initializer=_worker_init,
-                initargs=(os.getpid(),),
-            )
-        )
-
-
-@contextmanager
-def _spawning():
-    """Ctrl-C ignored while worker processes may start: an ignored signal stays ignored across ``exec``,
-    so a worker importing numpy when Ctrl-C comes prints no traceback (the main process handles it)."""
-    import signal
-    import threading
-
-    previous = (
-        signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    _own_process_group()
+    return get_reusable_executor(
+        max_workers=workers,
+        timeout=WORKER_IDLE_S,
+        env=WORKER_ENV,
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
-    if previous is None:
-        yield
+
+
+def _own_process_group() -> None:
+    """Start worker processes (and the resource trackers) in their own process group (idempotent).
+
+    Ctrl-C in a terminal goes to the foreground process group: a worker still importing numpy would
+    print a KeyboardInterrupt traceback (23-44 lines were measured). In their own group they never get
+    it; the main process handles it, and the workers die with it (:func:`_worker_init`). loky's and
+    multiprocessing's process launchers are the same call with the new group requested (``setpgid(0,
+    0)`` in the child, ``pgid_to_set=0``); on other Python versions they are left as they are.
+    """
+    global _GROUPS_SET
+    if _GROUPS_SET or os.name != "posix" or not (3, 11) <= sys.version_info < (3, 14):
         return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import multiprocessing.util
+
+    from joblib.externals.loky.backend import fork_exec
+
+    fork_exec.fork_exec = _fork_exec_own_group
+    multiprocessing.util.spawnv_passfds = _spawnv_passfds_own_group
+    _GROUPS_SET = True
+
+
+_GROUPS_SET = False
+
+
+def _fork_exec_own_group(cmd, keep_fds, env=None):
+    """``loky.backend.fork_exec.fork_exec`` (Python 3.11-3.13), the child in a new process group."""
+    import _posixsubprocess
+    import subprocess
+
+    cmd = [os.fsencode(arg) for arg in cmd]
+    env = {**os.environ, **(env or {})}
+    encoded_env = [os.fsencode(f"{key}={value}") for key, value in env.items()]
+    keep_fds = tuple(sorted(map(int, keep_fds)))
+    errpipe_read, errpipe_write = os.pipe()
     try:
-        yield
+        return _posixsubprocess.fork_exec(
+            cmd, cmd[0:1], True, keep_fds, None, encoded_env,
+            -1, -1, -1, -1, -1, -1, errpipe_read, errpipe_write,
+            False, False, 0, None, None, None, -1, None, subprocess._USE_VFORK,
+        )  # fmt: skip
     finally:
-        signal.signal(signal.SIGINT, previous)
+        os.close(errpipe_read)
+        os.close(errpipe_write)
 
 
-class _ManagedExecutor:
-    """The pool; ``submit`` may start a worker process, so it runs under :func:`_spawning`."""
+def _spawnv_passfds_own_group(path, args, passfds):
+    """``multiprocessing.util.spawnv_passfds`` (Python 3.11-3.13), the child in a new process group."""
+    import _posixsubprocess
+    import subprocess
 
-    def __init__(self, executor):
-        self.executor = executor
-
-    def submit(self, fn, *args):
-        with _spawning():
-            return self.executor.submit(fn, *args)
+    passfds = tuple(sorted(map(int, passfds)))
+    errpipe_read, errpipe_write = os.pipe()
+    try:
+        return _posixsubprocess.fork_exec(
+            args, [path], True, passfds, None, None,
+            -1, -1, -1, -1, -1, -1, errpipe_read, errpipe_write,
+            False, False, 0, None, None, None, -1, None, subprocess._USE_VFORK,
+        )  # fmt: skip
+    finally:
+        os.close(errpipe_read)
+        os.close(errpipe_write)
 
 
 def _worker_init(parent: int) -> None:

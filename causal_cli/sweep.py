@@ -316,7 +316,7 @@ class ScorecardCallback(Callback):
             from causal_cli.report import console
 
             message = exc.one_line() if isinstance(exc, CausalCliError) else f"{type(exc).__name__}: {exc}"
-            console.error(f"no scorecard for {sweep_dir}: {' '.join(message.split())}")
+            console.error(f"causal: no scorecard for {sweep_dir}: {' '.join(message.split())}")
 
 
 #: one line per finished job, appended by whichever process ran it (O_APPEND keeps lines whole)

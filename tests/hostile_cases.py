@@ -372,11 +372,11 @@ def _issue17_cases() -> list[dict]:
         _cli(
             [*run, "data=csv", "data.path={sandbox}/study.csv", "data.query='spend - \"a\"'"], expect="error"
         ),
-        _cli([*run, "estimator=ipw", "estimator.propensity_model=7"], expect="error"),
-        _cli([*run, "estimator=ipw", "estimator.propensity_model='LogisticRegression'"]),
-        _cli([*run, "estimator=ipw", "estimator.propensity_model=[1,2]"], expect="error"),
-        _cli([*run, "estimator=aipw", "estimator.outcome_model={}"]),
-        _cli([*run, "estimator=aipw", "estimator.outcome_model={a: 1}"], expect="error"),
+        _cli([*run, "estimator=ipw", "estimator.propensity_model=7"], expect="error", needs=secconf),
+        _cli([*run, "estimator=ipw", "estimator.propensity_model='LogisticRegression'"], needs=secconf),
+        _cli([*run, "estimator=ipw", "estimator.propensity_model=[1,2]"], expect="error", needs=secconf),
+        _cli([*run, "estimator=aipw", "estimator.outcome_model={}"], needs=secconf),
+        _cli([*run, "estimator=aipw", "estimator.outcome_model={a: 1}"], expect="error", needs=secconf),
         _cli([*run, "estimator=aipw", "estimator.clip=[0.9,0.1]"], expect="error"),
         _cli([*run, "estimator=ipw", "estimator.trimming=nope"], expect="error"),
         _cli([*run, "dgp.n=-3"], expect="error"),

@@ -280,6 +280,7 @@ class Runner:
         ctx = self.context(case)
         victim = digest(self.sandbox / "victim")
         before = snapshot(self.sandbox)
+        markers = set(self.sandbox.glob("PWNED*"))
         runs_before = set(os.listdir(self.runs))
         started = time.perf_counter()
         signal.alarm(HANG_S[case["layer"]])
@@ -293,7 +294,7 @@ class Runner:
         finally:
             signal.alarm(0)
         seconds = time.perf_counter() - started
-        if ctx["marker"].exists() or any(self.sandbox.glob("PWNED*")):
+        if set(self.sandbox.glob("PWNED*")) - markers:
             outcome, reason = "misbehaviour", "code executed (marker file created)"
         elif digest(self.sandbox / "victim") != victim:
             outcome, reason = "misbehaviour", "a file outside the run folder was changed (victim)"

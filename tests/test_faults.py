@@ -144,7 +144,9 @@ def _refuting(proc: subprocess.Popen) -> list[int] | None:
         fds = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")]
     except OSError:
         return None
-    workers = [pid for pid in children(proc.pid) if b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = [
+        pid for pid in children(proc.pid) if b"popen_loky" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     return workers if workers and any("memfd:causal-cli" in fd for fd in fds) else None
 
 
@@ -167,7 +169,8 @@ def test_ctrl_c_while_workers_start_and_sigterm_mid_refutation_print_one_line(tm
     # Ctrl-C to the whole process group (as a terminal sends it) the moment a worker process exists
     proc = _start_parallel_run(tmp_path, tmp_path / "int")
     assert wait_for(
-        lambda: [p for p in children(proc.pid) if b"loky" in Path(f"/proc/{p}/cmdline").read_bytes()], 240
+        lambda: [p for p in children(proc.pid) if b"popen_loky" in Path(f"/proc/{p}/cmdline").read_bytes()],
+        240,
     )
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -269,7 +272,7 @@ def test_a_sweep_survives_a_dead_joblib_worker(tmp_path):
         for folder in sweep.glob("[0-9]*_*"):
             if status_of(folder) == "running":
                 workers = [
-                    p for p in children(proc.pid) if b"loky" in Path(f"/proc/{p}/cmdline").read_bytes()
+                    p for p in children(proc.pid) if b"popen_loky" in Path(f"/proc/{p}/cmdline").read_bytes()
                 ]
                 return workers or None
         return None
