@@ -490,7 +490,10 @@ def _generated_cli_cases() -> list[dict]:
     """A slice of the generated config inputs through the whole command (the rest go through the config layer)."""
     keys = ["dgp.n", "estimator.k", "graph.treatment"]
     values = ["-0.0", "nan", "'\u202e'", "'${oc.env:CAUSAL_HOSTILE_SECRET,x}'"]
-    return [_cli(["run", f"{k}={v}"], origin="generated") for k, v in itertools.product(keys, values)]
+    return [
+        _cli(["run", f"{k}={v}"], origin="generated", needs="secconf" if "oc.env" in v else None)
+        for k, v in itertools.product(keys, values)
+    ]
 
 
 def corpus() -> list[dict]:

@@ -75,62 +75,53 @@ def counts_table(cases: list[dict], records: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_shards(cases: list[dict], tmp_path: Path) -> dict[int, dict]:
-    """Two runner processes share the corpus; an input that kills its runner (``os._exit`` in a
-    model spec, without the allow-list) is recorded as a misbehaviour and the runner restarts after it."""
-    remaining = {k: cases[k::SHARDS] for k in range(SHARDS)}
+def run_shard(k: int, shard: list[dict], tmp_path: Path) -> dict[int, dict]:
+    """One runner process over ``shard``; an input that kills it (``os._exit`` in a model spec, without
+    the allow-list) is recorded as a misbehaviour and a new runner continues after it."""
+    sandbox, runs = tmp_path / f"sandbox{k}", tmp_path / f"runs{k}"
+    make_sandbox(sandbox)
+    runs.mkdir()
     records: dict[int, dict] = {}
     attempt = 0
-    while any(remaining.values()):
-        procs = {}
-        for k, shard in remaining.items():
-            if not shard:
-                continue
-            sandbox, runs = tmp_path / f"sandbox{k}", tmp_path / f"runs{k}"
-            if not sandbox.exists():
-                make_sandbox(sandbox)
-                runs.mkdir()
-            corpus_file, results = (
-                tmp_path / f"corpus{k}-{attempt}.json",
-                tmp_path / f"results{k}-{attempt}.jsonl",
-            )
-            corpus_file.write_text(json.dumps(shard))
-            procs[k] = (
-                results,
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.hostile_runner",
-                        str(corpus_file),
-                        str(results),
-                        str(sandbox),
-                        str(runs),
-                    ],
-                    cwd=sandbox,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    env={
-                        **os.environ,
-                        "COLUMNS": "80",
-                        "PYTHONPATH": str(REPO),
-                        "CAUSAL_HOSTILE_SECRET": SECRET,
-                    },
-                ),
-            )
-        for k, (results, proc) in procs.items():
-            _, err = proc.communicate(timeout=1800)
-            done = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
-            records.update((rec["id"], rec) for rec in done)
-            rest = remaining[k][len(done) :]
-            if rest:  # the runner died on rest[0]
-                reason = f"the process died (exit {proc.returncode}): {' '.join(err.split())[-200:]}"
-                records[rest[0]["id"]] = {"id": rest[0]["id"], "outcome": "misbehaviour", "reason": reason}
-                rest = rest[1:]
-            remaining[k] = rest
+    while shard:
+        corpus_file, results = (
+            tmp_path / f"corpus{k}-{attempt}.json",
+            tmp_path / f"results{k}-{attempt}.jsonl",
+        )
+        corpus_file.write_text(json.dumps(shard))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.hostile_runner",
+                str(corpus_file),
+                str(results),
+                str(sandbox),
+                str(runs),
+            ],
+            cwd=sandbox,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            env={**os.environ, "COLUMNS": "80", "PYTHONPATH": str(REPO), "CAUSAL_HOSTILE_SECRET": SECRET},
+        )
+        done = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+        records.update((rec["id"], rec) for rec in done)
+        shard = shard[len(done) :]
+        if shard:  # the runner died on shard[0]
+            reason = f"the process died (exit {proc.returncode}): {' '.join(proc.stderr.split())[-200:]}"
+            records[shard[0]["id"]] = {"id": shard[0]["id"], "outcome": "misbehaviour", "reason": reason}
+            shard = shard[1:]
         attempt += 1
     return records
+
+
+def run_shards(cases: list[dict], tmp_path: Path) -> dict[int, dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(SHARDS) as pool:
+        parts = pool.map(lambda k: run_shard(k, cases[k::SHARDS], tmp_path), range(SHARDS))
+        return {i: rec for part in parts for i, rec in part.items()}
 
 
 def test_hostile_inputs_end_in_clean_errors_or_correct_successes(tmp_path, record_property):
