@@ -107,12 +107,13 @@ def check_sizes(node: Any, path: str = "") -> None:
         )
 
 
-def text_encoding(name: Any) -> bool:
-    """A codec that decodes bytes to text (``rot13`` and ``base64`` are codecs, but not text encodings)."""
+def codec_without_text(name: Any) -> bool:
+    """A known codec that does not decode bytes to text (``rot13``, ``base64``); unknown names are
+    reported by the data source itself."""
     import codecs
 
     try:
-        return isinstance(name, str) and codecs.lookup(name)._is_text_encoding
+        return isinstance(name, str) and not codecs.lookup(name)._is_text_encoding
     except (LookupError, TypeError, ValueError):
         return False
 
@@ -230,10 +231,10 @@ class DataConfig:
         check_bounds(self)
         encoding = getattr(self, "encoding", None)
         check(
-            encoding is None or text_encoding(encoding),
+            not codec_without_text(encoding),
             "encoding",
             encoding,
-            "a text encoding, e.g. utf-8, latin-1",
+            "a text encoding, e.g. utf-8, latin-1 (this codec does not decode bytes to text)",
         )
 
 
