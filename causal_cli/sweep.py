@@ -356,7 +356,7 @@ def record_job_end(sweep_dir: Path, status: str) -> tuple[int, int]:
     import os
 
     path = sweep_dir / PROGRESS_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         os.write(fd, f"{status}\n".encode())
     finally:
