@@ -345,7 +345,10 @@ class ProgressCallback(Callback):
         if not (sweep_dir / "multirun.yaml").exists():
             return
         status = getattr(job_return, "return_value", None) or "failed"
-        done, failed = record_job_end(sweep_dir, str(status))
+        try:
+            done, failed = record_job_end(sweep_dir, str(status))
+        except OSError:  # e.g. a symbolic link planted as the progress file: no progress line, the job stands
+            return
         from causal_cli.report import console
 
         console.sweep_progress(done, failed, sweep_size(sweep_dir), sweep_elapsed_s(sweep_dir))
