@@ -252,11 +252,11 @@ def _datafile_cases() -> list[dict]:
         "ragged_rows": (HEADER + "\n" + _rows(240, lambda i: ",".join(["1"] * (1 + i % 6)))).encode(),
         "quotes_unbalanced": (HEADER + '\n"1,2,1,3\n' + _rows()).encode(),
         "many_columns": (
-            ",".join(f"c{i}" for i in range(20_000))
+            ",".join(f"c{i}" for i in range(5_000))
             + ","
             + HEADER
             + "\n"
-            + _rows(50, lambda i: ",".join(["0"] * 20_000) + f",1,{i % 5},{i % 2},{i}")
+            + _rows(50, lambda i: ",".join(["0"] * 5_000) + f",1,{i % 5},{i % 2},{i}")
         ).encode(),
         "crlf": good.replace(b"\n", b"\r\n"),
         "cr_only": good.replace(b"\n", b"\r"),

@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 #: seconds before an input counts as a hang (valid runs take well under one; the machine may be loaded)
-HANG_S = {"cli": 90, "config": 60, "expr": 20, "datafile": 60}
+HANG_S = {"cli": 120, "config": 120, "expr": 30, "datafile": 120}
 FAST = {
     "dgp.n": "200",
     "refuters": "[]",
