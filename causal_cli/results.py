@@ -94,6 +94,8 @@ class RunResult:
     sensitivity: dict[str, Any] | None = None
     #: the estimator's one-line warnings about the estimate itself (units dropped, heavy weights, ...)
     caveats: list[str] = field(default_factory=list)
+    #: a ``causal_cli.heterogeneity.analysis.HeterogeneityResult`` (segments, CATE, targeting), or None
+    heterogeneity: Any = None
 
     @property
     def bias(self) -> float | None:
@@ -114,7 +116,9 @@ class RunResult:
         return None if self.reference is None else bool(self.ci_low <= self.reference <= self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("refutations", "diagnostics")}
+        out = {
+            k: v for k, v in asdict(self).items() if k not in ("refutations", "diagnostics", "heterogeneity")
+        }
         for row in out["comparisons"]:
             if row["estimate"] is not None and self.reference is not None:
                 row["bias"] = row["estimate"] - self.reference
@@ -136,6 +140,8 @@ class RunResult:
             overlap_share_outside=overlap["share_outside"] if overlap else None,
             poor_overlap=diag.poor_overlap if diag is not None else None,
         )
+        if self.heterogeneity is not None:
+            out["heterogeneity"] = self.heterogeneity.to_dict()
         return _plain(out)
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
@@ -150,6 +156,7 @@ class RunResult:
                     for r in self.refutations
                     for i, effect in enumerate(r.simulations)
                 ],
+                **({"cate": self.heterogeneity.unit_rows()} if self.heterogeneity is not None else {}),
             }
         )
 

@@ -71,6 +71,7 @@ class BaseDGP:
             reference=ground_truth(effects, treatment),
             reference_kind="ground_truth",
             description=self.description,
+            info={"unit_effects": effects},
         )
 
     treatment_column = "treatment"
