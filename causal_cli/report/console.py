@@ -221,6 +221,10 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     sensitivity = headline(result.get("sensitivity"))
     if sensitivity:
         out.print(f"[bold]Sensitivity:[/] {_escape(sensitivity)}")
+    if result.get("heterogeneity"):
+        from causal_cli.report.heterogeneity import print_heterogeneity
+
+        print_heterogeneity(out, result, units)
     if run_dir:
         out.print(f"[dim]Results: {run_dir}[/]")
     if result.get("report_html"):
