@@ -144,8 +144,11 @@ def analyze(
         for name in names
     ]
     blp = calibration.best_linear_projection(M, m_columns, scores, z)
-    gates = calibration.gates(tau, scores, int(node.groups), z, truth)
-    qini = targeting.qini_curve(tau, scores)
+    fold = np.empty(len(frame), dtype=int)
+    for k, (_, test) in enumerate(splits):
+        fold[test] = k
+    gates = calibration.gates(tau, scores, int(node.groups), float(node.ci_level), truth, fold)
+    qini = targeting.qini_curve(tau, scores, folds=fold)
     policy = targeting.policy_values(tau, scores, float(node.cost), z)
     tree = (
         targeting.policy_tree(M, m_columns, scores, float(node.cost), int(node.tree_depth), random_state)

@@ -12,14 +12,18 @@ from typing import Any
 import numpy as np
 
 
-def qini_curve(tau_hat: np.ndarray, scores: np.ndarray, points: int = 21) -> dict[str, Any]:
+def qini_curve(tau_hat: np.ndarray, scores: np.ndarray, points: int = 21, folds=None) -> dict[str, Any]:
     """Cumulative gain per unit of the population when the top share (by predicted effect) is treated.
+
+    Units are ordered by their rank within their cross-fitting fold (see ``calibration.within_fold_rank``).
 
     The area is the mean gap between this curve and random targeting (the straight line to the
     treat-everyone gain) over shares 0..1: positive when the ranking finds the people who gain most.
     """
     n = tau_hat.shape[0]
-    order = np.argsort(-tau_hat, kind="stable")
+    from causal_cli.heterogeneity.calibration import within_fold_rank
+
+    order = np.argsort(-within_fold_rank(tau_hat, folds), kind="stable")
     cumulative = np.concatenate([[0.0], np.cumsum(scores[order])]) / n
     shares = np.linspace(0, 1, points)
     gain = cumulative[np.round(shares * n).astype(int)]
