@@ -128,14 +128,15 @@ def analyze(
     scores = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
 
     spec = node.get("model")
+    # tau: out of fold (ranks GATES and the Qini curve); cate: the reported per-unit effect
     if learner == "dr":
-        tau = learners.dr_learner(M, scores, splits, spec, random_state)
+        tau, cate = learners.dr_learner(M, scores, splits, spec, random_state)
     elif learner == "t":
         if spec is not None and spec != "linear":
             mu1, mu0 = cross_fit_outcome(nuisance, splits, spec, random_state, by_arm=True)
-        tau = learners.t_learner(mu1, mu0)
+        tau = cate = learners.t_learner(mu1, mu0)
     else:
-        tau = learners.x_learner(M, y, t, mu1, mu0, e, splits, spec, random_state)
+        tau, cate = learners.x_learner(M, y, t, mu1, mu0, e, splits, spec, random_state)
 
     z = float(stats.norm.ppf(0.5 + float(node.ci_level) / 2))
     ate, ate_se = segments.mean_effect(scores)
@@ -156,21 +157,23 @@ def analyze(
         else None
     )
     units = pd.DataFrame({name: frame[name].to_numpy() for name in names})
-    units["cate"] = tau
+    units["cate"] = cate
+    units["cate_out_of_fold"] = tau
     units["dr_score"] = scores
     truth_block = None
     if truth is not None:
         units["true_effect"] = truth
         seg_rows = [r for table in segment_tables for r in table["segments"]]
         truth_block = {
-            "pehe": float(np.sqrt(np.mean((tau - truth) ** 2))),
+            "pehe": float(np.sqrt(np.mean((cate - truth) ** 2))),
+            "pehe_out_of_fold": float(np.sqrt(np.mean((tau - truth) ** 2))),
             "true_ate": float(truth.mean()),
             "true_cate_sd": float(truth.std()),
             "segment_coverage": float(np.mean([r["covers"] for r in seg_rows])),
             "segment_mean_abs_bias": float(np.mean([abs(r["bias"]) for r in seg_rows])),
             "segments": len(seg_rows),
-            "cate_corr": float(np.corrcoef(tau, truth)[0, 1])
-            if np.std(tau) > 0 and np.std(truth) > 0
+            "cate_corr": float(np.corrcoef(cate, truth)[0, 1])
+            if np.std(cate) > 0 and np.std(truth) > 0
             else None,
         }
     return HeterogeneityResult(
