@@ -339,6 +339,9 @@ def print_scorecard(
         + (["truth"] if len(truths) > 1 else [])
         + ["mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
     )
+    hte = any(row.get("mean_pehe") is not None for row in rows)
+    if hte:
+        columns += ["PEHE", "segment CI coverage"]
     for col in columns:
         table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
     previous = None
@@ -364,6 +367,9 @@ def print_scorecard(
             f"{row.get('refutations_passed', 0)}/{judged}" if judged else "—",
             "—" if runtime is None else f"{runtime:.2f} s",
         ]
+        if hte:
+            pehe, seg = row.get("mean_pehe"), row.get("segment_ci_coverage")
+            values += ["—" if pehe is None else f"{pehe:.3g}", "—" if seg is None else f"{100 * seg:.0f}%"]
         table.add_row(*cells, *values, style="bold green" if row.get("best") else None)
     wide = out
     if not out.is_terminal:  # piped or captured: the whole table, not one squeezed into 80 columns
