@@ -133,3 +133,33 @@ def test_policy_tree_is_shallow_and_readable():
     tree = result.policy_tree
     assert tree["depth"] <= 2 and "treat" in tree["rules"]
     assert 0 < tree["share_treated"] < 1
+
+
+def test_categorical_modifier_segments_by_level_even_when_one_hot_encoded():
+    from causal_cli.data import DUMMIES
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    plan = rng.choice(["basic", "pro", "team"], n)
+    x = rng.normal(size=n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-x))).astype(float)
+    effect = np.select([plan == "basic", plan == "pro"], [1.0, 4.0], 8.0)
+    y = 2 * x + effect * t + rng.normal(size=n)
+    encoded = pd.DataFrame({"x": x, "plan_pro": (plan == "pro") * 1, "plan_team": (plan == "team") * 1})
+    encoded.attrs[DUMMIES] = {"plan": ["plan_pro", "plan_team"]}
+    cfg = OmegaConf.create({"cate": OmegaConf.structured(CateConfig(by=["plan"], tree_depth=0)), "graph": {}})
+    data = EstimationData(t=t, y=y, X=x[:, None], covariates=("x",))
+    result = analysis.analyze(cfg, encoded, GRAPH, data, effect, np.random.SeedSequence(0))
+    rows = {r["segment"]: r for r in result.segments[0]["segments"]}
+    assert set(rows) == {"(reference level)", "pro", "team"}
+    for level, true in (("(reference level)", 1.0), ("pro", 4.0), ("team", 8.0)):
+        assert rows[level]["ci_low"] - 0.3 < true < rows[level]["ci_high"] + 0.3
+    assert result.segments[0]["test"]["p_value"] < 1e-6
+
+
+def test_sweep_score_gains_pehe_and_segment_coverage():
+    from causal_cli.sweep import heterogeneity_score
+
+    results = [{"heterogeneity": {"truth": {"pehe": 0.5, "segment_coverage": 1.0}}}, {"heterogeneity": None}]
+    assert heterogeneity_score(results) == {"mean_pehe": 0.5, "segment_ci_coverage": 1.0}
+    assert heterogeneity_score([{}]) == {"mean_pehe": None, "segment_ci_coverage": None}

@@ -88,6 +88,21 @@ def _modifier_matrix(frame: pd.DataFrame, names: list[str]) -> tuple[np.ndarray,
     return np.column_stack(blocks), columns
 
 
+def restore_categoricals(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """A modifier listed in ``data.categorical`` arrives one-hot encoded: rebuild its level column."""
+    from causal_cli.data import DUMMIES
+
+    dummies = frame.attrs.get(DUMMIES) or {}
+    restored = {}
+    for name in names:
+        if name not in frame.columns and dummies.get(name):
+            columns = dummies[name]
+            block = frame[columns].to_numpy()
+            levels = np.array(["(reference level)", *[c[len(name) + 1 :] for c in columns]], dtype=object)
+            restored[name] = levels[np.where(block.any(axis=1), block.argmax(axis=1) + 1, 0)]
+    return frame.assign(**restored) if restored else frame
+
+
 def analyze(
     cfg, frame: pd.DataFrame, graph, data, truth: np.ndarray | None, random_state
 ) -> HeterogeneityResult:
@@ -98,6 +113,7 @@ def analyze(
 
     node = cfg.cate
     names = modifiers_of(cfg, graph)
+    frame = restore_categoricals(frame, names)
     missing = [m for m in names if m not in frame.columns]
     if missing:
         raise ConfigError(
