@@ -163,3 +163,14 @@ def test_sweep_score_gains_pehe_and_segment_coverage():
     results = [{"heterogeneity": {"truth": {"pehe": 0.5, "segment_coverage": 1.0}}}, {"heterogeneity": None}]
     assert heterogeneity_score(results) == {"mean_pehe": 0.5, "segment_ci_coverage": 1.0}
     assert heterogeneity_score([{}]) == {"mean_pehe": None, "segment_ci_coverage": None}
+
+
+def test_product_growth_heterogeneity_knob_grows_the_uplift_with_activity():
+    plain = ProductGrowthDGP(ProductGrowthDGPConfig(n=500, seed=4)).dataset()
+    knob = ProductGrowthDGP(ProductGrowthDGPConfig(n=500, seed=4, heterogeneity=2.0)).dataset()
+    assert np.all(plain.info["unit_effects"] == 10.0), "default 0: one effect for everyone, as before"
+    activity = knob.frame["activity"].to_numpy()
+    slope = np.polyfit(activity, knob.info["unit_effects"], 1)[0]
+    assert slope == pytest.approx(2.0 / 5.0)  # $2 per SD of activity (SD 5 sessions/week)
+    same = ["account_age", "activity", "feature_used"]
+    assert plain.frame[same].equals(knob.frame[same]), "the knob draws nothing new"
