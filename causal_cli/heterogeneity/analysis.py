@@ -6,9 +6,9 @@ the modifiers; the CATE learners and every test see only the modifiers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -36,11 +36,12 @@ class HeterogeneityResult:
     policy_tree: dict[str, Any] | None
     truth: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
-    #: per-unit table (cate.csv): modifiers, predicted effect, score and (simulated) true effect
-    units: pd.DataFrame | None = field(default=None, repr=False)
+    # ``units`` (set by :func:`analyze`, deliberately not a field, so that ``dataclasses.asdict`` of a
+    # RunResult never deep-copies the per-unit table): modifiers, predicted effects, scores, truth
+    units: ClassVar[pd.DataFrame | None] = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "units"}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["cate_summary"] = self.cate_summary()
         return out
 
@@ -192,7 +193,7 @@ def analyze(
             if np.std(cate) > 0 and np.std(truth) > 0
             else None,
         }
-    return HeterogeneityResult(
+    result = HeterogeneityResult(
         modifiers=names,
         learner=learner,
         model=_model_name(spec),
@@ -216,8 +217,9 @@ def analyze(
             "nuisance_features": list(data.covariates) + [m_columns[j] for j in extra],
             "outcome_model": _model_name(node.get("outcome_model")),
         },
-        units=units,
     )
+    result.units = units
+    return result
 
 
 def _model_name(spec) -> str:
