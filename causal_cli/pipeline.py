@@ -121,6 +121,9 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("estimate")
 
     sensitivity = analytic_sensitivity(data, identification.kind, estimator)
+    heterogeneity = heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed)
+    if heterogeneity is not None:
+        lap("heterogeneity")
 
     diagnostics, diagnostic_notes = _diagnostics(cfg, frame, graph, data, estimator)
     check_overlap(diagnostics.overlap, adjusts=estimator_cls.identification != "none")
@@ -193,7 +196,29 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         data_hash=data_hash,
         data_files=data_files,
         sensitivity=sensitivity,
+        heterogeneity=heterogeneity,
     )
+
+
+def heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed):
+    """Who benefits (causal_cli.heterogeneity), when effect modifiers are declared; None otherwise.
+
+    It needs a backdoor design (the doubly robust scores adjust for the adjustment set); on another
+    design it is skipped with a note rather than reporting effects that are not identified.
+    """
+    from causal_cli.heterogeneity import analysis
+
+    if not analysis.enabled(cfg, graph):
+        return None
+    if identification.kind != "backdoor":
+        dataset.notes.append(
+            f"heterogeneity stage skipped: it needs a backdoor design, this run's is {identification.kind}"
+        )
+        return None
+    truth = (dataset.info or {}).get("unit_effects")
+    if truth is not None and len(truth) != len(frame):
+        truth = None
+    return analysis.analyze(cfg, frame, graph, data, truth, np.random.SeedSequence([seed, 0xCA7E]))
 
 
 def analytic_sensitivity(data, identification: str, estimator) -> dict[str, Any]:
