@@ -84,8 +84,12 @@ def test_att_and_atc_each_hit_their_own_truth(compose_cfg, name, options, target
 
 def test_regression_needs_interactions_for_att_and_atc(compose_cfg):
     with pytest.raises(ConfigError, match="estimator.target_units=.att.* interactions: true"):
-        validate(compose_cfg(["estimator=regression", "estimator.target_units=att"]))
-    est = build(compose_cfg, "regression", "estimator.target_units=att", "estimator.interactions=true")
+        validate(
+            compose_cfg(
+                ["estimator=regression", "estimator.target_units=att", "estimator.interactions=false"]
+            )
+        )
+    est = build(compose_cfg, "regression", "estimator.target_units=att")
     est.target_units, est.interactions = "atc", False  # built in code rather than from config
     with pytest.raises(EstimationError, match="one constant effect"):
         est.fit(prepare(compose_cfg, *SMALL).data)
@@ -121,7 +125,7 @@ def test_crump_bound_matches_causalinference():
 
 
 def test_regression_with_interactions_matches_causalinference_ols(compose_cfg):
-    """``est_via_ols(adj=2)``: same ATE/ATT/ATC; their HC0 SE, times n/(n-p), plus the covariate-mean term."""
+    """``est_via_ols(adj=2)``: same ATE/ATT/ATC; their HC0 SE with HC2's leverage scaling, plus the covariate-mean term."""
     from causalinference import CausalModel
 
     data = prepare(compose_cfg, "dgp=heterogeneous", "dgp.n=2000").data
@@ -138,7 +142,14 @@ def test_regression_with_interactions_matches_causalinference_ols(compose_cfg):
         rows = {"att": data.t == 1, "atc": data.t == 0}.get(target, np.ones(n, dtype=bool))
         gamma = est._model[1][-data.X.shape[1] :]
         mean_term = (data.X[rows] @ gamma).var(ddof=1) / rows.sum()
-        assert est.std_error_**2 == pytest.approx(
+        Z, beta = est._model
+        h = np.einsum("ij,jk,ik->i", Z, np.linalg.inv(Z.T @ Z), Z)
+        bread = np.linalg.inv(Z.T @ Z)
+        meat = (Z * ((data.y - Z @ beta) ** 2 / (1 - h))[:, None]).T @ Z
+        hc2 = (bread @ meat @ bread)[data.X.shape[1] + 1, data.X.shape[1] + 1]
+        assert est.std_error_**2 == pytest.approx(hc2 + mean_term, rel=1e-6)
+        hc1 = build(compose_cfg, "regression", f"estimator.target_units={target}", "estimator.robust_se=hc1")
+        assert hc1.fit(data).std_error_ ** 2 == pytest.approx(
             ols[f"{target}_se"] ** 2 * n / (n - p) + mean_term, rel=1e-6
         )
 
@@ -211,7 +222,7 @@ def test_dml_equals_a_direct_cross_fitted_computation(compose_cfg):
 
     data = prepare(compose_cfg, *SMALL).data
     t, y, X = data.t, data.y, data.X
-    est = build(compose_cfg, "dml", "estimator.folds=4").fit(data)
+    est = build(compose_cfg, "dml", "estimator.model=plr", "estimator.n_rep=1", "estimator.folds=4").fit(data)
     folds = fold_ids(t, 4, est.random_state)
     m, l_hat = np.empty(data.n), np.empty(data.n)
     for k in range(4):
@@ -248,7 +259,9 @@ def test_dml_accepts_a_scikit_learn_learner(compose_cfg):
     [
         (["estimator=ipw", "estimator.clip=[0.9,0.1]"], "estimator.clip"),
         (["estimator=ipw", "estimator.trimming=0.7"], "estimator.trimming"),
-        (["estimator=dml", "estimator.target_units=att"], "estimator.target_units"),
+        (["estimator=dml", "estimator.model=plr", "estimator.target_units=att"], "estimator.target_units"),
+        (["estimator=dml", "estimator.model=pl"], "estimator.model"),
+        (["estimator=dml", "estimator.n_rep=0"], "estimator.n_rep"),
         (["estimator=ps_stratification", "estimator.num_strata=0"], "estimator.num_strata"),
         (["estimator=distance_matching", "estimator.distance=cosine"], "estimator.distance"),
         (["estimator=aipw", "estimator.folds=1"], "estimator.folds"),

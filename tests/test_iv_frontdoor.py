@@ -69,7 +69,7 @@ def test_wald_agrees_with_the_hand_ratio_and_dowhy(compose_cfg):
 def test_frontdoor_agrees_with_dowhy_two_stage_regression(compose_cfg):
     dataset, graph, data = study(compose_cfg, "frontdoor_onboarding", "dgp.n=5000")
     assert data.mediator_names == ("onboarding_completed",)
-    plain = FrontdoorEstimator(controls=False).fit(data)
+    plain = FrontdoorEstimator(controls=False, interaction=False).fit(data)
     expected = dowhy_estimate(dataset.frame, graph, "frontdoor.two_stage_regression")
     assert plain.effect_ == pytest.approx(expected, rel=1e-10)
     stages = plain.summary()

@@ -11,7 +11,10 @@ efficient influence function (Robins, Rotnitzky & Zhao 1994; Chernozhukov et al.
 It is consistent when either the outcome or the propensity model is right. The standard error is
 the influence function's standard deviation over sqrt(n); cross-fitting and Neyman orthogonality
 make the nuisance fits' own error negligible, so no correction term is needed. ``clip`` and
-``trimming`` work as in ``ipw`` (default: none) and are reported.
+``trimming`` work as in ``ipw`` (default: none) and are reported. The score is
+:func:`causal_cli.estimators.outcome.efficient_score`, shared with ``dml`` (``model: irm``), which adds
+repeated fold splits. scikit-learn nuisance models are fitted behind a StandardScaler, so penalised
+linear learners do not depend on covariate units.
 """
 
 from __future__ import annotations
@@ -30,7 +33,12 @@ from causal_cli.estimators.ipw import (
     valid_clip,
     valid_trimming,
 )
-from causal_cli.estimators.outcome import cross_fit_outcome, cross_fitted_scores, model_name
+from causal_cli.estimators.outcome import (
+    cross_fit_outcome,
+    cross_fitted_scores,
+    efficient_score,
+    model_name,
+)
 from causal_cli.schema import EstimatorConfig, check
 
 
@@ -86,20 +94,10 @@ class AIPWEstimator(BaseEstimator):
         overlap = apply_overlap(ps, t, self.clip, self.trimming)
         mu1, mu0 = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=True)
         e, keep = overlap.ps, overlap.keep
-        if self.target_units == "att":
-            rows = t * keep
-            score = (t - (1 - t) * e / (1 - e)) * (y - mu0) * keep
-        elif self.target_units == "atc":
-            rows = (1 - t) * keep
-            score = (t * (1 - e) / e - (1 - t)) * (y - mu1) * keep
-        else:
-            rows = keep.astype(float)
-            score = (mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)) * keep
-        effect = score.sum() / rows.sum()
+        effect, self._influence = efficient_score(y, t, mu1, mu0, e, self.target_units, keep)
         a1, a0, _, _ = target_weights(e, self.target_units)
         self.balance_weights_ = (t * a1 + (1 - t) * a0) * keep  # the weights of the IPW part (0 if trimmed)
         self.overlap_ = overlap
-        self._influence = (score - effect * rows) / rows.mean()
         return float(effect)
 
     def _std_error(self, data):

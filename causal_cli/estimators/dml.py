@@ -1,14 +1,20 @@
-"""Double / debiased machine learning, partially linear model (Robinson's residual-on-residual).
+"""Double / debiased machine learning (Chernozhukov et al. 2018), cross-fitted, with repeated splits.
 
-Model: ``y = theta t + g(X) + u``, ``t = m(X) + v``. With cross-fitted ``l(X) = E[y | X]`` and
-``m(X) = E[t | X]``, ``theta = sum(t_res * y_res) / sum(t_res^2)`` (Chernozhukov et al. 2018, the
-"partialling-out" score, DML2). The analytic standard error is theirs:
-``sqrt(mean(psi^2) / mean(t_res^2)^2 / n)`` with ``psi = (y_res - theta t_res) t_res``.
+``model: irm`` (default), the interactive regression model: outcome models per treatment group
+``mu1(X)``, ``mu0(X)`` and the propensity ``e(X)``, all cross-fitted, plugged into the efficient
+(doubly robust) score for the ATE, ATT (their sec. 5.1) or ATC. It is the same score as ``aipw``
+(:func:`causal_cli.estimators.outcome.efficient_score`); dml adds repeated fold splits.
 
-What it estimates: with heterogeneous effects, PLR converges to a variance-weighted average effect,
-``E[e(X)(1 - e(X)) tau(X)] / E[e(X)(1 - e(X))]`` (overlap-weighted), which is the ATE only when
-the effect is homogeneous. Hence only ``target_units: ate`` is accepted; use ``aipw`` for ATT/ATC
-or a heterogeneous ATE.
+``model: plr``, the partially linear model ``y = theta t + g(X) + u``: Robinson's
+residual-on-residual ``theta = sum(t_res y_res) / sum(t_res^2)`` with cross-fitted ``E[y | X]`` and
+``E[t | X]`` (the "partialling-out" score, DML2), SE ``sqrt(mean(psi^2) / mean(t_res^2)^2 / n)``. With
+heterogeneous effects it converges to the variance-weighted average
+``E[e(X)(1 - e(X)) tau(X)] / E[e(X)(1 - e(X))]``, the ATE only when the effect is homogeneous; so it is
+labelled that way and accepts only ``target_units: ate``.
+
+``n_rep`` repeats the whole fit over independent fold splits and aggregates by the median, with the
+variance ``median(se_s^2 + (theta_s - theta)^2)`` (their def. 3.3), so the answer does not hinge on one
+random split. The first split is the one ``aipw`` with the same ``folds`` and seed draws.
 """
 
 from __future__ import annotations
@@ -20,18 +26,30 @@ import numpy as np
 
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.base import BaseEstimator
-from causal_cli.estimators.outcome import cross_fit_outcome, cross_fitted_scores, model_name
+from causal_cli.estimators.outcome import (
+    cross_fit_outcome,
+    cross_fitted_scores,
+    efficient_score,
+    median_aggregate,
+    model_name,
+    seed_sequence,
+)
 from causal_cli.schema import EstimatorConfig, check
 
 ESTIMAND = (
     "variance-weighted average effect (weights e(1-e)); equals the ATE only if the effect is homogeneous"
 )
+MODELS = ("irm", "plr")
+#: stream key of the fold split of repetition r >= 1 (repetition 0 uses the estimator's own seed)
+REPEAT_KEY = 0xD4E9
 
 
 @dataclass
 class DMLConfig(EstimatorConfig):
     name: str = "dml"
+    model: str = "irm"
     folds: int = 5
+    n_rep: int = 3
     outcome_model: Any = None
     propensity_model: Any = None
     propensity_C: float = 1.0
@@ -39,13 +57,15 @@ class DMLConfig(EstimatorConfig):
     def __post_init__(self):
         super().__post_init__()
         target = str(getattr(self.target_units, "value", self.target_units))
+        check(self.model in MODELS, "model", self.model, " | ".join(MODELS))
         check(
-            target == "ate",
+            target == "ate" or self.model == "irm",
             "target_units",
             target,
-            "ate (the partially linear model; use estimator=aipw for att/atc)",
+            "ate (model: plr estimates a variance-weighted effect; use model: irm for att/atc)",
         )
         check(self.folds >= 2, "folds", self.folds, "an integer >= 2")
+        check(self.n_rep >= 1, "n_rep", self.n_rep, "an integer >= 1")
         check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
 
 
@@ -57,7 +77,9 @@ class DMLEstimator(BaseEstimator):
     def __init__(
         self,
         target_units="ate",
+        model="irm",
         folds=5,
+        n_rep=3,
         outcome_model=None,
         propensity_model=None,
         propensity_C=1.0,
@@ -67,18 +89,60 @@ class DMLEstimator(BaseEstimator):
         random_state=0,
     ):
         super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
+        self.model = model
         self.folds = folds
+        self.n_rep = n_rep
         self.outcome_model = outcome_model
         self.propensity_model = propensity_model
         self.propensity_C = propensity_C
 
+    def _split_seed(self, repetition: int):
+        return None if repetition == 0 else seed_sequence(self.random_state, REPEAT_KEY + repetition)
+
     def _estimate(self, data):
-        if self.target_units != "ate":
+        if self.model not in MODELS:
+            raise EstimationError(f"estimator.model={self.model!r}; allowed: {', '.join(MODELS)}")
+        if self.target_units != "ate" and self.model == "plr":
             raise EstimationError(
-                f"estimator.target_units={self.target_units}: dml (partially linear) estimates a variance-weighted "
-                "effect; use estimator=aipw for att/atc"
+                f"estimator.target_units={self.target_units}: dml model: plr estimates a variance-weighted "
+                "effect; use model: irm for att/atc"
             )
-        folds, m = cross_fitted_scores(self, data)  # m: the out-of-fold E[t | X] of each unit
+        n_rep = int(self.n_rep)
+        if n_rep < 1:
+            raise EstimationError(f"estimator.n_rep={n_rep}; allowed: an integer >= 1")
+        fit = self._fit_irm if self.model == "irm" else self._fit_plr
+        estimates, std_errors, scores, weights = [], [], [], []
+        for repetition in range(n_rep):
+            folds, e = cross_fitted_scores(self, data, self._split_seed(repetition))
+            effect, se, weight = fit(data, folds, e)
+            estimates.append(effect)
+            std_errors.append(se)
+            scores.append(e)
+            weights.append(weight)
+        effect, self._se = median_aggregate(np.array(estimates), np.array(std_errors))
+        self.split_estimates_ = np.array(estimates)
+        self.propensity_ = np.mean(scores, axis=0)  # out-of-fold e(X), averaged over the splits
+        self.balance_weights_ = np.mean(weights, axis=0)
+        return effect
+
+    def _fit_irm(self, data, folds, e):
+        t, y = data.t, data.y
+        mu1, mu0 = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=True)
+        if np.any(e <= 0) or np.any(e >= 1):
+            raise EstimationError(
+                "a cross-fitted propensity score is 0 or 1; dml model: irm needs overlap (use a classifier "
+                "with predict_proba, or model: plr)"
+            )
+        effect, influence = efficient_score(y, t, mu1, mu0, e, self.target_units)
+        if self.target_units == "att":
+            weight = t + (1 - t) * e / (1 - e)
+        elif self.target_units == "atc":
+            weight = t * (1 - e) / e + (1 - t)
+        else:
+            weight = t / e + (1 - t) / (1 - e)
+        return effect, float(np.sqrt(np.sum(influence**2)) / data.n), weight
+
+    def _fit_plr(self, data, folds, m):
         l_hat, _ = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=False)
         t_res, y_res = data.t - m, data.y - l_hat
         denominator = t_res @ t_res
@@ -86,20 +150,35 @@ class DMLEstimator(BaseEstimator):
             raise EstimationError(
                 "the treatment is fully predicted by the covariates; dml cannot separate its effect"
             )
-        effect = (t_res @ y_res) / denominator
-        self.balance_weights_ = np.abs(t_res)  # the weight the partially linear fit gives each unit
-        self._residuals = (t_res, y_res)
-        return float(effect)
+        effect = float((t_res @ y_res) / denominator)
+        psi = (y_res - effect * t_res) * t_res
+        se = float(np.sqrt(np.mean(psi**2) / np.mean(t_res**2) ** 2 / data.n))
+        return effect, se, np.abs(t_res)  # the weight the partially linear fit gives each unit
 
     def _std_error(self, data):
-        t_res, y_res = self._residuals
-        psi = (y_res - self.effect_ * t_res) * t_res
-        return float(np.sqrt(np.mean(psi**2) / np.mean(t_res**2) ** 2 / data.n))
+        return self._se
+
+    def caveats(self) -> list[str]:
+        """One-line warnings about what the number means."""
+        if self.model == "plr":
+            return [f"dml model: plr estimates a {ESTIMAND}"]
+        return []
 
     def summary(self):
-        return {
-            "estimand": ESTIMAND,
+        out = {
+            "model": {"irm": "interactive (efficient score)", "plr": "partially linear"}.get(self.model, "?"),
+            "estimand": ESTIMAND if self.model == "plr" else str(self.target_units).upper(),
             "folds": int(self.folds),
-            "outcome_model": model_name(self.outcome_model, "linear regression of y on X"),
+            "n_rep": int(self.n_rep),
+            "outcome_model": model_name(
+                self.outcome_model,
+                "linear regression per treatment group"
+                if self.model == "irm"
+                else "linear regression of y on X",
+            ),
             "propensity_model": model_name(self.propensity_model, f"logistic (C={self.propensity_C:g})"),
         }
+        splits = getattr(self, "split_estimates_", None)
+        if splits is not None and splits.size > 1:
+            out["split_estimates"] = {"min": float(splits.min()), "max": float(splits.max())}
+        return out

@@ -1,10 +1,16 @@
 """Front-door adjustment, two-stage: (treatment -> mediator) x (mediator -> outcome given treatment).
 
 Stage 1 regresses each mediator on [1, t, controls]: nothing confounds t -> mediator under the
-front-door criterion. Stage 2 regresses the outcome on [1, mediators, t, controls]: conditioning on
-t blocks the hidden confounder's path from mediator to outcome. The effect is sum_j a_j b_j, exact
-when the outcome is linear in the mediators. Its standard error is the delta method on the stacked
-OLS influence functions of both stages, so their covariance (same rows) is included.
+front-door criterion. Stage 2 regresses the outcome on [1, mediators, t, mediators x t, controls]:
+conditioning on t blocks the hidden confounder's path from mediator to outcome. The mediator's slope
+may differ by treatment group (``b_j + g_j t``) because the hidden confounder can change how much the
+mediator is worth, and treated and untreated units differ in it. The front-door formula
+``sum_m P(m | do(t)) sum_t' E[y | m, t'] P(t')`` averages that slope over the treatment distribution,
+so the effect is ``sum_j a_j (b_j + g_j P(t = 1))``: exact when the outcome is linear in the mediators
+given t (Pearl 2009, sec. 3.3.2). ``interaction: false`` drops the ``mediators x t`` terms: ``sum_j a_j
+b_j``, DoWhy's ``two_stage_regression``, biased when the slope does vary. The standard error is the
+delta method on the stacked OLS influence functions of both stages and of the treated share (same
+rows, so their covariances are included).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from causal_cli.schema import EstimatorConfig
 class FrontdoorConfig(EstimatorConfig):
     name: str = "frontdoor"
     controls: bool = True
+    interaction: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -40,6 +47,7 @@ class FrontdoorEstimator(BaseEstimator):
         self,
         target_units="ate",
         controls=True,
+        interaction=True,
         ci_level=0.95,
         ci_method="analytic",
         num_bootstrap=200,
@@ -47,6 +55,7 @@ class FrontdoorEstimator(BaseEstimator):
     ):
         super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
         self.controls = controls
+        self.interaction = interaction
 
     def _estimate(self, data):
         if data.mediators is None or data.mediators.shape[1] == 0:
@@ -58,10 +67,17 @@ class FrontdoorEstimator(BaseEstimator):
         k = mediators.shape[1]
         first = np.column_stack([np.ones(data.n), data.t, controls])
         first_coef, first_residuals = least_squares(first, mediators)
-        second = np.column_stack([np.ones(data.n), mediators, data.t, controls])
+        t = data.t
+        interactions = mediators * t[:, None] if self.interaction else np.empty((data.n, 0))
+        second = np.column_stack([np.ones(data.n), mediators, t, interactions, controls])
         second_coef, second_residuals = least_squares(second, data.y)
+        self.treated_share_ = float(t.mean())
+        slope = second_coef[1 : 1 + k]
+        if self.interaction:
+            self.mediator_treatment_interaction_ = second_coef[2 + k : 2 + 2 * k]
+            slope = slope + self.treated_share_ * self.mediator_treatment_interaction_
         self.treatment_to_mediator_ = first_coef[1]
-        self.mediator_to_outcome_ = second_coef[1 : 1 + k]
+        self.mediator_to_outcome_ = slope  # averaged over the treatment distribution
         self.mediator_names_ = data.mediator_names or tuple(f"mediator_{j}" for j in range(k))
         self._state = (first, first_residuals, second, second_residuals)
         return float(self.treatment_to_mediator_ @ self.mediator_to_outcome_)
@@ -69,9 +85,13 @@ class FrontdoorEstimator(BaseEstimator):
     def _std_error(self, data):
         first, first_residuals, second, second_residuals = self._state
         a, b = self.treatment_to_mediator_, self.mediator_to_outcome_
-        infl_a = np.column_stack([influence(first, first_residuals[:, j])[:, 1] for j in range(a.size)])
-        infl_b = influence(second, second_residuals)[:, 1 : 1 + a.size]
-        psi = infl_a @ b + infl_b @ a
+        k = a.size
+        infl_a = np.column_stack([influence(first, first_residuals[:, j])[:, 1] for j in range(k)])
+        infl_second = influence(second, second_residuals)
+        psi = infl_a @ b + infl_second[:, 1 : 1 + k] @ a
+        if self.interaction:
+            g, share = self.mediator_treatment_interaction_, self.treated_share_
+            psi += share * (infl_second[:, 2 + k : 2 + 2 * k] @ a) + (a @ g) * (data.t - share)
         return float(np.sqrt(np.sum(psi**2)) / data.n)
 
     def summary(self):
@@ -83,4 +103,6 @@ class FrontdoorEstimator(BaseEstimator):
         out = {
             key: dict(zip(names, map(float, getattr(self, attr)))) for key, attr in stages.items() if names
         }
-        return {**out, "controls": bool(self.controls)}
+        if self.interaction and names and hasattr(self, "mediator_treatment_interaction_"):
+            out["mediator_x_treatment"] = dict(zip(names, map(float, self.mediator_treatment_interaction_)))
+        return {**out, "controls": bool(self.controls), "interaction": bool(self.interaction)}

@@ -73,6 +73,19 @@ def build_model(spec: Any, random_state) -> Any:
     return model
 
 
+def unit_free(model) -> Any:
+    """``model`` behind a StandardScaler, so a penalised linear learner does not depend on covariate units.
+
+    Standardising is an affine, monotone change of each column: tree ensembles split the same rows and
+    unpenalised fits are unchanged, while ridge, lasso and penalised logistic models stop shrinking a
+    covariate more because it happens to be measured in cents rather than dollars.
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), model)
+
+
 def model_name(spec: Any, default: str) -> str:
     if spec is None or spec in ("linear", "logistic"):
         return default
@@ -119,20 +132,24 @@ def cross_fit_propensity(data, splits, spec: Any, C: float, warm_start, random_s
             scores[test] = 1.0 / (1.0 + np.exp(-np.clip(rows(design, test) @ beta, -35, 35)))
             coefs.append(beta)
         else:
-            model = build_model(spec, random_state)
+            model = unit_free(build_model(spec, random_state))
             model.fit(rows(data.X, train), data.t[train].astype(int))
             scores[test] = predict_probability(model, rows(data.X, test))
             coefs.append(None)
     return scores, coefs
 
 
-def cross_fitted_scores(estimator, data) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def cross_fitted_scores(
+    estimator, data, split_seed=None
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """The folds and out-of-fold propensity scores of a cross-fitted estimator (aipw, dml).
 
     Reads the estimator's ``folds``, ``propensity_model``, ``propensity_C`` and ``random_state``; sets its
     ``propensity_`` and its ``warm_start_`` (the per-fold coefficients, when every fold has them).
+    ``split_seed`` (default: the estimator's ``random_state``) draws the folds, for repeated splits.
     """
-    splits = fold_rows(fold_ids(data.t, estimator.folds, estimator.random_state))
+    seed = estimator.random_state if split_seed is None else split_seed
+    splits = fold_rows(fold_ids(data.t, estimator.folds, seed))
     scores, coefs = cross_fit_propensity(
         data,
         splits,
@@ -170,7 +187,50 @@ def cross_fit_outcome(data, splits, spec: Any, random_state, by_arm: bool):
             if linear:
                 out[test] = held_out @ ols(rows(features, fit_rows), data.y[fit_rows])
             else:
-                model = build_model(spec, random_state)
+                model = unit_free(build_model(spec, random_state))
                 model.fit(rows(features, fit_rows), data.y[fit_rows])
                 out[test] = model.predict(held_out)
     return mu1, mu0
+
+
+def efficient_score(
+    y: np.ndarray,
+    t: np.ndarray,
+    mu1: np.ndarray,
+    mu0: np.ndarray,
+    e: np.ndarray,
+    target_units: str,
+    keep: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """The doubly robust (efficient influence function) estimate and its per-row influence.
+
+    - ATE: ``mu1 - mu0 + t (y - mu1) / e - (1 - t) (y - mu0) / (1 - e)``
+    - ATT: ``[t (y - mu0) - (1 - t) e / (1 - e) (y - mu0)] / P(t = 1)`` (Chernozhukov et al. 2018, sec. 5.1)
+    - ATC: ``[t (1 - e) / e (y - mu1) - (1 - t) (y - mu1)] / P(t = 0)``
+
+    ``keep`` (0/1 per row) drops trimmed rows from both the score and the target population. The
+    one implementation behind ``aipw`` and ``dml`` (its interactive model).
+    """
+    keep = np.ones_like(y) if keep is None else keep
+    if target_units == "att":
+        target_rows = t * keep
+        score = (t - (1 - t) * e / (1 - e)) * (y - mu0) * keep
+    elif target_units == "atc":
+        target_rows = (1 - t) * keep
+        score = (t * (1 - e) / e - (1 - t)) * (y - mu1) * keep
+    else:
+        target_rows = keep.astype(float)
+        score = (mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)) * keep
+    effect = float(score.sum() / target_rows.sum())
+    return effect, (score - effect * target_rows) / target_rows.mean()
+
+
+def median_aggregate(estimates: np.ndarray, std_errors: np.ndarray) -> tuple[float, float]:
+    """Median over repeated sample splits (Chernozhukov et al. 2018, def. 3.3).
+
+    The estimate is the median of the per-split estimates; the variance is the median of
+    ``se_s^2 + (theta_s - theta)^2``, so the spread between splits widens the interval.
+    """
+    estimates, std_errors = np.asarray(estimates, float), np.asarray(std_errors, float)
+    effect = float(np.median(estimates))
+    return effect, float(np.sqrt(np.median(std_errors**2 + (estimates - effect) ** 2)))

@@ -1,12 +1,17 @@
-"""Linear outcome regression: ``y ~ 1 + X + t`` (optionally ``+ t x (X - mean of the target group)``).
+"""Linear outcome regression (Lin 2013): ``y ~ 1 + X + t + t x (X - mean of the target group's X)``.
 
-Without interactions the model assumes one constant effect (DoWhy's ``linear_regression``), so only
-``target_units: ate`` is accepted; under heterogeneous effects its coefficient is a
-variance-weighted average, like the partially linear ``dml``. With interactions the fit is equivalent to one regression
+The default fully interacts treatment with the covariates, which is the same fit as one regression
 per treatment group; centring the interaction at the target group's covariate mean makes the
-treatment coefficient the ATE, ATT or ATC (Imbens & Rubin 2015, ch. 12; ``causalinference``'s
-``est_via_ols(adj=2)``). Standard errors are HC1 robust; with interactions they add the sampling
-variance of the target group's covariate mean (delta method), so they cover the population effect.
+treatment coefficient the ATE, ATT or ATC (Lin 2013; Imbens & Rubin 2015, ch. 12; ``causalinference``'s
+``est_via_ols(adj=2)``) even when the effect varies with X. Standard errors are HC2 robust (Lin's
+choice; ``robust_se``: hc1 | hc2 | hc3) plus the sampling variance of the target group's covariate
+mean (delta method; the two are asymptotically uncorrelated because OLS residuals are orthogonal to
+X), so they cover the population effect, not only the effect at the sample's covariates.
+
+``interactions: false`` is DoWhy's ``linear_regression``, ``y ~ 1 + X + t``: one constant effect. Under
+heterogeneous effects its coefficient is the variance-weighted average ``E[var(t|X) tau(X)] / E[var(t|X)]``
+(Angrist 1998), like the partially linear ``dml``; it is labelled so, and only ``target_units: ate``
+is accepted.
 """
 
 from __future__ import annotations
@@ -17,22 +22,28 @@ import numpy as np
 
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.base import BaseEstimator
-from causal_cli.estimators.linear import influence, robust_covariance
+from causal_cli.estimators.linear import HC_KINDS, hc_covariance
 from causal_cli.estimators.outcome import ols
 from causal_cli.schema import EstimatorConfig, check
 
 CONSTANT_EFFECT = "without interactions the model has one constant effect; set interactions: true for att/atc"
+#: what the additive model's coefficient estimates when effects vary with X
+VARIANCE_WEIGHTED = (
+    "variance-weighted average effect (weights var(t | X)); equals the ATE only if the effect is constant"
+)
 
 
 @dataclass
 class RegressionConfig(EstimatorConfig):
     name: str = "regression"
-    interactions: bool = False
+    interactions: bool = True
+    robust_se: str = "hc2"
 
     def __post_init__(self):
         super().__post_init__()
         target = str(getattr(self.target_units, "value", self.target_units))
         check(target == "ate" or self.interactions, "target_units", target, f"ate ({CONSTANT_EFFECT})")
+        check(self.robust_se in HC_KINDS, "robust_se", self.robust_se, " | ".join(HC_KINDS))
 
 
 class RegressionEstimator(BaseEstimator):
@@ -43,7 +54,8 @@ class RegressionEstimator(BaseEstimator):
     def __init__(
         self,
         target_units="ate",
-        interactions=False,
+        interactions=True,
+        robust_se="hc2",
         ci_level=0.95,
         ci_method="analytic",
         num_bootstrap=200,
@@ -51,6 +63,7 @@ class RegressionEstimator(BaseEstimator):
     ):
         super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
         self.interactions = interactions
+        self.robust_se = robust_se
 
     def _target_rows(self, t: np.ndarray) -> np.ndarray:
         if self.target_units == "att":
@@ -74,9 +87,11 @@ class RegressionEstimator(BaseEstimator):
         return float(beta[p + 1])
 
     def _std_error(self, data):
+        if self.robust_se not in HC_KINDS:
+            raise EstimationError(f"estimator.robust_se={self.robust_se!r}; allowed: {', '.join(HC_KINDS)}")
         Z, beta = self._model
         p = data.X.shape[1]
-        se = float(np.sqrt(robust_covariance(influence(Z, data.y - Z @ beta))[p + 1, p + 1]))
+        se = float(np.sqrt(hc_covariance(Z, data.y - Z @ beta, self.robust_se)[p + 1, p + 1]))
         if self.interactions and p:
             rows = self._target_rows(data.t)
             gamma = beta[p + 2 :]
@@ -84,9 +99,22 @@ class RegressionEstimator(BaseEstimator):
             se = float(np.sqrt(se**2 + spread.var(ddof=1) / rows.sum()))
         return se
 
+    def caveats(self) -> list[str]:
+        """One-line warnings about what the number means."""
+        if self.interactions or not getattr(self, "n_rows_", 0):
+            return []
+        return [f"regression with interactions: false estimates a {VARIANCE_WEIGHTED}"]
+
     def summary(self):
         if self.interactions:
             model = "y ~ 1 + X + t + t x (X - mean of the target group's X)"
+            estimand = str(self.target_units).upper()
         else:
             model = "y ~ 1 + X + t (one constant effect)"
-        return {"model": model, "interactions": bool(self.interactions), "std_error": "HC1 robust"}
+            estimand = VARIANCE_WEIGHTED
+        return {
+            "model": model,
+            "estimand": estimand,
+            "interactions": bool(self.interactions),
+            "std_error": f"{self.robust_se.upper()} robust",
+        }
