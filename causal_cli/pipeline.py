@@ -28,7 +28,9 @@ class NullProgress:
 
 
 def build_estimation_data(frame, graph, identification):
-    from causal_cli.data import expand_columns
+    import pandas as pd
+
+    from causal_cli.data import CLUSTER, WEIGHTS, expand_columns
     from causal_cli.estimators.base import EstimationData
 
     def block(names):
@@ -45,6 +47,8 @@ def build_estimation_data(frame, graph, identification):
         instrument_names=tuple(expand_columns(frame, identification.instruments)),
         mediators=block(identification.mediators) if identification.mediators else None,
         mediator_names=tuple(expand_columns(frame, identification.mediators)),
+        w=frame[frame.attrs[WEIGHTS]].to_numpy(dtype=float) if frame.attrs.get(WEIGHTS) else None,
+        cluster=pd.factorize(frame[frame.attrs[CLUSTER]])[0] if frame.attrs.get(CLUSTER) else None,
     )
 
 
@@ -71,7 +75,7 @@ def stream_seed(cfg) -> int:
 
 
 def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
-    from causal_cli.data import load_dataset
+    from causal_cli.data import CLUSTER, WEIGHTS, load_dataset
     from causal_cli.data.checks import check_overlap
     from causal_cli.estimators.naive import difference_in_means
     from causal_cli.identify import identify
@@ -167,6 +171,10 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         ci_high=estimator.ci_high_,
         ci_level=float(estimator.ci_level),
         ci_method=estimator.ci_method_,
+        se_method=getattr(estimator, "se_type_", None),
+        weights=frame.attrs.get(WEIGHTS),
+        cluster=frame.attrs.get(CLUSTER),
+        n_clusters=data.n_clusters,
         reference=reference,
         reference_kind=_reference_kind(cfg, dataset) if reference is not None else None,
         references=references,

@@ -94,6 +94,13 @@ class RunResult:
     sensitivity: dict[str, Any] | None = None
     #: the estimator's one-line warnings about the estimate itself (units dropped, heavy weights, ...)
     caveats: list[str] = field(default_factory=list)
+    #: how the standard error was computed: analytic | bootstrap | cluster-robust (CR1) | cluster bootstrap
+    se_method: str | None = None
+    #: the ``data.weights`` column (observation weights), or None
+    weights: str | None = None
+    #: the ``data.cluster`` column and its number of clusters, or None
+    cluster: str | None = None
+    n_clusters: int | None = None
 
     @property
     def bias(self) -> float | None:

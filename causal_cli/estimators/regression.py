@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.linear import HC_KINDS, hc_covariance
 from causal_cli.estimators.outcome import ols
 from causal_cli.schema import EstimatorConfig, check
@@ -50,6 +50,8 @@ class RegressionEstimator(BaseEstimator):
     config_class = RegressionConfig
     name = "regression"
     has_analytic_se = True
+    accepts_weights = True
+    cluster_robust_se = True
 
     def __init__(
         self,
@@ -78,12 +80,18 @@ class RegressionEstimator(BaseEstimator):
         t, X = data.t, data.X
         p = X.shape[1]
         if self.interactions and p:
-            self.center_ = X[self._target_rows(t)].mean(axis=0)
+            rows = self._target_rows(t)
+            self.center_ = np.average(X[rows], axis=0, weights=None if data.w is None else data.w[rows])
             Z = np.column_stack([data.design, t, t[:, None] * (X - self.center_)])
         else:
             Z = np.column_stack([data.design, t])
-        beta = ols(Z, data.y)
+        if data.w is None:
+            beta = ols(Z, data.y)
+        else:  # weighted least squares: OLS on rows scaled by sqrt(w)
+            root = np.sqrt(data.w)
+            beta = ols(Z * root[:, None], data.y * root)
         self._model = (Z, beta)
+        self._weighted_or_clustered = data.w is not None or data.cluster is not None
         return float(beta[p + 1])
 
     def _std_error(self, data):
@@ -91,6 +99,8 @@ class RegressionEstimator(BaseEstimator):
             raise EstimationError(f"estimator.robust_se={self.robust_se!r}; allowed: {', '.join(HC_KINDS)}")
         Z, beta = self._model
         p = data.X.shape[1]
+        if data.w is not None or data.cluster is not None:
+            return influence_se(self._influence(data), data)
         se = float(np.sqrt(hc_covariance(Z, data.y - Z @ beta, self.robust_se)[p + 1, p + 1]))
         if self.interactions and p:
             rows = self._target_rows(data.t)
@@ -98,6 +108,20 @@ class RegressionEstimator(BaseEstimator):
             spread = data.X[rows] @ gamma
             se = float(np.sqrt(se**2 + spread.var(ddof=1) / rows.sum()))
         return se
+
+    def _influence(self, data) -> np.ndarray:
+        """Per-row influence of the treatment coefficient, ``n (Z'WZ)^-1 z_i w_i e_i``, plus that of the target
+        group's (weighted) covariate mean under interactions: the sandwich's meat, summed by cluster for CR1."""
+        Z, beta = self._model
+        p = data.X.shape[1]
+        w, n = data.weights, data.n
+        bread_row = np.linalg.solve((Z * w[:, None]).T @ Z, np.eye(Z.shape[1])[p + 1])
+        influence = n * (Z @ bread_row) * w * (data.y - Z @ beta)
+        if self.interactions and p:
+            rows = self._target_rows(data.t)
+            spread = (data.X - self.center_) @ beta[p + 2 :]
+            influence = influence + n * rows * w * spread / (w * rows).sum()
+        return influence
 
     def caveats(self) -> list[str]:
         """One-line warnings about what the number means."""
@@ -112,9 +136,12 @@ class RegressionEstimator(BaseEstimator):
         else:
             model = "y ~ 1 + X + t (one constant effect)"
             estimand = VARIANCE_WEIGHTED
-        return {
+        out = {
             "model": model,
             "estimand": estimand,
             "interactions": bool(self.interactions),
             "std_error": f"{self.robust_se.upper()} robust",
         }
+        if getattr(self, "_weighted_or_clustered", False):
+            out["std_error"] = "sandwich (HC0 on the weighted fit; CR1 by data.cluster when set)"
+        return out
