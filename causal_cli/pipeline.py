@@ -49,6 +49,8 @@ def build_estimation_data(frame, graph, identification):
         mediator_names=tuple(expand_columns(frame, identification.mediators)),
         w=frame[frame.attrs[WEIGHTS]].to_numpy(dtype=float) if frame.attrs.get(WEIGHTS) else None,
         cluster=pd.factorize(frame[frame.attrs[CLUSTER]])[0] if frame.attrs.get(CLUSTER) else None,
+        modifiers=block(graph.effect_modifiers) if getattr(graph, "effect_modifiers", None) else None,
+        modifier_names=tuple(expand_columns(frame, getattr(graph, "effect_modifiers", None) or [])),
     )
 
 

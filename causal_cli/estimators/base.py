@@ -40,6 +40,9 @@ class EstimationData:
     w: np.ndarray | None = None
     #: cluster id of each row as integer codes 0..G-1 (``data.cluster``); None = rows are independent
     cluster: np.ndarray | None = None
+    #: declared effect modifiers (``graph.effect_modifiers``) as float columns, and their names
+    modifiers: np.ndarray | None = None
+    modifier_names: tuple[str, ...] = ()
     _columns: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +96,7 @@ class EstimationData:
             mediators=pick(self.mediators),
             w=pick(self.w),
             cluster=pick(self.cluster),
+            modifiers=pick(self.modifiers),
             _columns=columns,
         )
 
