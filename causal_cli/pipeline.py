@@ -262,7 +262,9 @@ def _diagnostics(cfg, frame, graph, data, estimator):
         X = np.column_stack([data.X, frame[extra].to_numpy(dtype=float)]) if extra else data.X
     except (TypeError, ValueError) as exc:
         raise DataError(f"confounder column(s) {', '.join(extra)} are not numeric: {exc}") from exc
-    return diagnostics.compute(data.t, X, names, estimator, cfg.get("diagnostics"))
+    return diagnostics.compute(
+        data.t, X, names, estimator, cfg.get("diagnostics"), observation_weights=data.w
+    )
 
 
 def _weight_caveats(diag, estimator, stated: list[str]) -> list[str]:

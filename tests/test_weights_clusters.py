@@ -209,3 +209,14 @@ def test_modifiers_reach_the_regression_from_the_graph(compose_cfg, tmp_path):
     overrides = ["data=csv", "data.path=study.csv", "graph.effect_modifiers=[m]", "estimator=regression"]
     result = pipeline.run(validate(compose_cfg([*GRAPH, *overrides])), base_dir=str(tmp_path))
     assert set(result.estimator_details["effect_modifiers"]) == {"m"}
+
+
+def test_balance_before_adjustment_is_weighted_by_the_observation_weights():
+    from causal_cli import diagnostics
+
+    data = clustered(weights=True)
+    fit = RegressionEstimator().fit(data)
+    diag, _ = diagnostics.compute(data.t, data.X, ["x"], fit, observation_weights=data.w)
+    x, t, w = data.X[:, 0], data.t == 1, data.w
+    gap = np.average(x[t], weights=w[t]) - np.average(x[~t], weights=w[~t])
+    assert diag.balance[0]["smd_before"] == pytest.approx(gap / diagnostics.pooled_sd(x, data.t), rel=1e-9)

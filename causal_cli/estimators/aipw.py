@@ -96,7 +96,8 @@ class AIPWEstimator(BaseEstimator):
         e, keep = overlap.ps, overlap.keep
         effect, self._influence = efficient_score(y, t, mu1, mu0, e, self.target_units, keep, data.w)
         a1, a0, _, _ = target_weights(e, self.target_units)
-        self.balance_weights_ = (t * a1 + (1 - t) * a0) * keep  # the weights of the IPW part (0 if trimmed)
+        # the weights of the IPW part (0 if trimmed), times the observation weights
+        self.balance_weights_ = (t * a1 + (1 - t) * a0) * keep * data.weights
         self.overlap_ = overlap
         return float(effect)
 

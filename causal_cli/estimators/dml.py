@@ -142,7 +142,7 @@ class DMLEstimator(BaseEstimator):
             weight = t * (1 - e) / e + (1 - t)
         else:
             weight = t / e + (1 - t) / (1 - e)
-        return effect, influence_se(influence, data), weight
+        return effect, influence_se(influence, data), weight * data.weights
 
     def _fit_plr(self, data, folds, m):
         l_hat, _ = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=False)
@@ -156,7 +156,7 @@ class DMLEstimator(BaseEstimator):
         effect = float(((w * t_res) @ y_res) / denominator)
         psi = w * (y_res - effect * t_res) * t_res / (denominator / data.n)
         se = influence_se(psi, data)
-        return effect, se, np.abs(t_res)  # the weight the partially linear fit gives each unit
+        return effect, se, np.abs(t_res) * w  # the weight the partially linear fit gives each unit
 
     def _std_error(self, data):
         return self._se
