@@ -220,3 +220,14 @@ def test_balance_before_adjustment_is_weighted_by_the_observation_weights():
     x, t, w = data.X[:, 0], data.t == 1, data.w
     gap = np.average(x[t], weights=w[t]) - np.average(x[~t], weights=w[~t])
     assert diag.balance[0]["smd_before"] == pytest.approx(gap / diagnostics.pooled_sd(x, data.t), rel=1e-9)
+
+
+def test_ps_stratification_cluster_se_is_cr1_of_its_influence():
+    from causal_cli.estimators.ps_stratification import PSStratificationEstimator
+
+    data = clustered(groups=40, size=25)
+    independent = EstimationData(t=data.t, y=data.y, X=data.X, covariates=data.covariates)
+    iid = PSStratificationEstimator().fit(independent)
+    fit = PSStratificationEstimator().fit(data)
+    assert fit.effect_ == iid.effect_ and fit.se_type_ == "cluster-robust (CR1)"
+    assert fit.std_error_ > 1.2 * iid.std_error_
