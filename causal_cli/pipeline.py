@@ -79,7 +79,7 @@ def stream_seed(cfg) -> int:
 def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     from causal_cli.data import CLUSTER, WEIGHTS, load_dataset
     from causal_cli.data.checks import check_overlap
-    from causal_cli.estimators.naive import difference_in_means
+    from causal_cli.estimators.naive import naive_effect
     from causal_cli.identify import identify
     from causal_cli.simulation import start_workers
 
@@ -118,7 +118,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("identify")
 
     data = build_estimation_data(frame, graph, identification)
-    naive, naive_se = difference_in_means(data.t, data.y)
+    naive, naive_se = naive_effect(data)  # weighted / cluster-robust with data.weights / data.cluster
     estimator.fit(data, n_jobs, progress)
     lap("estimate")
 

@@ -146,6 +146,10 @@ def test_pipeline_weighted_clustered_csv(compose_cfg, tmp_path):
     assert result.se_method == "cluster-robust (CR1)"
     assert (result.weights, result.cluster, result.n_clusters) == ("w", "team", 30)
     assert any("data.weights" in note for note in result.notes)
+    frame = pd.read_csv(tmp_path / "study.csv")
+    treated, control = frame[frame.t == 1], frame[frame.t == 0]
+    weighted_gap = np.average(treated.y, weights=treated.w) - np.average(control.y, weights=control.w)
+    assert result.naive_estimate == pytest.approx(weighted_gap, rel=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,15 @@ def difference_in_means(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(diff), float(se)
 
 
+def naive_effect(data) -> tuple[float, float]:
+    """The difference in means of ``data``: weighted by ``data.weights`` and with a cluster-robust SE under
+    ``data.cluster``; the plain Welch version otherwise."""
+    if data.w is None and data.cluster is None:
+        return difference_in_means(data.t, data.y)
+    fit = NaiveEstimator()
+    return fit._estimate(data), fit._se
+
+
 class NaiveEstimator(BaseEstimator):
     config_class = NaiveConfig
     name = "naive"
