@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from causal_cli import pipeline
 from causal_cli.errors import DataError, EstimationError
@@ -235,3 +237,16 @@ def test_ps_stratification_cluster_se_is_cr1_of_its_influence():
     fit = PSStratificationEstimator().fit(data)
     assert fit.effect_ == iid.effect_ and fit.se_type_ == "cluster-robust (CR1)"
     assert fit.std_error_ > 1.2 * iid.std_error_
+
+
+@settings(max_examples=15, deadline=None)
+@given(scale=st.floats(0.01, 100), seed=st.integers(0, 1000))
+def test_scaling_every_weight_changes_nothing(scale, seed):
+    data = clustered(seed=seed, groups=20, size=10, weights=True)
+    scaled = EstimationData(
+        t=data.t, y=data.y, X=data.X, covariates=data.covariates, w=data.w * scale, cluster=data.cluster
+    )
+    for make in (RegressionEstimator, IPWEstimator, NaiveEstimator):
+        a, b = make().fit(data), make().fit(scaled)
+        assert b.effect_ == pytest.approx(a.effect_, rel=1e-7, abs=1e-9)
+        assert b.std_error_ == pytest.approx(a.std_error_, rel=1e-7)
