@@ -61,11 +61,16 @@ def covered(fit, truth) -> bool:
     return bool(fit.ci_low_ <= truth <= fit.ci_high_)
 
 
-def run(reps: int, psm_reps: int, seed: int = 2026) -> dict:
+def run(reps: int, psm_reps: int, seed: int = 2026, partial=None, only: str | None = None) -> dict:
     root = np.random.SeedSequence(seed)
     out: dict = {"clustered": {}, "weighted": {}}
+    clustered_streams, weighted_streams = root.spawn(reps), root.spawn(reps)
+    if only == "weighted":
+        clustered_streams = []
+    if only == "clustered":
+        weighted_streams = []
     hits = {name: {"iid": 0, "cluster": 0, "reps": 0} for name in ESTIMATORS}
-    for rep, stream in enumerate(root.spawn(reps)):
+    for rep, stream in enumerate(clustered_streams):
         data = clustered_data(np.random.default_rng(stream))
         iid = EstimationData(t=data.t, y=data.y, X=data.X, covariates=data.covariates)
         for name, make in ESTIMATORS.items():
@@ -74,7 +79,11 @@ def run(reps: int, psm_reps: int, seed: int = 2026) -> dict:
             hits[name]["iid"] += covered(make().fit(iid), TRUE_ATE)
             hits[name]["cluster"] += covered(make().fit(data), TRUE_ATE)
             hits[name]["reps"] += 1
+        if partial and (rep + 1) % 25 == 0:
+            partial({"clustered_so_far": hits, "rep": rep + 1})
     for name, h in hits.items():
+        if not h["reps"]:
+            continue
         out["clustered"][name] = {
             "reps": h["reps"],
             "coverage_iid_se": h["iid"] / h["reps"],
@@ -84,7 +93,7 @@ def run(reps: int, psm_reps: int, seed: int = 2026) -> dict:
         name: {"unweighted": [], "weighted": [], "covered_weighted": 0}
         for name in ("regression", "ipw", "aipw")
     }
-    for stream in root.spawn(reps):
+    for stream in weighted_streams:
         rng = np.random.default_rng(stream)
         data, truth = weighted_data(rng)
         plain = EstimationData(t=data.t, y=data.y, X=data.X, covariates=data.covariates)
@@ -94,6 +103,8 @@ def run(reps: int, psm_reps: int, seed: int = 2026) -> dict:
             errors[name]["weighted"].append(weighted_fit.effect_ - truth)
             errors[name]["covered_weighted"] += covered(weighted_fit, truth)
     for name, e in errors.items():
+        if not e["weighted"]:
+            continue
         out["weighted"][name] = {
             "reps": reps,
             "mean_bias_unweighted": float(np.mean(e["unweighted"])),
@@ -108,9 +119,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=500)
     parser.add_argument("--psm-reps", type=int, default=200)
+    parser.add_argument("--only", choices=["clustered", "weighted"], help="run one of the two studies")
+    parser.add_argument("--partial", help="write running counts to this file every 25 replications")
     args = parser.parse_args()
     start = time.process_time()
-    result = run(args.reps, args.psm_reps)
+
+    def partial(counts):
+        if args.partial:
+            counts["cpu_seconds"] = round(time.process_time() - start, 1)
+            with open(args.partial, "w") as f:
+                json.dump(counts, f)
+
+    result = run(args.reps, args.psm_reps, partial=partial, only=args.only)
     result["cpu_seconds"] = round(time.process_time() - start, 1)
     print(json.dumps(result, indent=2))
 
