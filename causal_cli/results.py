@@ -97,9 +97,9 @@ class RunResult:
     #: how the standard error was computed: analytic | bootstrap | cluster-robust (CR1) | cluster bootstrap
     se_method: str | None = None
     #: the ``data.weights`` column (observation weights), or None
-    weights: str | None = None
+    weights_column: str | None = None
     #: the ``data.cluster`` column and its number of clusters, or None
-    cluster: str | None = None
+    cluster_column: str | None = None
     n_clusters: int | None = None
 
     @property

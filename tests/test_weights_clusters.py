@@ -146,7 +146,7 @@ def test_pipeline_weighted_clustered_csv(compose_cfg, tmp_path):
     overrides = ["data=csv", "data.path=study.csv", "data.weights=w", "data.cluster=team", "estimator=ipw"]
     result = pipeline.run(validate(compose_cfg([*GRAPH, *overrides])), base_dir=str(tmp_path))
     assert result.se_method == "cluster-robust (CR1)"
-    assert (result.weights, result.cluster, result.n_clusters) == ("w", "team", 30)
+    assert (result.weights_column, result.cluster_column, result.n_clusters) == ("w", "team", 30)
     assert any("data.weights" in note for note in result.notes)
     frame = pd.read_csv(tmp_path / "study.csv")
     treated, control = frame[frame.t == 1], frame[frame.t == 0]
