@@ -94,7 +94,8 @@ class RegressionEstimator(BaseEstimator):
         else:  # weighted least squares: OLS on rows scaled by sqrt(w)
             root = np.sqrt(data.w)
             beta = ols(Z * root[:, None], data.y * root)
-        self._model = (Z, beta, C.shape[1] + 1, D)
+        self._model = (Z, beta)
+        self._layout = (C.shape[1] + 1, D)  # the treatment column, the columns interacted with it
         self._weighted_or_clustered = data.w is not None or data.cluster is not None
         if self._modifier_index:
             self.modifier_terms_ = {
@@ -124,7 +125,7 @@ class RegressionEstimator(BaseEstimator):
     def _std_error(self, data):
         if self.robust_se not in HC_KINDS:
             raise EstimationError(f"estimator.robust_se={self.robust_se!r}; allowed: {', '.join(HC_KINDS)}")
-        Z, beta, q, D = self._model
+        (Z, beta), (q, D) = self._model, self._layout
         if data.w is not None or data.cluster is not None:
             return influence_se(self._influence(data, q), data)
         se = float(np.sqrt(hc_covariance(Z, data.y - Z @ beta, self.robust_se)[q, q]))
@@ -139,7 +140,7 @@ class RegressionEstimator(BaseEstimator):
         """Per-row influence of coefficient ``index``, ``n (Z'WZ)^-1 z_i w_i e_i``, plus (for the effect) that of
         the target group's (weighted) mean of the interacted columns: the sandwich's meat, summed by cluster
         for CR1."""
-        Z, beta, q, D = self._model
+        (Z, beta), (q, D) = self._model, self._layout
         w, n = data.weights, data.n
         bread_row = np.linalg.solve((Z * w[:, None]).T @ Z, np.eye(Z.shape[1])[index])
         influence = n * (Z @ bread_row) * w * (data.y - Z @ beta)
