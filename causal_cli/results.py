@@ -98,6 +98,13 @@ class RunResult:
     experiment: Any = None
     #: a ``causal_cli.heterogeneity.analysis.HeterogeneityResult`` (segments, CATE, targeting), or None
     heterogeneity: Any = None
+    #: how the standard error was computed: analytic | bootstrap | cluster-robust (CR1) | cluster bootstrap
+    se_method: str | None = None
+    #: the ``data.weights`` column (observation weights), or None
+    weights_column: str | None = None
+    #: the ``data.cluster`` column and its number of clusters, or None
+    cluster_column: str | None = None
+    n_clusters: int | None = None
 
     @property
     def bias(self) -> float | None:
