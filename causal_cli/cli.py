@@ -125,6 +125,7 @@ def cmd_run(args: list[str]) -> int:
     if debug:
         os.environ["CAUSAL_DEBUG"] = "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    args = expand_data_globs(multirun_first(args))
     args = user_config_first(args)
     problem = _check_run_args(args) or _check_trust(args, debug)
     if problem:
@@ -249,6 +250,55 @@ def _check_run_args(args: list[str]) -> str | None:
             if (folder / "results.json").exists():
                 return f"hydra.run.dir={folder} already holds a run; choose another folder"
     return None
+
+
+def multirun_first(args: list[str]) -> list[str]:
+    """``-m``/``--multirun`` anywhere on the command line, as Hydra's own apps accept it.
+
+    Hydra's parser reads the overrides as one positional list, so ``estimator=a,b -m seed=1`` left
+    ``seed=1`` unrecognized; the flag is moved before the overrides (values of ``-cd``/``-cp``/``-cn``/``-c``
+    stay with their option).
+    """
+    takes_value = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name", "-c", "--cfg", "-p"}
+    takes_value |= {"--package", "--info", "-i", "--experimental-rerun"}
+    flags, rest, previous = [], [], None
+    for arg in args:
+        if arg in ("-m", "--multirun") and previous not in takes_value:
+            flags.append(arg)
+        else:
+            rest.append(arg)
+        previous = arg
+    return [*flags[:1], *rest]
+
+
+def expand_data_globs(args: list[str]) -> list[str]:
+    """``data.path='glob(reps/*.csv)'`` in a multirun: one job per matching file (sorted).
+
+    Hydra's own ``glob()`` selects config-group options only; for a file path it is expanded here against
+    the folder causal runs from. A pattern that matches nothing is left to fail in one line at load time.
+    """
+    import glob as globbing
+
+    if "-m" not in args and "--multirun" not in args:
+        return args
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        match = re.fullmatch(r"\s*glob\((.*)\)\s*", value) if sep else None
+        if match and key.lstrip("+").endswith("data.path"):
+            pattern = match.group(1).strip().strip("'\"")
+            found = sorted(p for p in globbing.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
+            if found:
+                arg = f"{key}={','.join(_quoted(p) for p in found)}"
+        out.append(arg)
+    return out
+
+
+def _quoted(path: str) -> str:
+    """A file path as one Hydra sweep value (quoted when it holds Hydra's special characters)."""
+    if re.fullmatch(r"[\w./\-]+", path):
+        return path
+    return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def user_config_first(args: list[str]) -> list[str]:

@@ -360,8 +360,16 @@ def print_scorecard(
     notes = ["★ best per setting: smallest |mean bias|, then RMSE, no failures"]
     if replications:
         notes.append("replications over " + ", ".join(f"{k} ({n} values)" for k, n in replications.items()))
+    kinds = {k for r in rows for k in str(r.get("reference_kind") or "").split("+") if k}
+    label = (
+        "truth"
+        if kinds <= {"ground_truth"}
+        else ("reference (" + ", ".join(sorted(kinds)).replace("_", " ") + ")")
+    )
     if len(truths) == 1:
-        notes.append(f"truth {_money(next(iter(truths)), units)}")
+        notes.append(f"{label} {_money(next(iter(truths)), units)}")
+    elif truths and label != "truth":
+        notes.append(f"bias against the {label}")
     if fixed:
         notes.append("fixed: " + " ".join(f"{k}={v}" for k, v in fixed.items()))
     table = Table(
@@ -374,7 +382,7 @@ def print_scorecard(
     columns = (
         ["estimator", "runs", "failed", "mean estimate"]
         + (["truth"] if len(truths) > 1 else [])
-        + ["mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
+        + ["mean bias", "MAE", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
     )
     for col in columns:
         table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
@@ -395,6 +403,7 @@ def print_scorecard(
             _money(row.get("mean_estimate"), units),
             *([_money(row.get("truth"), units)] if len(truths) > 1 else []),
             _money(row.get("mean_bias"), units),
+            _money(row.get("mae"), units),
             _money(row.get("rmse"), units),
             "—" if coverage is None else f"{100 * coverage:.0f}%",
             _money(row.get("mean_ci_width"), units),
