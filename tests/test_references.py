@@ -1,0 +1,194 @@
+"""References per estimand and per data file, and the scorecard that compares each job with its own."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from causal_cli import references, sweep
+from causal_cli.cli import expand_data_globs, multirun_first
+from causal_cli.data import Dataset
+from causal_cli.errors import ConfigError, DataError
+from tests.conftest import causal_executable
+
+
+def _cfg(**values):
+    return OmegaConf.create({"reference": None, "reference_kind": "auto", "reference_from": None, **values})
+
+
+def _frame(seed: int, n: int = 300) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Confounded data with heterogeneous effects tau = 1 + x (so ATT > ATE): frame and its sample truths."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-x))).astype(int)
+    tau = 1 + x
+    y = x + t * tau + rng.normal(size=n)
+    frame = pd.DataFrame({"x": x, "t": t, "y": y, "ite": tau})
+    return frame, {"ate": float(tau.mean()), "att": float(tau[t == 1].mean())}
+
+
+def test_a_mapping_gives_each_estimand_its_own_reference():
+    ds = Dataset(frame=pd.DataFrame())
+    cfg = _cfg(reference={"ate": 1.0, "att": 2.5})
+    att = references.resolve(cfg, ds, "att")
+    assert (att.value, att.estimand, att.kind, att.source) == (2.5, "att", "published", "config:att")
+    assert references.resolve(cfg, ds, "ate").value == 1.0
+    atc = references.resolve(cfg, ds, "atc")  # not listed: no comparison rather than a wrong one
+    assert atc.value is None and atc.values == {"ate": 1.0, "att": 2.5}
+    plain = references.resolve(_cfg(reference=3, reference_kind="experimental_benchmark"), ds, "att")
+    assert (plain.value, plain.estimand, plain.kind) == (3.0, None, "experimental_benchmark")
+    with pytest.raises(ConfigError, match=r"reference\.ett is not an estimand"):
+        references.check_config(_cfg(reference={"ett": 1}))
+    with pytest.raises(ConfigError, match=r"reference\.att='x' is not a number"):
+        references.check_config(_cfg(reference={"att": "x"}))
+
+
+def test_a_json_file_keyed_by_data_file_and_a_column_of_effects(tmp_path):
+    (tmp_path / "reps").mkdir()
+    (tmp_path / "reps" / "references.json").write_text(
+        json.dumps({"a.csv": {"ate": 1.5, "att": 2.0}, "b.csv": 0.5})
+    )
+    ds = Dataset(frame=pd.DataFrame())
+    # looked for beside the data file, keyed by the file's name
+    cfg = _cfg(reference_from="references.json", data={"path": "reps/a.csv"})
+    ref = references.resolve(cfg, ds, "att", base_dir=str(tmp_path))
+    assert (ref.value, ref.kind, ref.source) == (2.0, "ground_truth", "references.json[a.csv]")
+    cfg = _cfg(reference_from="reps/references.json", data={"path": "reps/b.csv"})
+    assert references.resolve(cfg, ds, "ate", base_dir=str(tmp_path)).value == 0.5
+    cfg = _cfg(reference_from="reps/references.json", data={"path": "reps/c.csv"})
+    with pytest.raises(DataError, match="has no entry for data.path=reps/c.csv"):
+        references.resolve(cfg, ds, "ate", base_dir=str(tmp_path))
+
+    frame, truth = _frame(0)
+    cfg = _cfg(reference_from="column:ite")
+    for target in ("ate", "att"):
+        ref = references.resolve(cfg, Dataset(frame=frame), target, treatment="t")
+        assert ref.value == pytest.approx(truth[target]) and ref.source == "column:ite"
+
+
+def test_multirun_flag_anywhere_and_data_globs(tmp_path, monkeypatch):
+    assert multirun_first(["estimator=a,b", "-m", "seed=1"]) == ["-m", "estimator=a,b", "seed=1"]
+    assert multirun_first(["--multirun", "x=1"]) == ["--multirun", "x=1"]
+    assert multirun_first(["-cn", "-m", "x=1"]) == ["-cn", "-m", "x=1"]  # a value, not the flag
+    for name in ("r2.csv", "r1.csv", "notes.txt"):
+        (tmp_path / name).write_text("x\n1\n")
+    monkeypatch.chdir(tmp_path)
+    assert expand_data_globs(["-m", "data.path=glob(r*.csv)"]) == ["-m", "data.path=r1.csv,r2.csv"]
+    assert expand_data_globs(["data.path=glob(r*.csv)"]) == ["data.path=glob(r*.csv)"]  # one run: untouched
+
+
+def _job(folder: Path, overrides: list[str], **result) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (folder / "results.json").write_text(json.dumps({"status": "ok", **result}))
+
+
+def test_scorecard_groups_over_swept_keys_and_averages_over_replication_files(tmp_path):
+    """Two estimands (a setting) x three files (replications): MAE, RMSE, coverage per row, each job
+    against its own reference; estimands mixed under one unstated reference are warned about."""
+    k = 0
+    for target, refs in (("ate", [1.0, 2.0, 3.0]), ("att", [2.0, 3.0, 4.0])):
+        for i, ref in enumerate(refs):
+            estimate = ref + (0.5 if i == 0 else -1.0)
+            _job(
+                tmp_path / f"{k}_job",
+                ["estimator=regression", f"estimator.target_units={target}", f"data.path=r{i}.csv"],
+                estimator="regression",
+                target_units=target,
+                estimate=estimate,
+                reference=ref,
+                reference_kind="ground_truth",
+                reference_estimand=target,
+                ci_low=estimate - 0.8,
+                ci_high=estimate + 0.8,
+            )
+            k += 1
+    card = sweep.scorecard(tmp_path)
+    assert card.settings == ["estimator.target_units"] and card.replications == {"data.path": 3}
+    assert card.warnings == []
+    for row in card.rows:
+        assert row["runs"] == 3
+        assert row["mean_bias"] == pytest.approx(-0.5)
+        assert row["mae"] == pytest.approx((0.5 + 1 + 1) / 3)
+        assert row["rmse"] == pytest.approx(math.sqrt((0.25 + 1 + 1) / 3))
+        assert row["ci_coverage"] == pytest.approx(1 / 3)
+        assert row["reference_kind"] == "ground_truth"
+    assert [r["truth"] for r in card.rows] == [pytest.approx(2.0), pytest.approx(3.0)]
+
+    # replicate_over=[] in the sweep's config: the files become settings, compared side by side
+    (tmp_path / "multirun.yaml").write_text("replicate_over: []\n")
+    card = sweep.scorecard(tmp_path)
+    assert set(card.settings) == {"estimator.target_units", "data.path"} and len(card.rows) == 6
+
+    for path in tmp_path.glob("*_job/results.json"):
+        payload = json.loads(path.read_text())
+        payload["reference_estimand"] = None  # one number for both estimands
+        path.write_text(json.dumps(payload))
+    warnings = sweep.scorecard(tmp_path).warnings
+    assert len(warnings) == 1 and "att" in warnings[0] and "reference: {ate: ..., att: ...}" in warnings[0]
+
+
+def test_a_real_multirun_over_replication_files_with_their_own_truths(tmp_path):
+    """``causal run`` over 3 files (data.path glob, ``-m`` last) x ATE/ATT, truths from references.json."""
+    (tmp_path / "reps").mkdir()
+    truths = {}
+    for i in range(3):
+        frame, truth = _frame(i)
+        frame.drop(columns="ite").to_csv(tmp_path / "reps" / f"rep_{i}.csv", index=False)
+        truths[f"rep_{i}.csv"] = truth
+    (tmp_path / "reps" / "references.json").write_text(json.dumps(truths))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [
+            *causal_executable(),
+            "run",
+            "data=csv",
+            "data.path=glob(reps/rep_*.csv)",
+            "reference_from=references.json",
+            "graph=custom",
+            "graph.treatment=t",
+            "graph.outcome=y",
+            "graph.confounders=[x]",
+            "estimator=regression",
+            "estimator.target_units=ate,att",
+            "refuters=[]",
+            "report.enabled=false",
+            "report.console=false",
+            "hydra.sweep.dir=sweep",
+            "-m",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
+    assert len(jobs) == 6
+    for job in jobs:
+        name = Path(job["data_files"]["data.path"]["path"]).name
+        assert job["reference_estimand"] == job["target_units"]
+        assert job["reference"] == pytest.approx(truths[name][job["target_units"]])
+        assert job["reference_source"] == f"references.json[{name}]"
+    with open(tmp_path / "sweep" / "summary.csv", newline="") as fh:
+        rows = {r["estimator.target_units"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"ate", "att"}
+    for target, row in rows.items():
+        mine = [j for j in jobs if j["target_units"] == target]
+        biases = [j["estimate"] - j["reference"] for j in mine]
+        assert float(row["mae"]) == pytest.approx(np.mean(np.abs(biases)))
+        assert float(row["rmse"]) == pytest.approx(math.sqrt(np.mean(np.square(biases))))
+        covered = [j["ci_low"] <= j["reference"] <= j["ci_high"] for j in mine]
+        assert float(row["ci_coverage"]) == pytest.approx(np.mean(covered))
+        assert row["reference_kind"] == "ground_truth" and row["runs"] == "3"
+    assert "MAE" in proc.stdout and "replications over data.path (3 values)" in proc.stdout
