@@ -109,7 +109,9 @@ class Job:
 
     @property
     def estimator(self) -> str:
-        return str(self.result.get("estimator") or self.overrides.get(ESTIMATOR_KEY) or "?")
+        """The swept estimator choice (a preset such as ``regression_additive`` keeps its own row), else the
+        estimator the job ran."""
+        return str(self.overrides.get(ESTIMATOR_KEY) or self.result.get("estimator") or "?")
 
 
 @dataclass

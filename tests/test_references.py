@@ -192,3 +192,33 @@ def test_a_real_multirun_over_replication_files_with_their_own_truths(tmp_path):
         assert float(row["ci_coverage"]) == pytest.approx(np.mean(covered))
         assert row["reference_kind"] == "ground_truth" and row["runs"] == "3"
     assert "MAE" in proc.stdout and "replications over data.path (3 values)" in proc.stdout
+
+
+def test_estimator_presets_set_an_option_for_one_estimator(compose_cfg):
+    from causal_cli.validate import validate
+
+    preset = validate(compose_cfg(["estimator=regression_additive"]))
+    plain = validate(compose_cfg(["estimator=regression"]))
+    assert preset.estimator.name == plain.estimator.name == "regression"
+    assert preset.estimator.interactions is False and plain.estimator.interactions is True
+    assert validate(compose_cfg(["estimator=ipw_crump"])).estimator.trimming == "crump"
+
+
+def test_max_categories_refuses_a_continuous_column_listed_as_categorical():
+    from causal_cli.data.checks import one_hot
+
+    frame = pd.DataFrame({"income": np.arange(60) * 1.5, "region": ["a", "b", "c"] * 20})
+    with pytest.raises(DataError, match=r"column 'income' \(categorical\) has 60 levels.*max_categories=50"):
+        one_hot(frame, "income", [])
+    with pytest.raises(DataError, match="max_categories=2"):
+        one_hot(frame, "region", [], max_levels=2)
+    _, names = one_hot(frame, "region", [], max_levels=3)
+    assert names == ["region_b", "region_c"]
+
+
+def test_a_naive_run_has_no_over_or_understatement_sentence():
+    from causal_cli.report.text import naive_sentence
+
+    row = {"naive_estimate": 2.0, "estimate": 2.0, "naive_overstatement_pct": 0.0}
+    assert naive_sentence({**row, "estimator": "naive"}) is None
+    assert "understates" in naive_sentence({**row, "estimator": "regression", "naive_estimate": 1.0})
