@@ -222,3 +222,31 @@ def test_a_naive_run_has_no_over_or_understatement_sentence():
     row = {"naive_estimate": 2.0, "estimate": 2.0, "naive_overstatement_pct": 0.0}
     assert naive_sentence({**row, "estimator": "naive"}) is None
     assert "understates" in naive_sentence({**row, "estimator": "regression", "naive_estimate": 1.0})
+
+
+def test_acic2016_preparation_writes_files_and_truths_from_the_potential_outcomes(tmp_path):
+    """The preparation script on a 4-row stand-in of causallib's files (same layout and column names)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "acic2016_prepare.py"
+    spec = importlib.util.spec_from_file_location("acic2016_prepare", script)
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    source = tmp_path / "src"
+    source.mkdir()
+    pd.DataFrame({"x_1": [1, 2, 3, 4], "x_2": ["A", "B", "A", "C"]}).to_csv(source / "x.csv", index=False)
+    pd.DataFrame(
+        {
+            "z": [1, 0, 1, 0],
+            "y0": [0.0, 1.0, 2.0, 3.0],
+            "y1": [5.0, 6.0, 7.0, 8.0],
+            "mu0": [0.0, 1.0, 2.0, 3.0],
+            "mu1": [1.0, 3.0, 5.0, 7.0],  # effects 1, 2, 3, 4
+        }
+    ).to_csv(source / "zymu_3.csv", index=False)
+    refs = prepare.prepare(source, tmp_path / "out", instances=[3])
+    assert refs == {"instance_03.csv": {"ate": 2.5, "att": 2.0, "atc": 3.0}}
+    assert json.loads((tmp_path / "out" / "references.json").read_text()) == refs
+    frame = pd.read_csv(tmp_path / "out" / "instance_03.csv")
+    assert list(frame.columns) == ["x_1", "x_2", "z", "y"]
+    assert frame["y"].tolist() == [5.0, 1.0, 7.0, 3.0]  # y1 for the treated, y0 for the controls
