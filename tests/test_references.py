@@ -250,3 +250,20 @@ def test_acic2016_preparation_writes_files_and_truths_from_the_potential_outcome
     frame = pd.read_csv(tmp_path / "out" / "instance_03.csv")
     assert list(frame.columns) == ["x_1", "x_2", "z", "y"]
     assert frame["y"].tolist() == [5.0, 1.0, 7.0, 3.0]  # y1 for the treated, y0 for the controls
+
+
+def test_the_overlap_warning_uses_the_bound_that_matters_for_the_estimand():
+    """Many treated units with scores near 0 (plenty of controls) and few near 1: bad for the ATE,
+    fine for the ATT; treated units near 1 (no comparable controls) are what the ATT warning counts."""
+    from causal_cli.diagnostics import overlap_summary
+
+    ps = np.r_[np.full(50, 0.01), np.full(50, 0.5), np.full(100, 0.3)]
+    t = np.r_[np.ones(100), np.zeros(100)].astype(int)
+    ate, att = overlap_summary(ps, t, estimand="ate"), overlap_summary(ps, t, estimand="att")
+    assert ate["poor"] and ate["share_at_risk"] == pytest.approx(0.25)
+    assert not att["poor"] and att["share_at_risk"] == 0.0
+    assert att["share_outside"] == ate["share_outside"] == pytest.approx(0.25)  # the field keeps its meaning
+    ps[:10] = 0.99  # ten treated units above 0.95
+    att = overlap_summary(ps, t, estimand="att")
+    assert att["poor"] and att["share_at_risk"] == pytest.approx(0.10)
+    assert att["message"].startswith("poor overlap for the ATT: 10.0% of treated units")

@@ -326,7 +326,12 @@ def _print_diagnostics(out: Console, diag: dict) -> None:
             line += f", [{colour}]{diag['max_abs_smd_after']:.3f} {after}[/]"
         out.print(f"{line} (threshold {diag.get('smd_threshold', 0.1):g}).")
     overlap = diag.get("overlap") or {}
-    if overlap.get("poor"):
+    if overlap.get("poor") and overlap.get("estimand") in ("att", "atc"):
+        out.print(
+            f"[bold yellow]warning:[/] {_escape(overlap['message'])}; the estimate leans on extrapolation "
+            "(see overlap.png)."
+        )
+    elif overlap.get("poor"):
         low, high = overlap["bounds"]
         groups = overlap.get("groups") or {}
         by_group = ", ".join(f"{g} {100 * v['share_outside']:.1f}%" for g, v in groups.items())
