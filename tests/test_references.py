@@ -267,3 +267,19 @@ def test_the_overlap_warning_uses_the_bound_that_matters_for_the_estimand():
     att = overlap_summary(ps, t, estimand="att")
     assert att["poor"] and att["share_at_risk"] == pytest.approx(0.10)
     assert att["message"].startswith("poor overlap for the ATT: 10.0% of treated units")
+
+
+def test_a_long_refutation_is_announced_from_its_first_simulations(capsys):
+    from causal_cli.simulation import CostWatch
+
+    now = [0.0]
+    watch = CostWatch(200, "refuter placebo", clock=lambda: now[0])
+    now[0] = 4.0
+    assert watch.update(1) is None and watch.update(1) is None  # 2 of the first 3, under 5 s: not yet
+    now[0] = 16.2
+    message = watch.update(1)  # 5.4 s each -> 18 min for 200
+    assert message.startswith("refuter placebo: 200 simulations projected to take about 18 min")
+    assert "5.4 s each over the first 3" in capsys.readouterr().err
+    assert watch.update(1) is None  # said once
+    quick = CostWatch(200, "refuter placebo", clock=lambda: 0.5)
+    assert [quick.update(1) for _ in range(5)] == [None] * 5 and quick.projected_s < 60

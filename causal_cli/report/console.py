@@ -39,6 +39,11 @@ def error(message: str) -> None:
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{_escape(message)}[/]")
 
 
+def notice(message: str) -> None:
+    """A one-line heads-up on stderr (e.g. a long refutation ahead), not an error."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]note:[/] {_escape(message)}")
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
