@@ -127,7 +127,7 @@ def cmd_run(args: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     args = expand_data_globs(multirun_first(args))
     args = user_config_first(args)
-    problem = _check_run_args(args) or _check_trust(args, debug)
+    problem = _check_run_args(args) or ray_address_problem(args) or _check_trust(args, debug)
     if problem:
         _error(problem)
         return 2
@@ -250,6 +250,48 @@ def _check_run_args(args: list[str]) -> str | None:
             if (folder / "results.json").exists():
                 return f"hydra.run.dir={folder} already holds a run; choose another folder"
     return None
+
+
+#: seconds to wait for a Ray cluster's head to accept a connection before refusing the run
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def ray_address_problem(args: list[str], timeout: float = RAY_CONNECT_TIMEOUT_S) -> str | None:
+    """``hydra.launcher.ray.init.address=HOST:PORT`` that nothing answers: one line after ``timeout`` seconds.
+
+    Ray itself retries a wrong address for minutes, printing a line per retry; the head is tried here
+    first with a plain TCP connection (``ray://HOST:PORT`` client addresses alike; ``auto``/``local`` skipped).
+    """
+    import socket
+
+    address = None
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") == "hydra.launcher.ray.init.address":
+            address = value.strip().strip("'\"")
+    if not address or address.lower() in ("auto", "local", "null", "none"):
+        return None
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    default_port = 10001 if address.startswith("ray://") else 6379
+    if not host:
+        host, port = hostport, str(default_port)
+    try:
+        port_number = int(port)
+    except ValueError:
+        return (
+            f"config error: hydra.launcher.ray.init.address={address}: '{port}' is not a port; e.g. HOST:6379"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), port_number), timeout=timeout):
+            return None
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        return (
+            f"launcher error: no Ray cluster answers at hydra.launcher.ray.init.address={address} ({reason}"
+            f"{f' after {timeout:g} s' if isinstance(exc, TimeoutError) else ''}); start one with "
+            "`ray start --head` or fix the address (nothing was run)"
+        )
 
 
 def multirun_first(args: list[str]) -> list[str]:

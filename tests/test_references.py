@@ -283,3 +283,28 @@ def test_a_long_refutation_is_announced_from_its_first_simulations(capsys):
     assert watch.update(1) is None  # said once
     quick = CostWatch(200, "refuter placebo", clock=lambda: 0.5)
     assert [quick.update(1) for _ in range(5)] == [None] * 5 and quick.projected_s < 60
+
+
+def test_a_ray_address_nothing_answers_fails_in_one_line():
+    import socket
+
+    from causal_cli.cli import ray_address_problem
+
+    with socket.socket() as sock:  # a port that was free a moment ago: connection refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    problem = ray_address_problem(["-m", f"hydra.launcher.ray.init.address=127.0.0.1:{port}"], timeout=2)
+    assert problem.startswith(
+        f"launcher error: no Ray cluster answers at hydra.launcher.ray.init.address=127.0.0.1:{port}"
+    )
+    assert "\n" not in problem
+    with socket.socket() as server:  # something listening: no objection
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert (
+            ray_address_problem([f"hydra.launcher.ray.init.address=ray://127.0.0.1:{port}"], timeout=2)
+            is None
+        )
+    assert ray_address_problem(["hydra.launcher.ray.init.address=auto"]) is None
+    assert "is not a port" in ray_address_problem(["hydra.launcher.ray.init.address=h:x"])
