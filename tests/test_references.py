@@ -279,7 +279,7 @@ def test_a_long_refutation_is_announced_from_its_first_simulations(capsys):
     now[0] = 16.2
     message = watch.update(1)  # 5.4 s each -> 18 min for 200
     assert message.startswith("refuter placebo: 200 simulations projected to take about 18 min")
-    assert "5.4 s each over the first 3" in capsys.readouterr().err
+    assert "5.4 s each over the first 3" in capsys.readouterr().out
     assert watch.update(1) is None  # said once
     quick = CostWatch(200, "refuter placebo", clock=lambda: 0.5)
     assert [quick.update(1) for _ in range(5)] == [None] * 5 and quick.projected_s < 60

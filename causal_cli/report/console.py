@@ -40,8 +40,8 @@ def error(message: str) -> None:
 
 
 def notice(message: str) -> None:
-    """A one-line heads-up on stderr (e.g. a long refutation ahead), not an error."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]note:[/] {_escape(message)}")
+    """A one-line heads-up with the run's output (e.g. a long refutation ahead; above a live progress bar)."""
+    console().print(f"[yellow]note:[/] {_escape(message)}", soft_wrap=True)
 
 
 def _escape(text: str) -> str:
