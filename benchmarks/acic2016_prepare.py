@@ -14,7 +14,7 @@ estimand was the effect on the treated). ``causal run experiment=acic2016`` then
 with ``reference_from: references.json``.
 
 Where the files come from, first match wins: ``--source DIR`` (a folder holding x.csv and zymu_*.csv);
-the installed ``causallib`` package (``pip install causal-cli[benchmark]``; it is not imported, its data
+the installed ``causallib`` package (``pip install causal-cli[acic]``; it is not imported, its data
 folder is read); ``--wheel FILE`` (a causallib wheel); else ``pip download --no-deps causallib`` into a
 temporary folder (causallib pins pandas<3, so it may not install beside causal-cli's pandas; its data
 files need none of its code).
