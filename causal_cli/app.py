@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -20,6 +21,10 @@ VERSION_BASE = "1.3"
 
 #: outcomes of the jobs run in this process (the basic launcher runs them all here)
 JOB_STATUSES: list[str] = []
+#: a signal that arrived after a job's results.json was final (then the job stands as written)
+STOP_REQUESTED: list[int] = []
+#: run folders this process claimed before Hydra wrote its records into them: folder -> header
+CLAIMED: dict[str, dict] = {}
 
 
 def conf_dir() -> Path:
@@ -71,7 +76,12 @@ class Interrupts:
     claimed or its final files written they wait, so no file is left half-claimed or presented as complete."""
 
     def __init__(self):
-        self.deferring, self.pending, self.previous = True, None, {}
+        # a signal that came after the previous job's results.json was final stops this job at its start
+        self.deferring, self.pending, self.previous = (
+            True,
+            STOP_REQUESTED.pop() if STOP_REQUESTED else None,
+            {},
+        )
 
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():
@@ -111,7 +121,9 @@ def task(cfg: DictConfig) -> str:
     with Interrupts() as interrupts, warnings.catch_warnings(record=not debug_enabled()) as caught:
         warnings.simplefilter("default")
         status = _run_job(cfg, interrupts, caught or [])
-    interrupts.raise_pending()  # a signal that came while the final files were being written
+    if interrupts.pending is not None:
+        # results.json already says how the job ended: it stands, and the signal stops what comes next
+        STOP_REQUESTED.append(interrupts.pending)
     return status
 
 
@@ -130,14 +142,19 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     header = run_header(cfg)
     status, error = "ok", None
-    try:
-        files.claim_run_dir(run_dir, header)
-    except CausalCliError as exc:
-        _report_error(exc)
-        JOB_STATUSES.append("failed")
-        return "failed"
+    claimed = CLAIMED.pop(str(run_dir), None)
+    if claimed is not None:
+        header = claimed  # the folder was claimed before Hydra wrote .hydra/ into it
+    else:
+        try:
+            files.claim_run_dir(run_dir, header)
+        except CausalCliError as exc:
+            _report_error(exc)
+            JOB_STATUSES.append("failed")
+            return "failed"
     payload = dict(header)
     tables: dict[str, list[dict]] = {}
+    problem: BaseException | None = None  # printed at the end, as the job's one line
     try:
         interrupts.allow()
         from causal_cli import pipeline, prefetch
@@ -160,11 +177,10 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
         interrupted = exc if isinstance(exc, RunInterrupted) else RunInterrupted(signal.SIGINT)
         status, error = "interrupted", interrupted.one_line()
     except CausalCliError as exc:
-        status, error = "failed", exc.one_line()
-        _report_error(exc)
+        status, error, problem = "failed", exc.one_line(), exc
     except Exception as exc:  # noqa: BLE001 - a job records any failure instead of killing the sweep
         status, error = "failed", f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
-        _report_error(exc, internal=True)
+        problem = exc
     interrupts.defer()
     payload.update(
         status=status,
@@ -173,31 +189,95 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
         output_dir=str(run_dir),
         warnings=warning_lines(caught),
     )
+    if status != "interrupted":
+        try:
+            summary = files.summary_markdown(payload) if status == "ok" else None
+            files.write_tables(run_dir, payload, summary, tables)
+            if status == "ok" and cfg.get("report", {}).get("enabled", True):
+                write_report(run_dir, payload)
+        except Exception as exc:  # noqa: BLE001 - never leave the folder claiming success
+            status = "failed"
+            error = (
+                exc.one_line()
+                if isinstance(exc, CausalCliError)
+                else f"internal error: could not write results: {type(exc).__name__}: {exc}"
+            )
+            payload.update(status=status, error=error)
+            problem = exc
+        if interrupts.pending is not None:  # a signal during the final writes: the run is not complete
+            interrupted = RunInterrupted(interrupts.pending)
+            interrupts.pending = None
+            status, error = "interrupted", interrupted.one_line()
+            payload.update(status=status, error=error)
+    written = final_results(run_dir, payload)
     if status == "interrupted":
         from causal_cli.report import console
 
-        files.write_json(run_dir / "results.json", payload)
-        console.error(f"{error}; {run_dir} is marked interrupted")
+        console.error(f"causal: {error}; {_folder_state(run_dir, written, status)}")
         interrupted.reported = True
         JOB_STATUSES.append(status)
         raise interrupted
-    try:
-        summary = files.summary_markdown(payload) if status == "ok" else None
-        files.write_tables(run_dir, payload, summary, tables)
-        if status == "ok" and cfg.get("report", {}).get("enabled", True):
-            write_report(run_dir, payload)
-        files.write_json(run_dir / "results.json", payload)
-    except Exception as exc:  # noqa: BLE001 - never leave the folder claiming success
-        status, error = "failed", f"could not write results: {type(exc).__name__}: {exc}"
-        payload.update(status=status, error=error)
-        files.write_json(run_dir / "results.json", payload)
-        _report_error(exc, internal=True)
+    from causal_cli.errors import OutputError
+
+    if written != "full" or isinstance(problem, OutputError):
+        status = "failed"
+        _report_error(OutputError(f"{_output_problem(problem, payload)}; {_folder_state(run_dir, written)}"))
+    elif problem is not None:
+        _report_error(problem, internal=not isinstance(problem, CausalCliError))
     if status == "ok" and cfg.get("report", {}).get("console", True):
         from causal_cli.report import console
 
         console.print_summary(payload, str(run_dir))
     JOB_STATUSES.append(status)
     return status
+
+
+def _output_problem(problem: BaseException | None, payload: dict) -> str:
+    if problem is not None and isinstance(problem, CausalCliError):
+        return " ".join(str(problem).split())
+    return " ".join(
+        str(payload.get("write_error") or payload.get("error") or "cannot write results.json").split()
+    )
+
+
+def _folder_state(run_dir: Path, written: str, status: str = "failed") -> str:
+    if written == "absent":
+        return f"{run_dir} has no results.json (nothing more could be written)"
+    return f"{run_dir}/results.json says {status}"
+
+
+def final_results(run_dir: Path, payload: dict) -> str:
+    """Write the final ``results.json``: ``full``; if the disk refuses, a short record: ``short``; else ``absent``.
+
+    ``results.json`` is never half-written (each attempt is atomic, or overwrites the claim's own
+    bytes), and never left saying ``running`` or ``ok`` for a run whose files could not be written.
+    """
+    from causal_cli.errors import OutputError
+    from causal_cli.report import files
+
+    path = run_dir / "results.json"
+    try:
+        files.write_json(path, payload)
+        return "full"
+    except OutputError as exc:
+        problem = " ".join(str(exc).split())
+    status = "interrupted" if payload.get("status") == "interrupted" else "failed"
+    error = payload.get("error") if status == "interrupted" else f"output error: {problem}"
+    short = {k: payload.get(k) for k in ("tool_version", "estimator", "seed", "started_at")}
+    short.update(status=status, error=error)
+    payload.update(status=status, error=error, write_error=problem)
+    if files.overwrite_in_place(path, json.dumps(short, default=str)):
+        return "short"
+    path.unlink(missing_ok=True)  # absent rather than saying "running" forever
+    return "absent"
+
+
+def mark_interrupted(signum: int) -> None:
+    """Folders claimed for a job that a signal stopped before it began say ``interrupted``, not ``running``."""
+    while CLAIMED:
+        run_dir, header = CLAIMED.popitem()
+        error = RunInterrupted(signum).one_line()
+        final_results(Path(run_dir), {**header, "status": "interrupted", "error": error})
 
 
 def write_report(run_dir: Path, payload: dict) -> None:
@@ -241,7 +321,7 @@ def _report_error(exc: BaseException, internal: bool = False) -> None:
             f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} (rerun with --debug for the traceback)"
         )
     )
-    console.error(message)
+    console.error(f"causal: {message}")
 
 
 def hydra_entry():
@@ -251,4 +331,50 @@ def hydra_entry():
     from causal_cli.schema import register_configs
 
     register_configs()
+    guard_hydra_records()
     return hydra.main(version_base=VERSION_BASE, config_path=str(conf_dir()), config_name="config")(task)
+
+
+def guard_hydra_records() -> None:
+    """Route Hydra's ``.hydra/`` writes through :func:`save_hydra_record` (idempotent).
+
+    Hydra (1.3) writes ``config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` into the run folder before
+    the task runs, through ``hydra.core.utils._save_config``. Two runs started together on one
+    ``hydra.run.dir`` would both write them, so the winner's folder could hold a loser's config. Also
+    applied on import, so launcher workers (joblib, Ray) that import this module are guarded too.
+    """
+    try:
+        import hydra.core.utils as hydra_utils
+    except ImportError:  # pragma: no cover - Hydra is a dependency
+        return
+    if hydra_utils._save_config is not save_hydra_record:
+        hydra_utils._save_config = save_hydra_record
+
+
+def save_hydra_record(cfg, filename: str, output_dir: Path) -> None:
+    """Claim the run folder (first record), then write the record inside it, following no symbolic link."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from causal_cli.errors import OutputError
+    from causal_cli.report import files
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    subdir = HydraConfig.get().output_subdir
+    folder = files.records_dir(run_dir, subdir if subdir is not None else Path(output_dir).name)
+    if str(run_dir) not in CLAIMED and filename == "config.yaml":
+        header = run_header(cfg)
+        files.claim_run_dir(run_dir, header)  # raises if another run holds the folder: nothing written
+        CLAIMED[str(run_dir)] = header
+    try:
+        files.atomic_write(folder / filename, OmegaConf.to_yaml(cfg))
+    except CausalCliError as exc:  # e.g. a full disk: the claimed folder says failed, not running
+        header = CLAIMED.pop(str(run_dir), None)
+        if header is not None:
+            written = final_results(run_dir, {**header, "status": "failed", "error": exc.one_line()})
+            claimed = OutputError(f"{' '.join(str(exc).split())}; {_folder_state(run_dir, written)}")
+            claimed.run_dir = run_dir  # the run had begun: its folder records the failure (exit 1)
+            raise claimed from exc
+        raise
+
+
+guard_hydra_records()

@@ -72,6 +72,15 @@ LAUNCHERS = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``causal ARGS``: Ctrl-C (SIGINT) and SIGTERM at any moment end in one line and exit 130 / 143."""
+    try:
+        with signals_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt as exc:
+        return interrupted_exit(exc)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
@@ -124,22 +133,26 @@ def cmd_run(args: list[str]) -> int:
     from causal_cli import app, sweep
 
     app.JOB_STATUSES.clear()
+    app.STOP_REQUESTED.clear()
+    app.CLAIMED.clear()
     sweep.LAST_SWEEP_DIR = None
     saved_argv = sys.argv
     sys.argv = ["causal", *args]
     try:
-        app.hydra_entry()()
+        with signals_interrupt():
+            app.hydra_entry()()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except KeyboardInterrupt as exc:
-        if not getattr(exc, "reported", False):
-            _error("interrupted")
-        return 128 + int(getattr(exc, "signum", 2))
+        app.mark_interrupted(int(getattr(exc, "signum", 2)))  # folders claimed before their job began
+        return interrupted_exit(exc)
     except Exception as exc:  # noqa: BLE001 - rendered as one line
         if debug:
             raise
         _error(hydra_error_line(exc))
-        return 2
+        from causal_cli.errors import EXIT_FAILED, EXIT_REFUSED
+
+        return EXIT_FAILED if getattr(exc, "run_dir", None) is not None else EXIT_REFUSED
     finally:
         sys.argv = saved_argv
     failed, jobs = app.JOB_STATUSES.count("failed"), len(app.JOB_STATUSES)
@@ -151,6 +164,49 @@ def cmd_run(args: list[str]) -> int:
     if failed and jobs > 1:
         _error(f"{failed} of {jobs} jobs failed (see status in each results.json)")
     return 1 if failed else 0
+
+
+class CommandInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM outside a job (composing the config, starting, ending): exit 128 + signum."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def signals_interrupt():
+    """SIGINT and SIGTERM raise :class:`CommandInterrupted` (a job installs its own, finer handlers)."""
+    import contextlib
+    import signal
+    import threading
+
+    @contextlib.contextmanager
+    def installed():
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum, frame):
+            raise CommandInterrupted(signum)
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    return installed()
+
+
+def interrupted_exit(exc: BaseException) -> int:
+    """One line (unless the job already printed it) and the exit status 128 + signal number."""
+    import signal
+
+    signum = int(getattr(exc, "signum", signal.SIGINT))
+    if not getattr(exc, "reported", False):
+        _error(f"interrupted: stopped by {signal.Signals(signum).name} before a run folder was complete")
+    return 128 + signum
 
 
 def _check_run_args(args: list[str]) -> str | None:
@@ -176,6 +232,9 @@ def _check_run_args(args: list[str]) -> str | None:
                 "config error: an override holds a URL with a password; remove it and name the environment "
                 "variable that holds it with data.password_env=NAME (nothing was run or saved)"
             )
+    subdir = _unsafe_output_subdir(parsed.overrides) or _oversized_override(parsed.overrides)
+    if subdir:
+        return subdir
     dashed = next((a for a in args if a.startswith("--exp")), None)
     if dashed and not dashed.startswith("--experimental-rerun"):  # argparse took it for an abbreviation
         return f"'{dashed}' is not an option; pick an experiment with experiment=NAME (no dashes)"
@@ -279,6 +338,41 @@ def hydra_error_line(exc: BaseException) -> str:
         )
         return f"config error: {detail}"
     return f"config error: {' '.join(first.split())}"
+
+
+def _unsafe_output_subdir(overrides: list[str]) -> str | None:
+    """``hydra.output_subdir`` may only name a folder inside the run folder (checked again on writing)."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+~") == "hydra.output_subdir":
+            value = value.strip().strip("'\"")
+            parts = Path(value).parts
+            if value and value != "null" and (Path(value).is_absolute() or ".." in parts):
+                return (
+                    f"config error: hydra.output_subdir={value!r} leaves the run folder; allowed: a relative "
+                    "folder name without '..', e.g. .hydra (or null for none)"
+                )
+    return None
+
+
+def _oversized_override(overrides: list[str]) -> str | None:
+    """A list or string beyond the config bounds (schema.MAX_LIST_VALUES, MAX_STRING_CHARS), refused
+    before Hydra parses it: a 3,000-value list takes Hydra and OmegaConf minutes to merge."""
+    from causal_cli.schema import MAX_LIST_VALUES, MAX_STRING_CHARS
+
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if len(value) > MAX_STRING_CHARS:
+            return (
+                f"config error: {key.lstrip('+~')} is given {len(value):,} characters; allowed: at most "
+                f"{MAX_STRING_CHARS:,} (put large values in a file)"
+            )
+        if value.lstrip().startswith("[") and value.count(",") >= MAX_LIST_VALUES:
+            return (
+                f"config error: {key.lstrip('+~')} is given {value.count(',') + 1:,} values; allowed: at most "
+                f"{MAX_LIST_VALUES:,}"
+            )
+    return None
 
 
 def _config_files(group: str) -> list[tuple[str, str]]:

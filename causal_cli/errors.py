@@ -29,3 +29,19 @@ class IdentificationError(CausalCliError):
 
 class EstimationError(CausalCliError):
     kind = "estimation error"
+
+
+class OutputError(CausalCliError, OSError):
+    """A run-folder file could not be written (disk full, read-only, a symbolic link planted in the folder)."""
+
+    kind = "output error"
+
+
+#: exit statuses of ``causal``: one per outcome, whatever the error type
+EXIT_OK = 0
+#: the run started (a run folder was claimed) and failed: its results.json says ``failed``
+EXIT_FAILED = 1
+#: refused before anything ran (usage, an unknown option, a config Hydra cannot compose): nothing written
+EXIT_REFUSED = 2
+#: stopped by a signal: 128 + the signal number (130 Ctrl-C, 143 SIGTERM); results.json says ``interrupted``
+EXIT_SIGNAL_BASE = 128

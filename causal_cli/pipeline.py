@@ -71,6 +71,7 @@ def stream_seed(cfg) -> int:
 
 
 def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
+    from causal_cli.bounds import check_against_data
     from causal_cli.data import load_dataset
     from causal_cli.data.checks import check_overlap
     from causal_cli.estimators.naive import difference_in_means
@@ -114,6 +115,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("identify")
 
     data = build_estimation_data(frame, graph, identification)
+    check_against_data(cfg, data.t)  # options that would silently give a wrong number on these data
     naive, naive_se = difference_in_means(data.t, data.y)
     estimator.fit(data, n_jobs, progress)
     lap("estimate")

@@ -7,6 +7,7 @@ selectable options but every config file of a group is validated against its met
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -17,6 +18,21 @@ from omegaconf import MISSING
 #: run that never ends; far above anything a study needs
 MAX_SIMULATED_ROWS = 10_000_000
 MAX_REPLICATIONS = 100_000
+#: the other size-like options (README, "Bounds"): each checked at validation, before any allocation
+MAX_NEIGHBOURS = 1_000  # estimator.k (psm, distance_matching)
+MAX_MATCHING_ROWS = MAX_SIMULATED_ROWS  # distance_matching.max_rows
+MAX_STRATA = 10_000  # ps_stratification.num_strata, max_strata
+MAX_FOLDS = 100  # aipw.folds, dml.folds
+MAX_CURVE_POINTS = 10_000  # unobserved_common_cause.curve_points
+MAX_STRENGTHS = 100  # unobserved_common_cause.strengths (values)
+MAX_BINS = 10_000  # diagnostics.num_bins
+MAX_TOP_WEIGHTS = 1_000  # diagnostics.top_weights
+MAX_CHUNK_ROWS = MAX_SIMULATED_ROWS  # data.chunksize (sql)
+#: any list in a config (merging a 3,000-value list onto a typed schema takes minutes) and any string
+MAX_LIST_VALUES = 1_000
+MAX_STRING_CHARS = 100_000
+#: the fewest treated and control rows a data_subset subset may keep (fewer estimate nothing useful)
+MIN_GROUP_ROWS = 20
 
 
 def check(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -24,7 +40,88 @@ def check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         from causal_cli.errors import ConfigError
 
-        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+        raise ConfigError(f"{key}={_shown(value)} is out of range; allowed: {allowed}")
+
+
+def check_max(value: Any, key: str, maximum: int, what: str = "") -> None:
+    """A size-like option (or the length of a list option, ``what="values"``) is at most ``maximum``."""
+    size = len(value) if what else value
+    try:
+        ok = size is None or isinstance(size, str) or size <= maximum
+    except TypeError:
+        ok = True  # the type is checked elsewhere; this check is about size
+    check(
+        ok,
+        key,
+        value if not what else f"<{size:,} {what}>",
+        f"at most {maximum:,}{' ' + what if what else ''}",
+    )
+
+
+#: option name -> (maximum, unit): every method config with such an option is checked by its base class
+BOUNDS: dict[str, tuple[int, str]] = {
+    "n": (MAX_SIMULATED_ROWS, ""),
+    "num_simulations": (MAX_REPLICATIONS, ""),
+    "num_bootstrap": (MAX_REPLICATIONS, ""),
+    "k": (MAX_NEIGHBOURS, ""),
+    "max_rows": (MAX_MATCHING_ROWS, ""),
+    "num_strata": (MAX_STRATA, ""),
+    "max_strata": (MAX_STRATA, ""),
+    "folds": (MAX_FOLDS, ""),
+    "curve_points": (MAX_CURVE_POINTS, ""),
+    "strengths": (MAX_STRENGTHS, "values"),
+    "chunksize": (MAX_CHUNK_ROWS, ""),
+    "num_bins": (MAX_BINS, ""),
+    "top_weights": (MAX_TOP_WEIGHTS, ""),
+}
+
+
+def check_bounds(config: Any) -> None:
+    """Every size-like option of ``config`` (see :data:`BOUNDS`) within its maximum, before any allocation."""
+    for key, (maximum, unit) in BOUNDS.items():
+        value = getattr(config, key, None)
+        if isinstance(value, bool) or value is None:
+            continue
+        if unit and isinstance(value, (list, tuple)):
+            check_max(value, key, maximum, unit)
+        elif isinstance(value, (int, float)):
+            check_max(value, key, maximum)
+
+
+def check_sizes(node: Any, path: str = "") -> None:
+    """No list longer than :data:`MAX_LIST_VALUES` and no string longer than :data:`MAX_STRING_CHARS`
+    anywhere in a plain config container, checked before any typed merge or allocation."""
+    from causal_cli.errors import ConfigError
+
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_sizes(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        if len(node) > MAX_LIST_VALUES:
+            raise ConfigError(f"{path} has {len(node):,} values; allowed: at most {MAX_LIST_VALUES:,}")
+        for i, value in enumerate(node):
+            check_sizes(value, f"{path}[{i}]")
+    elif isinstance(node, str) and len(node) > MAX_STRING_CHARS:
+        raise ConfigError(
+            f"{path} is a string of {len(node):,} characters; allowed: at most {MAX_STRING_CHARS:,}"
+        )
+
+
+def codec_without_text(name: Any) -> bool:
+    """A known codec that does not decode bytes to text (``rot13``, ``base64``); unknown names are
+    reported by the data source itself."""
+    import codecs
+
+    try:
+        return isinstance(name, str) and not codecs.lookup(name)._is_text_encoding
+    except (LookupError, TypeError, ValueError):
+        return False
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a one-line message: a 20 MB string or a 3,000-value list is cut, not echoed."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:120]}... ({len(text):,} characters)"
 
 
 class TargetUnits(str, Enum):
@@ -84,7 +181,7 @@ class EstimatorConfig:
     ci: CIConfig = field(default_factory=CIConfig)
 
     def __post_init__(self):
-        pass
+        check_bounds(self)
 
 
 @dataclass
@@ -94,6 +191,7 @@ class RefuterConfig:
     num_simulations: int = 100
 
     def __post_init__(self):
+        check_bounds(self)
         check(
             1 <= self.num_simulations <= MAX_REPLICATIONS,
             "num_simulations",
@@ -120,6 +218,9 @@ class DGPConfig:
         )
         check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         check(self.noise_sd >= 0, "noise_sd", self.noise_sd, "a number >= 0")
+        check(math.isfinite(self.true_effect), "true_effect", self.true_effect, "a finite number")
+        check(math.isfinite(self.noise_sd), "noise_sd", self.noise_sd, "a finite number >= 0")
+        check(math.copysign(1.0, self.noise_sd) > 0, "noise_sd", self.noise_sd, "a number >= 0 (0, not -0.0)")
 
 
 @dataclass
@@ -129,7 +230,14 @@ class DataConfig:
     source: str = MISSING
 
     def __post_init__(self):
-        pass
+        check_bounds(self)
+        encoding = getattr(self, "encoding", None)
+        check(
+            not codec_without_text(encoding),
+            "encoding",
+            encoding,
+            "a text encoding, e.g. utf-8, latin-1 (this codec does not decode bytes to text)",
+        )
 
 
 @dataclass
@@ -173,6 +281,8 @@ class DiagnosticsConfig:
         check(self.smd_threshold > 0, "smd_threshold", self.smd_threshold, "a number > 0")
         check(self.num_bins >= 2, "num_bins", self.num_bins, "an integer >= 2")
         check(self.top_weights >= 1, "top_weights", self.top_weights, "an integer >= 1")
+        check_max(self.num_bins, "num_bins", MAX_BINS)
+        check_max(self.top_weights, "top_weights", MAX_TOP_WEIGHTS)
 
 
 @dataclass

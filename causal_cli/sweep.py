@@ -316,7 +316,7 @@ class ScorecardCallback(Callback):
             from causal_cli.report import console
 
             message = exc.one_line() if isinstance(exc, CausalCliError) else f"{type(exc).__name__}: {exc}"
-            console.error(f"no scorecard for {sweep_dir}: {' '.join(message.split())}")
+            console.error(f"causal: no scorecard for {sweep_dir}: {' '.join(message.split())}")
 
 
 #: one line per finished job, appended by whichever process ran it (O_APPEND keeps lines whole)
@@ -335,6 +335,7 @@ class ProgressCallback(Callback):
         """A sweep folder used again starts counting from 0 (the scorecard still reads every job folder)."""
         with contextlib.suppress(OSError):
             (Path(str(config.hydra.sweep.dir)) / PROGRESS_FILE).unlink()
+        survive_dead_workers()
 
     def on_job_end(self, config, job_return=None, **kwargs: Any) -> None:
         try:
@@ -344,7 +345,10 @@ class ProgressCallback(Callback):
         if not (sweep_dir / "multirun.yaml").exists():
             return
         status = getattr(job_return, "return_value", None) or "failed"
-        done, failed = record_job_end(sweep_dir, str(status))
+        try:
+            done, failed = record_job_end(sweep_dir, str(status))
+        except OSError:  # e.g. a symbolic link planted as the progress file: no progress line, the job stands
+            return
         from causal_cli.report import console
 
         console.sweep_progress(done, failed, sweep_size(sweep_dir), sweep_elapsed_s(sweep_dir))
@@ -355,7 +359,7 @@ def record_job_end(sweep_dir: Path, status: str) -> tuple[int, int]:
     import os
 
     path = sweep_dir / PROGRESS_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         os.write(fd, f"{status}\n".encode())
     finally:
@@ -405,3 +409,102 @@ def count_sweep_jobs(lines: list[str]) -> int | None:
         else:  # glob and interval sweeps: their size depends on the config repository or the sweeper
             return None
     return math.prod(sizes.values())
+
+
+#: the joblib launcher's own ``launch``, wrapped by :func:`survive_dead_workers`
+_JOBLIB_LAUNCH = None
+DEAD_WORKER_ERROR = (
+    "worker error: the process running this job died (killed, e.g. SIGKILL or out of memory); jobs running "
+    "beside it in the same pool are stopped too and recorded so"
+)
+
+
+def survive_dead_workers() -> None:
+    """A joblib sweep whose worker process dies runs its other jobs and still writes the scorecard.
+
+    joblib's ``Parallel`` raises when a worker dies, so the launcher (and the whole multirun, with its
+    scorecard) would end and the jobs not yet started would never run. The launch is wrapped: the jobs
+    whose folder still says ``running`` are recorded as failed (``results.json`` says why), the jobs not
+    started yet run in a new pool, and the finished ones keep their results. Idempotent.
+    """
+    global _JOBLIB_LAUNCH
+    try:
+        from hydra_plugins.hydra_joblib_launcher import _core
+    except ImportError:
+        return
+    if _JOBLIB_LAUNCH is None:
+        _JOBLIB_LAUNCH = _core.launch
+        _core.launch = _launch_surviving_dead_workers
+
+
+def _launch_surviving_dead_workers(launcher, job_overrides, initial_job_idx):
+    from hydra.core.utils import JobReturn, JobStatus
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+    todo = list(range(len(job_overrides)))
+    returns: dict[int, Any] = {}
+    while todo:
+        block = _contiguous(todo)
+        try:
+            runs = _JOBLIB_LAUNCH(
+                launcher=launcher,
+                job_overrides=[job_overrides[i] for i in block],
+                initial_job_idx=initial_job_idx + block[0],
+            )
+            returns.update(zip(block, runs))
+            todo = [i for i in todo if i not in block]
+            continue
+        except BrokenProcessPool:
+            pass
+        folders = {job.num: job.folder for job in load_jobs(sweep_dir)}
+        progressed = False
+        for i in block:
+            folder = folders.get(initial_job_idx + i)
+            if folder is None:
+                continue  # never started: runs in the next pool
+            status = _folder_status(folder)
+            if status == "running" or status is None:
+                _record_dead(folder)
+                status = "failed"
+            returns[i] = JobReturn(
+                overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value=status
+            )
+            todo.remove(i)
+            progressed = True
+        if not progressed:  # the pool died before any job of the block started: do not loop forever
+            for i in block:
+                returns[i] = JobReturn(
+                    overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value="failed"
+                )
+                todo.remove(i)
+    return [returns[i] for i in range(len(job_overrides))]
+
+
+def _contiguous(indices: list[int]) -> list[int]:
+    block = [indices[0]]
+    for i in indices[1:]:
+        if i != block[-1] + 1:
+            break
+        block.append(i)
+    return block
+
+
+def _folder_status(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "results.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _record_dead(folder: Path) -> None:
+    """The job's ``results.json`` says failed and why (written whole, or not at all)."""
+    from causal_cli.report import files
+
+    try:
+        payload = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        payload = {}
+    payload.update(status="failed", error=DEAD_WORKER_ERROR, output_dir=str(folder))
+    with contextlib.suppress(Exception):
+        files.write_json(folder / "results.json", payload)

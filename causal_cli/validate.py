@@ -10,6 +10,7 @@ from omegaconf.errors import OmegaConfBaseException
 from causal_cli import registry
 from causal_cli.errors import CausalCliError, ConfigError
 from causal_cli.pipeline import REFUTER_SETTINGS
+from causal_cli.schema import check_sizes
 
 
 def _typed(node, schema: type, path: str, instantiate: bool = True) -> DictConfig:
@@ -70,6 +71,7 @@ def validate(cfg: DictConfig) -> DictConfig:
 
     trust.check_run_config(cfg)  # before resolving: no oc.env value is copied, nothing is imported
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    check_sizes(OmegaConf.to_container(cfg, resolve=False))  # before any typed merge (schema.check_sizes)
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:

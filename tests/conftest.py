@@ -75,3 +75,12 @@ def run_causal(tmp_path):
 
 def read_results(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "results.json").read_text())
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The hostile-input counts table (tests/test_hostile_inputs.py), also when run under xdist."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "hostile_counts":
+                terminalreporter.write_sep("=", "hostile inputs (issue #17)")
+                terminalreporter.write_line(str(value))

@@ -157,7 +157,10 @@ def test_sql_password_from_env_is_masked_in_errors_and_never_saved(run_causal, s
         env={"CAUSAL_TEST_DB_PASSWORD": SECRET},
     )
     assert proc.returncode == 1
-    assert proc.stderr.startswith("data error: data.url=sqlite:///") and "the query failed" in proc.stderr
+    assert (
+        proc.stderr.startswith("causal: data error: data.url=sqlite:///")
+        and "the query failed" in proc.stderr
+    )
     assert SECRET not in proc.stdout + proc.stderr
     assert read_results(run_dir)["status"] == "failed"
     assert _files_containing(run_dir, SECRET) == []
@@ -174,7 +177,7 @@ def test_unset_password_env_is_a_config_error(run_causal, source_files):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        "config error: data.password_env=CAUSAL_TEST_UNSET_VAR: the environment variable CAUSAL_TEST_UNSET_VAR "
+        "causal: config error: data.password_env=CAUSAL_TEST_UNSET_VAR: the environment variable CAUSAL_TEST_UNSET_VAR "
         "is not set"
     )
 

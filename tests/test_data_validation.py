@@ -196,7 +196,8 @@ def test_bad_data_is_refused_in_one_line(run_causal, tmp_path, case):
     assert len(lines) == 1, proc.stderr
     assert re.search(pattern, lines[0]), lines[0]
     result = read_results(run_dir)
-    assert result["status"] == "failed" and result["error"] == lines[0]
+    assert lines[0].startswith("causal: ")  # every printed error line has the command's prefix
+    assert result["status"] == "failed" and result["error"] == lines[0].removeprefix("causal: ")
     for name in ("results.csv", "summary.md", "report.html"):
         assert not (run_dir / name).exists(), name
     assert not (tmp_path / "pwned").exists()
@@ -218,7 +219,7 @@ def test_no_overlap_is_an_error_for_an_adjusting_estimator(run_causal, tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = proc.stderr.strip()
     assert re.fullmatch(
-        r"data error: no overlap: the propensity scores of treated units \[\S+, \S+\] and control units "
+        r"causal: data error: no overlap: the propensity scores of treated units \[\S+, \S+\] and control units "
         r"\[\S+, \S+\] do not intersect, .*",
         line,
     ), line

@@ -135,7 +135,7 @@ def test_an_identification_error_inside_the_helper_is_the_same_one_line_error(tm
     assert outcomes[True] == outcomes[False]
     code, stderr, error = outcomes[True]
     assert code == 1
-    assert stderr.strip().splitlines() == [error]
+    assert stderr.strip().splitlines() == [f"causal: {error}"]  # the printed line adds the command's prefix
     assert error.startswith(
         "identification error: identification.backdoor_method='efficient-adjustment' failed"
     )

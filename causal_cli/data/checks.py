@@ -150,9 +150,7 @@ def numeric(column: pd.Series, name: str, role: str, notes: list[str]) -> pd.Ser
     """Numbers (or booleans) as they are; numbers stored as text converted (noted); anything else refused."""
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return column
-    converted = (
-        pd.to_numeric(column, errors="coerce") if not isinstance(column.dtype, pd.CategoricalDtype) else None
-    )
+    converted = _to_numeric(column) if not isinstance(column.dtype, pd.CategoricalDtype) else None
     if converted is None or converted.isna().sum() > column.isna().sum():
         bad = column[column.notna() & (converted.isna() if converted is not None else True)]
         examples = ", ".join(repr(str(v)) for v in pd.unique(bad)[:3])
@@ -162,6 +160,21 @@ def numeric(column: pd.Series, name: str, role: str, notes: list[str]) -> pd.Ser
         )
     notes.append(f"column '{name}' held numbers stored as text; converted to numbers")
     return converted
+
+
+def _to_numeric(column: pd.Series) -> pd.Series:
+    """``pd.to_numeric`` (unparsable text -> NaN); a 400-digit number overflows it, and becomes inf here."""
+    try:
+        return pd.to_numeric(column, errors="coerce")
+    except OverflowError:
+        return pd.to_numeric(column.map(_as_float), errors="coerce")
+
+
+def _as_float(value):
+    try:
+        return float(str(value)) if isinstance(value, (str, int)) else value
+    except ValueError:
+        return float("nan")
 
 
 def _not_constant(column: pd.Series, name: str, role: str) -> None:

@@ -61,17 +61,46 @@ def names_in(expression: str, key: str) -> set[str]:
 def evaluate(expression: str, frame: pd.DataFrame, key: str):
     """Evaluate ``expression`` over the columns of ``frame``; ``key`` names it in errors."""
     tree = _parse(expression, key)
-    with np.errstate(all="ignore"):
-        return _Evaluator(frame, key, expression).visit(tree.body)
+    evaluator = _Evaluator(frame, key, expression)
+    try:
+        with np.errstate(all="ignore"):
+            return evaluator.visit(tree.body)
+    except ZeroDivisionError:
+        return evaluator.refuse("division by zero (of constants)")
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy/pandas/arrow refusing the operation: the expression's fault
+        detail = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"{key}={_short(expression)} cannot be evaluated ({type(exc).__name__}: {detail}); allowed: {ALLOWED}"
+        ) from exc
+
+
+#: the longest expression accepted, and the longest string it may hold or build (characters)
+MAX_EXPRESSION_CHARS = 10_000
+MAX_STRING_CHARS = 10_000
+
+
+def _short(expression) -> str:
+    text = repr(str(expression))
+    return text if len(text) <= 200 else f"{text[:120]}... ({len(text):,} characters)"
 
 
 def _parse(expression: str, key: str) -> ast.Expression:
     text = str(expression).strip()
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ConfigError(
+            f"{key}={_short(text)} is too long; allowed: an expression of at most {MAX_EXPRESSION_CHARS:,} characters"
+        )
     try:
         return ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ConfigError(
-            f"{key}={text!r} is not a valid expression ({exc.msg}); allowed: {ALLOWED}"
+            f"{key}={_short(text)} is not a valid expression ({exc.msg}); allowed: {ALLOWED}"
+        ) from exc
+    except (RecursionError, MemoryError, ValueError) as exc:  # deep nesting, a 5,000-digit number
+        raise ConfigError(
+            f"{key}={_short(text)} is too deeply nested or holds too large a number; allowed: {ALLOWED}"
         ) from exc
 
 
@@ -90,7 +119,35 @@ class _Evaluator:
         self.expression = expression
 
     def refuse(self, what: str):
-        raise ConfigError(f"{self.key}={self.expression!r}: {what} is not allowed; allowed: {ALLOWED}")
+        raise ConfigError(f"{self.key}={_short(self.expression)}: {what} is not allowed; allowed: {ALLOWED}")
+
+    def check_strings(self, op, left, right) -> None:
+        """``'a' * 3000000000`` or a string column times a large number: refused before it is built."""
+
+        def longest(value) -> int:
+            if isinstance(value, str):
+                return len(value)
+            if (
+                isinstance(value, pd.Series)
+                and not pd.api.types.is_numeric_dtype(value)
+                and not pd.api.types.is_bool_dtype(value)
+            ):
+                lengths = value.map(lambda v: len(v) if isinstance(v, str) else 0)
+                return int(lengths.max()) if len(lengths) else 0
+            return -1  # not text
+
+        left_len, right_len = longest(left), longest(right)
+        if left_len < 0 and right_len < 0:
+            return
+        if isinstance(op, ast.Mult):
+            text, count = (left_len, right) if left_len >= 0 else (right_len, left)
+            if isinstance(count, pd.Series):
+                count = count.max() if len(count) and pd.api.types.is_numeric_dtype(count) else 0
+            size = text * count if _is_scalar(count) else text
+        else:
+            size = max(left_len, 0) + max(right_len, 0)
+        if size > MAX_STRING_CHARS:
+            self.refuse(f"building a string of {size:,} characters (at most {MAX_STRING_CHARS:,})")
 
     def visit(self, node):
         method = getattr(self, f"visit_{type(node).__name__}", None)
@@ -109,7 +166,7 @@ class _Evaluator:
 
     def visit_Constant(self, node):
         if not isinstance(node.value, (bool, int, float, str)) and node.value is not None:
-            return self.refuse(f"the constant {node.value!r}")
+            return self.refuse(f"the constant {_short(node.value)}")
         return node.value
 
     def visit_List(self, node):
@@ -135,6 +192,8 @@ class _Evaluator:
         if op is None:
             return self.refuse(_describe(node.op))
         left, right = self.visit(node.left), self.visit(node.right)
+        if isinstance(node.op, (ast.Mult, ast.Add)):
+            self.check_strings(node.op, left, right)
         if isinstance(node.op, ast.Pow) and _is_scalar(right) and abs(right) > MAX_EXPONENT:
             # Python integers make 9 ** 9 ** 9 a minutes-long computation; no derived column needs it
             return self.refuse(f"an exponent of {right!r} (at most {MAX_EXPONENT})")
