@@ -113,21 +113,27 @@ def variance_ratio(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) ->
 
 
 def balance_table(
-    X: np.ndarray, names, t: np.ndarray, weights: np.ndarray | None, threshold: float = 0.1
+    X: np.ndarray,
+    names,
+    t: np.ndarray,
+    weights: np.ndarray | None,
+    threshold: float = 0.1,
+    base_weights: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per covariate: SMD and variance ratio before and (with ``weights``) after adjustment."""
+    """One row per covariate: SMD and variance ratio before and (with ``weights``) after adjustment.
+    ``base_weights`` (observation weights, ``data.weights``) weight the "before" columns."""
     rows = []
     for j, name in enumerate(names):
         x = X[:, j]
         scale = pooled_sd(x, t)
-        before = smd(x, t, scale=scale)
+        before = smd(x, t, base_weights, scale=scale)
         after = None if weights is None else smd(x, t, weights, scale=scale)
         rows.append(
             {
                 "covariate": name,
                 "smd_before": _finite(before),
                 "smd_after": _finite(after),
-                "variance_ratio_before": _finite(variance_ratio(x, t)),
+                "variance_ratio_before": _finite(variance_ratio(x, t, base_weights)),
                 "variance_ratio_after": None if weights is None else _finite(variance_ratio(x, t, weights)),
                 "imbalanced_before": bool(np.isfinite(before) and abs(before) > threshold),
                 "imbalanced_after": bool(after is not None and np.isfinite(after) and abs(after) > threshold),
@@ -371,8 +377,12 @@ def compute(
     names,
     estimator,
     settings=None,
+    observation_weights: np.ndarray | None = None,
 ) -> tuple[Diagnostics, list[str]]:
-    """All diagnostics for a fitted estimator on covariates ``X``; returns them and any notes."""
+    """All diagnostics for a fitted estimator on covariates ``X``; returns them and any notes.
+
+    With ``observation_weights`` (``data.weights``) balance before adjustment is weighted by them; the
+    estimator's ``balance_weights_`` already include them (ipw, aipw, dml)."""
     from causal_cli.errors import EstimationError
     from causal_cli.estimators.base import EstimationData
     from causal_cli.estimators.propensity import propensity_scores
@@ -387,7 +397,7 @@ def compute(
     if problem:
         notes.append(problem)
     diag = Diagnostics(adjustment=adjustment, smd_threshold=threshold)
-    diag.balance = balance_table(X, list(names), t, weights, threshold)
+    diag.balance = balance_table(X, list(names), t, weights, threshold, base_weights=observation_weights)
     if weights is not None:
         diag.weights = weight_summary(weights, t, int(_setting(settings, "top_weights", 5)))
 

@@ -22,6 +22,8 @@ class CausalGraph:
     unobserved: list[str] = field(default_factory=list)
     name: str = "custom"
     outcome_units: str = ""
+    #: ``graph.effect_modifiers``: variables the effect may vary with (regression adds t x modifier terms)
+    effect_modifiers: list[str] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, cfg) -> CausalGraph:
@@ -56,6 +58,7 @@ class CausalGraph:
             unobserved=list(cfg.unobserved),
             name=cfg.name,
             outcome_units=cfg.outcome_units,
+            effect_modifiers=[str(m) for m in cfg.effect_modifiers],
         )
         graph.check()
         return graph

@@ -28,7 +28,9 @@ class NullProgress:
 
 
 def build_estimation_data(frame, graph, identification):
-    from causal_cli.data import expand_columns
+    import pandas as pd
+
+    from causal_cli.data import CLUSTER, WEIGHTS, expand_columns
     from causal_cli.estimators.base import EstimationData
 
     def block(names):
@@ -45,6 +47,10 @@ def build_estimation_data(frame, graph, identification):
         instrument_names=tuple(expand_columns(frame, identification.instruments)),
         mediators=block(identification.mediators) if identification.mediators else None,
         mediator_names=tuple(expand_columns(frame, identification.mediators)),
+        w=frame[frame.attrs[WEIGHTS]].to_numpy(dtype=float) if frame.attrs.get(WEIGHTS) else None,
+        cluster=pd.factorize(frame[frame.attrs[CLUSTER]])[0] if frame.attrs.get(CLUSTER) else None,
+        modifiers=block(graph.effect_modifiers) if getattr(graph, "effect_modifiers", None) else None,
+        modifier_names=tuple(expand_columns(frame, getattr(graph, "effect_modifiers", None) or [])),
     )
 
 
@@ -72,9 +78,9 @@ def stream_seed(cfg) -> int:
 
 def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     from causal_cli.bounds import check_against_data
-    from causal_cli.data import load_dataset
+    from causal_cli.data import CLUSTER, WEIGHTS, load_dataset
     from causal_cli.data.checks import check_overlap
-    from causal_cli.estimators.naive import difference_in_means
+    from causal_cli.estimators.naive import naive_effect
     from causal_cli.identify import identify
     from causal_cli.simulation import start_workers
 
@@ -116,11 +122,14 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
 
     data = build_estimation_data(frame, graph, identification)
     check_against_data(cfg, data.t)  # options that would silently give a wrong number on these data
-    naive, naive_se = difference_in_means(data.t, data.y)
+    naive, naive_se = naive_effect(data)  # weighted / cluster-robust with data.weights / data.cluster
     estimator.fit(data, n_jobs, progress)
     lap("estimate")
 
     sensitivity = analytic_sensitivity(data, identification.kind, estimator)
+    heterogeneity = heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed)
+    if heterogeneity is not None:
+        lap("heterogeneity")
 
     diagnostics, diagnostic_notes = _diagnostics(cfg, frame, graph, data, estimator)
     check_overlap(diagnostics.overlap, adjusts=estimator_cls.identification != "none")
@@ -171,6 +180,10 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         ci_high=estimator.ci_high_,
         ci_level=float(estimator.ci_level),
         ci_method=estimator.ci_method_,
+        se_method=getattr(estimator, "se_type_", None),
+        weights_column=frame.attrs.get(WEIGHTS),
+        cluster_column=frame.attrs.get(CLUSTER),
+        n_clusters=data.n_clusters,
         reference=reference,
         reference_kind=_reference_kind(cfg, dataset) if reference is not None else None,
         references=references,
@@ -193,7 +206,29 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         data_hash=data_hash,
         data_files=data_files,
         sensitivity=sensitivity,
+        heterogeneity=heterogeneity,
     )
+
+
+def heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed):
+    """Who benefits (causal_cli.heterogeneity), when effect modifiers are declared; None otherwise.
+
+    It needs a backdoor design (the doubly robust scores adjust for the adjustment set); on another
+    design it is skipped with a note rather than reporting effects that are not identified.
+    """
+    from causal_cli.heterogeneity import analysis
+
+    if not analysis.enabled(cfg, graph):
+        return None
+    if identification.kind != "backdoor":
+        dataset.notes.append(
+            f"heterogeneity stage skipped: it needs a backdoor design, this run's is {identification.kind}"
+        )
+        return None
+    truth = (dataset.info or {}).get("unit_effects")
+    if truth is not None and len(truth) != len(frame):
+        truth = None
+    return analysis.analyze(cfg, frame, graph, data, truth, np.random.SeedSequence([seed, 0xCA7E]))
 
 
 def analytic_sensitivity(data, identification: str, estimator) -> dict[str, Any]:
@@ -256,7 +291,9 @@ def _diagnostics(cfg, frame, graph, data, estimator):
         X = np.column_stack([data.X, frame[extra].to_numpy(dtype=float)]) if extra else data.X
     except (TypeError, ValueError) as exc:
         raise DataError(f"confounder column(s) {', '.join(extra)} are not numeric: {exc}") from exc
-    return diagnostics.compute(data.t, X, names, estimator, cfg.get("diagnostics"))
+    return diagnostics.compute(
+        data.t, X, names, estimator, cfg.get("diagnostics"), observation_weights=data.w
+    )
 
 
 def _weight_caveats(diag, estimator, stated: list[str]) -> list[str]:

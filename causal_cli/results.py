@@ -96,6 +96,15 @@ class RunResult:
     caveats: list[str] = field(default_factory=list)
     #: a randomized design's ``causal_cli.abtest.analysis.ExperimentResult``, or None
     experiment: Any = None
+    #: a ``causal_cli.heterogeneity.analysis.HeterogeneityResult`` (segments, CATE, targeting), or None
+    heterogeneity: Any = None
+    #: how the standard error was computed: analytic | bootstrap | cluster-robust (CR1) | cluster bootstrap
+    se_method: str | None = None
+    #: the ``data.weights`` column (observation weights), or None
+    weights_column: str | None = None
+    #: the ``data.cluster`` column and its number of clusters, or None
+    cluster_column: str | None = None
+    n_clusters: int | None = None
 
     @property
     def bias(self) -> float | None:
@@ -116,7 +125,9 @@ class RunResult:
         return None if self.reference is None else bool(self.ci_low <= self.reference <= self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("refutations", "diagnostics", "experiment")}
+        # typed blocks serialise themselves below; asdict would deep-copy them for nothing
+        own = ("refutations", "diagnostics", "experiment", "heterogeneity")
+        out = {k: v for k, v in asdict(self).items() if k not in own}
         for row in out["comparisons"]:
             if row["estimate"] is not None and self.reference is not None:
                 row["bias"] = row["estimate"] - self.reference
@@ -140,6 +151,8 @@ class RunResult:
         )
         if self.experiment is not None:
             out["experiment"] = self.experiment.to_dict()
+        if self.heterogeneity is not None:
+            out["heterogeneity"] = self.heterogeneity.to_dict()
         return _plain(out)
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
@@ -155,6 +168,7 @@ class RunResult:
                     for r in self.refutations
                     for i, effect in enumerate(r.simulations)
                 ],
+                **({"cate": self.heterogeneity.unit_rows()} if self.heterogeneity is not None else {}),
             }
         )
 

@@ -286,6 +286,45 @@ class DiagnosticsConfig:
 
 
 @dataclass
+class CateConfig:
+    """The heterogeneity stage (causal_cli/heterogeneity): who benefits, and whom to target."""
+
+    #: null = on exactly when effect modifiers are declared (``graph.effect_modifiers`` or ``cate.by``)
+    enabled: Any = None
+    #: modifier columns; empty = ``graph.effect_modifiers``
+    by: list[str] = field(default_factory=list)
+    #: per-unit effect learner: dr (DR-learner) | t (T-learner) | x (X-learner)
+    learner: str = "dr"
+    #: the learner's regression model (``{_target_: sklearn...}``); null = OLS on the modifiers
+    model: Any = None
+    #: nuisance outcome model E[y | t, X, modifiers]; null = OLS per arm
+    outcome_model: Any = None
+    #: nuisance propensity model; null = the built-in penalised logistic regression
+    propensity_model: Any = None
+    propensity_C: float = 1.0
+    folds: int = 5
+    #: quantile bins for a continuous modifier's segments
+    bins: int = 4
+    #: GATES groups (quantiles of the predicted effect)
+    groups: int = 5
+    #: cost per treated unit, in outcome units: the policy treats when the predicted effect exceeds it
+    cost: float = 0.0
+    #: depth of the readable policy tree (0 = none; at most 2)
+    tree_depth: int = 2
+    ci_level: float = 0.95
+
+    def __post_init__(self):
+        check(self.enabled in (None, True, False), "cate.enabled", self.enabled, "true, false or null")
+        check(self.learner in ("dr", "t", "x"), "cate.learner", self.learner, "dr, t, x")
+        check(2 <= self.folds <= 20, "cate.folds", self.folds, "an integer from 2 to 20")
+        check(2 <= self.bins <= 20, "cate.bins", self.bins, "an integer from 2 to 20")
+        check(2 <= self.groups <= 20, "cate.groups", self.groups, "an integer from 2 to 20")
+        check(0 <= self.tree_depth <= 2, "cate.tree_depth", self.tree_depth, "0, 1 or 2")
+        check(0 < self.ci_level < 1, "cate.ci_level", self.ci_level, "a number strictly between 0 and 1")
+        check(self.propensity_C > 0, "cate.propensity_C", self.propensity_C, "a number > 0")
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     question: str = ""
@@ -303,6 +342,7 @@ class RunConfig:
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     #: the A/B analysis of a randomized design (causal_cli/abtest/config.py:ABConfig)
     ab: Any = None
+    cate: CateConfig = field(default_factory=CateConfig)
 
 
 def register_configs() -> None:

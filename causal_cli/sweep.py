@@ -43,6 +43,8 @@ SUMMARY_COLUMNS = [
     "mean_runtime_s",
     "best",
 ]
+#: appended to summary.csv when the jobs ran the heterogeneity stage on simulated data
+HETEROGENEITY_COLUMNS = ["mean_pehe", "segment_ci_coverage"]
 ESTIMATOR_KEY = "estimator"
 _JOB_NUM = re.compile(r"^(\d+)_")
 
@@ -102,7 +104,8 @@ class Scorecard:
         return [job for job in self.jobs if not job.ok]
 
     def columns(self) -> list[str]:
-        return [*self.settings, *SUMMARY_COLUMNS]
+        extra = [c for c in HETEROGENEITY_COLUMNS if any(row.get(c) is not None for row in self.rows)]
+        return [*self.settings, *SUMMARY_COLUMNS, *extra]
 
 
 def parse_override(line: str) -> tuple[str, str] | None:
@@ -216,6 +219,17 @@ def score(jobs: list[Job]) -> dict[str, Any]:
         "refutations_judged": sum(int(r.get("refutations_with_verdict") or 0) for r in ok),
         "mean_runtime_s": _mean(runtimes),
         "biases": biases,
+        **heterogeneity_score(ok),
+    }
+
+
+def heterogeneity_score(results: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean PEHE and segment-CI coverage over the jobs whose heterogeneity stage knew the truth."""
+    truths = [(r.get("heterogeneity") or {}).get("truth") for r in results]
+    truths = [t for t in truths if t]
+    return {
+        "mean_pehe": _mean([t["pehe"] for t in truths]) if truths else None,
+        "segment_ci_coverage": _mean([t["segment_coverage"] for t in truths]) if truths else None,
     }
 
 

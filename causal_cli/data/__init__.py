@@ -10,6 +10,9 @@ import pandas as pd
 
 #: ``frame.attrs`` key set by validation: categorical column -> its one-hot columns
 DUMMIES = "causal_cli.one_hot"
+#: ``frame.attrs`` keys set by validation: the ``data.weights`` and ``data.cluster`` column names
+WEIGHTS = "causal_cli.weights"
+CLUSTER = "causal_cli.cluster"
 
 
 @dataclass

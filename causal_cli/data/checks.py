@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 import pandas as pd
 
-from causal_cli.data import DUMMIES, Dataset
+from causal_cli.data import CLUSTER, DUMMIES, WEIGHTS, Dataset
 from causal_cli.errors import ConfigError, DataError
 
 TRUE_WORDS = ("1", "true", "yes")
@@ -57,8 +58,14 @@ def validate(dataset: Dataset, graph, data_cfg) -> Dataset:
                 f"allowed: {', '.join(c for c in used if c not in (graph.treatment, graph.outcome))}"
             )
     notes = list(dataset.notes)
+    design = [str(c) for c in (data_cfg.get("weights"), data_cfg.get("cluster")) if c]
+    require_columns([c for c in design if c not in used], frame.columns, graph, where)
     frame = _handle_missing(
-        frame, used, str(getattr(data_cfg.get("missing"), "value", data_cfg.get("missing"))), where, notes
+        frame,
+        list(dict.fromkeys(used + design)),
+        str(getattr(data_cfg.get("missing"), "value", data_cfg.get("missing"))),
+        where,
+        notes,
     )
     frame[graph.treatment] = binary_treatment(frame[graph.treatment], graph.treatment, notes)
     dummies: dict[str, list[str]] = {}
@@ -71,9 +78,49 @@ def validate(dataset: Dataset, graph, data_cfg) -> Dataset:
             frame[name] = numeric(frame[name], name, _role(graph, name), notes)
             _not_constant(frame[name], name, _role(graph, name))
     frame.attrs[DUMMIES] = dummies
+    if data_cfg.get("weights"):
+        frame.attrs[WEIGHTS] = observation_weights(frame, str(data_cfg.weights), notes)
+    if data_cfg.get("cluster"):
+        frame.attrs[CLUSTER] = clusters(frame, str(data_cfg.cluster), notes)
     dataset.frame = frame
     dataset.notes = notes
     return dataset
+
+
+def observation_weights(frame: pd.DataFrame, name: str, notes: list[str]) -> str:
+    """``data.weights``: a numeric column, finite, >= 0 and not all zero; returns its name."""
+    column = frame[name]
+    if not pd.api.types.is_numeric_dtype(column):
+        column = pd.to_numeric(column, errors="coerce")
+        if column.isna().any():
+            raise DataError(
+                f"data.weights: column '{name}' has non-numeric values; allowed: finite numbers >= 0"
+            )
+    values = column.to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)) or (values < 0).any():
+        bad = values[~np.isfinite(values) | (values < 0)][0]
+        raise DataError(f"data.weights: column '{name}' has the value {bad}; allowed: finite numbers >= 0")
+    if not (values > 0).any():
+        raise DataError(f"data.weights: column '{name}' is zero in every row; allowed: weights not all zero")
+    frame[name] = values
+    zero = int((values == 0).sum())
+    notes.append(
+        f"data.weights: rows weighted by column '{name}' (sum {values.sum():,.4g}; Kish effective sample size "
+        f"{values.sum() ** 2 / (values**2).sum():,.0f} of {len(values):,} rows"
+        + (f"; {zero:,} rows have weight 0)" if zero else ")")
+    )
+    return name
+
+
+def clusters(frame: pd.DataFrame, name: str, notes: list[str]) -> str:
+    """``data.cluster``: cluster ids of any type; at least 2 clusters. Returns the column name."""
+    groups = int(frame[name].nunique())
+    if groups < 2:
+        raise DataError(
+            f"data.cluster: column '{name}' has {groups} cluster(s); allowed: a column with >= 2 ids"
+        )
+    notes.append(f"data.cluster: {groups:,} clusters in column '{name}'; standard errors are cluster-robust")
+    return name
 
 
 def _role(graph, name: str) -> str:

@@ -71,6 +71,7 @@ class BaseDGP:
             reference=ground_truth(effects, treatment),
             reference_kind="ground_truth",
             description=self.description,
+            info={"unit_effects": effects},
         )
 
     treatment_column = "treatment"
@@ -83,6 +84,8 @@ class ProductGrowthDGPConfig(DGPConfig):
     treatment_intercept: float = -0.2
     treatment_coef: dict[str, float] = field(default_factory=lambda: {"account_age": 0.9, "activity": 0.9})
     outcome_coef: dict[str, float] = field(default_factory=lambda: {"account_age": 1.6, "activity": 0.65})
+    #: $ of extra uplift per SD of weekly activity (0 = the same effect for everyone)
+    heterogeneity: float = 0.0
 
 
 class ProductGrowthDGP(BaseDGP):
@@ -90,8 +93,9 @@ class ProductGrowthDGP(BaseDGP):
 
     account_age ~ Gamma(2, 1.5) years; activity ~ Gamma(4, 2.5) sessions/week;
     logit P(feature_used) = intercept + scale * sum(coef * standardized confounder);
-    spend = baseline + sum(coef * confounder) + true_effect * feature_used + noise.
-    The effect is the same for everyone, so ATE = ATT = ATC = true_effect exactly.
+    spend = baseline + sum(coef * confounder) + effect * feature_used + noise, with
+    effect = true_effect + heterogeneity * standardized activity. With the default heterogeneity 0 the
+    effect is the same for everyone, so ATE = ATT = ATC = true_effect exactly; otherwise active users gain more.
     """
 
     config_class = ProductGrowthDGPConfig
@@ -102,7 +106,10 @@ class ProductGrowthDGP(BaseDGP):
         covariates, standardized = power_users(rng, int(self.cfg.n))
         t = (rng.random(int(self.cfg.n)) < sigmoid(adoption_logit(self.cfg, standardized))).astype(np.int64)
         y0 = untreated_spend(self.cfg, covariates, rng)
-        effects = np.full(int(self.cfg.n), float(self.cfg.true_effect))
+        effects = (
+            float(self.cfg.true_effect)
+            + float(getattr(self.cfg, "heterogeneity", 0.0)) * standardized["activity"]
+        )
         frame = pd.DataFrame({**covariates, "feature_used": t, "spend": y0 + effects * t})
         return frame, effects
 

@@ -41,6 +41,10 @@ class TableDataConfig(DataConfig):
     categorical: list[str] = field(default_factory=list)
     #: rows with missing values in a used column: error (with counts per column) | drop (reported)
     missing: MissingPolicy = MissingPolicy.error
+    #: column of observation (sampling) weights: finite, >= 0, not all zero; null = every row weighs 1
+    weights: str | None = None
+    #: column of cluster ids (users within teams, repeated users): cluster-robust standard errors
+    cluster: str | None = None
 
 
 class TableSource:
@@ -73,6 +77,7 @@ class TableSource:
         derive = {str(k): str(v) for k, v in (cfg.get("derive") or {}).items()}
         row_filter = self.row_filter()
         needed = needed_columns(graph, derive, row_filter)
+        needed += [str(c) for c in (cfg.get("weights"), cfg.get("cluster")) if c and str(c) not in needed]
         source_name = {new: old for old, new in rename.items()}
         if cfg.get("columns") is not None:
             wanted = [str(c) for c in cfg.columns]

@@ -22,9 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.ipw import (
     CLIP_ALLOWED,
     TRIMMING_ALLOWED,
@@ -64,6 +62,8 @@ class AIPWEstimator(BaseEstimator):
     config_class = AIPWConfig
     name = "aipw"
     has_analytic_se = True
+    accepts_weights = True
+    cluster_robust_se = True
 
     def __init__(
         self,
@@ -94,14 +94,15 @@ class AIPWEstimator(BaseEstimator):
         overlap = apply_overlap(ps, t, self.clip, self.trimming)
         mu1, mu0 = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=True)
         e, keep = overlap.ps, overlap.keep
-        effect, self._influence = efficient_score(y, t, mu1, mu0, e, self.target_units, keep)
+        effect, self._influence = efficient_score(y, t, mu1, mu0, e, self.target_units, keep, data.w)
         a1, a0, _, _ = target_weights(e, self.target_units)
-        self.balance_weights_ = (t * a1 + (1 - t) * a0) * keep  # the weights of the IPW part (0 if trimmed)
+        # the weights of the IPW part (0 if trimmed), times the observation weights
+        self.balance_weights_ = (t * a1 + (1 - t) * a0) * keep * data.weights
         self.overlap_ = overlap
         return float(effect)
 
     def _std_error(self, data):
-        return float(np.sqrt(np.sum(self._influence**2)) / data.n)
+        return influence_se(self._influence, data)
 
     def summary(self):
         out: dict[str, Any] = {

@@ -36,6 +36,13 @@ class EstimationData:
     instrument_names: tuple[str, ...] = ()
     mediators: np.ndarray | None = None
     mediator_names: tuple[str, ...] = ()
+    #: observation (sampling) weights, finite and >= 0 (``data.weights``); None = every row weighs 1
+    w: np.ndarray | None = None
+    #: cluster id of each row as integer codes 0..G-1 (``data.cluster``); None = rows are independent
+    cluster: np.ndarray | None = None
+    #: declared effect modifiers (``graph.effect_modifiers``) as float columns, and their names
+    modifiers: np.ndarray | None = None
+    modifier_names: tuple[str, ...] = ()
     _columns: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -87,8 +94,34 @@ class EstimationData:
             X=columns[1:].T,
             instruments=pick(self.instruments),
             mediators=pick(self.mediators),
+            w=pick(self.w),
+            cluster=pick(self.cluster),
+            modifiers=pick(self.modifiers),
             _columns=columns,
         )
+
+    @property
+    def n_clusters(self) -> int | None:
+        return None if self.cluster is None else int(self.cluster.max()) + 1
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The observation weights, ones when there are none."""
+        return np.ones(self.n) if self.w is None else self.w
+
+
+def influence_se(influence: np.ndarray, data: EstimationData) -> float:
+    """The standard error ``sqrt(sum psi_i^2) / n`` of an estimate with per-row influence ``psi`` (scaled
+    so that ``estimate - truth ~ mean(psi)``); with ``data.cluster``, the cluster-robust CR1 version
+    ``sqrt(G / (G - 1) * sum_g (sum_{i in g} psi_i)^2) / n`` (Liang & Zeger 1986; Cameron & Miller 2015)."""
+    influence = np.asarray(influence, dtype=float)
+    if data.cluster is None:
+        return float(np.sqrt(np.sum(influence**2)) / data.n)
+    sums = np.bincount(data.cluster, weights=influence)
+    groups = int(np.count_nonzero(np.bincount(data.cluster)))
+    if groups < 2:
+        return float("nan")
+    return float(np.sqrt(groups / (groups - 1) * np.sum(sums**2)) / data.n)
 
 
 #: :meth:`BaseEstimator.compact` keeps fitted arrays below this size and below the row count (coefficients,
@@ -103,6 +136,10 @@ class BaseEstimator:
     identification: ClassVar[str] = "backdoor"
     #: whether ``_std_error`` gives an analytic standard error
     has_analytic_se: ClassVar[bool] = False
+    #: whether the point estimate and SE honour ``data.weights`` (else the estimator refuses them)
+    accepts_weights: ClassVar[bool] = False
+    #: whether ``_std_error`` is cluster-robust under ``data.cluster`` (else the SE is a cluster bootstrap)
+    cluster_robust_se: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -184,6 +221,9 @@ class BaseEstimator:
         if not np.isfinite(self.effect_):
             raise EstimationError(f"estimator '{self.name}' returned a non-finite estimate ({self.effect_})")
         method = self.ci_method
+        clustered = data.cluster is not None
+        if clustered and not self.cluster_robust_se:
+            method = "bootstrap"  # no cluster-robust analytic SE: resample whole clusters instead
         se = self._std_error(data) if method == "analytic" else None
         z = NormalDist().inv_cdf(0.5 + self.ci_level / 2)
         if se is not None and np.isfinite(se):
@@ -191,6 +231,7 @@ class BaseEstimator:
             self.ci_low_ = self.effect_ - z * se
             self.ci_high_ = self.effect_ + z * se
             self.ci_method_ = "analytic"
+            self.se_type_ = "cluster-robust (CR1)" if clustered else "analytic"
         else:
             boots = self.bootstrap_estimates(data, self.num_bootstrap, n_jobs, progress)
             boots = boots[np.isfinite(boots)]
@@ -203,6 +244,7 @@ class BaseEstimator:
             alpha = 1 - self.ci_level
             self.ci_low_, self.ci_high_ = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
             self.ci_method_ = "bootstrap"
+            self.se_type_ = "cluster bootstrap" if clustered else "bootstrap"
         return self
 
     def bootstrap_estimates(
@@ -223,6 +265,14 @@ class BaseEstimator:
             raise EstimationError(f"estimator.target_units='{self.target_units}'; allowed: ate, att, atc")
         if not 0 < self.ci_level < 1:
             raise EstimationError(f"estimator.ci.level={self.ci_level} is outside (0, 1)")
+        if data.w is not None and not self.accepts_weights:
+            from causal_cli import registry
+
+            takers = [n for n in registry.ESTIMATORS if registry.load("estimator", n).accepts_weights]
+            raise EstimationError(
+                f"data.weights: estimator '{self.name}' cannot use observation weights; "
+                f"allowed with data.weights: {', '.join(takers)}"
+            )
         treated = int(data.t.sum())
         if treated == 0 or treated == data.n:
             group = "control" if treated == 0 else "treated"
@@ -248,8 +298,19 @@ def _param_names(cls: type) -> tuple[str, ...]:
 
 
 def resample(data: EstimationData, rng: np.random.Generator) -> EstimationData | None:
-    """``n`` rows drawn with replacement; None when they are all treated or all control."""
-    sample = data.take(rng.integers(0, data.n, data.n))
+    """``n`` rows drawn with replacement (with ``data.cluster``: ``G`` whole clusters drawn with replacement,
+    each copy a cluster of its own); None when they are all treated or all control."""
+    if data.cluster is None:
+        sample = data.take(rng.integers(0, data.n, data.n))
+        return sample if sample.has_both_groups else None
+    groups = data.n_clusters
+    order = np.argsort(data.cluster, kind="stable")
+    starts = np.searchsorted(data.cluster[order], np.arange(groups + 1))
+    drawn = rng.integers(0, groups, groups)
+    sizes = starts[drawn + 1] - starts[drawn]
+    rows = order[np.concatenate([np.arange(starts[g], starts[g + 1]) for g in drawn])]
+    sample = data.take(rows)
+    sample.cluster = np.repeat(np.arange(groups), sizes)
     return sample if sample.has_both_groups else None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.outcome import (
     cross_fit_outcome,
     cross_fitted_scores,
@@ -73,6 +73,8 @@ class DMLEstimator(BaseEstimator):
     config_class = DMLConfig
     name = "dml"
     has_analytic_se = True
+    accepts_weights = True
+    cluster_robust_se = True
 
     def __init__(
         self,
@@ -133,27 +135,28 @@ class DMLEstimator(BaseEstimator):
                 "a cross-fitted propensity score is 0 or 1; dml model: irm needs overlap (use a classifier "
                 "with predict_proba, or model: plr)"
             )
-        effect, influence = efficient_score(y, t, mu1, mu0, e, self.target_units)
+        effect, influence = efficient_score(y, t, mu1, mu0, e, self.target_units, weights=data.w)
         if self.target_units == "att":
             weight = t + (1 - t) * e / (1 - e)
         elif self.target_units == "atc":
             weight = t * (1 - e) / e + (1 - t)
         else:
             weight = t / e + (1 - t) / (1 - e)
-        return effect, float(np.sqrt(np.sum(influence**2)) / data.n), weight
+        return effect, influence_se(influence, data), weight * data.weights
 
     def _fit_plr(self, data, folds, m):
         l_hat, _ = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=False)
         t_res, y_res = data.t - m, data.y - l_hat
-        denominator = t_res @ t_res
+        w = data.weights
+        denominator = (w * t_res) @ t_res
         if denominator <= 0:
             raise EstimationError(
                 "the treatment is fully predicted by the covariates; dml cannot separate its effect"
             )
-        effect = float((t_res @ y_res) / denominator)
-        psi = (y_res - effect * t_res) * t_res
-        se = float(np.sqrt(np.mean(psi**2) / np.mean(t_res**2) ** 2 / data.n))
-        return effect, se, np.abs(t_res)  # the weight the partially linear fit gives each unit
+        effect = float(((w * t_res) @ y_res) / denominator)
+        psi = w * (y_res - effect * t_res) * t_res / (denominator / data.n)
+        se = influence_se(psi, data)
+        return effect, se, np.abs(t_res) * w  # the weight the partially linear fit gives each unit
 
     def _std_error(self, data):
         return self._se

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.propensity import propensity_scores
 from causal_cli.schema import EstimatorConfig, check
 
@@ -155,6 +155,8 @@ class IPWEstimator(BaseEstimator):
     config_class = IPWConfig
     name = "ipw"
     has_analytic_se = True
+    accepts_weights = True
+    cluster_robust_se = True
 
     def __init__(
         self,
@@ -187,11 +189,11 @@ class IPWEstimator(BaseEstimator):
         overlap = apply_overlap(ps, data.t, self.clip, self.trimming)
         t, y, keep = data.t, data.y, overlap.keep
         a1, a0, _, _ = target_weights(overlap.ps, self.target_units)
-        w1, w0 = t * a1 * keep, (1 - t) * a0 * keep
+        w1, w0 = t * a1 * keep * data.weights, (1 - t) * a0 * keep * data.weights
         if self.normalized:
             effect = (w1 @ y) / w1.sum() - (w0 @ y) / w0.sum()
         else:
-            effect = (w1 @ y - w0 @ y) / self._target_count(t, keep)
+            effect = (w1 @ y - w0 @ y) / self._target_count(t, keep, data.w)
         share = t[keep].mean()
         scale = np.where(t == 1, share, 1 - share) if self.stabilized else 1.0
         self.balance_weights_ = (w1 + w0) * scale  # the IPW weights (0 for trimmed units)
@@ -199,8 +201,10 @@ class IPWEstimator(BaseEstimator):
         self._groups = (("treated", (t == 1) & keep), ("control", (t == 0) & keep))
         return float(effect)
 
-    def _target_count(self, t, keep) -> float:
+    def _target_count(self, t, keep, w=None) -> float:
         rows = {"att": t == 1, "atc": t == 0}.get(self.target_units, np.ones(t.shape[0], dtype=bool))
+        if w is not None:
+            return float(w[rows & keep].sum())
         return float((rows & keep).sum())
 
     def _std_error(self, data):
@@ -208,8 +212,9 @@ class IPWEstimator(BaseEstimator):
         t, y, keep, e = data.t, data.y, overlap.keep, overlap.ps
         a1, a0, da1, da0 = target_weights(e, self.target_units)
         # a clipped score does not move with the coefficients
-        da1, da0 = da1 * overlap.unclipped * keep, da0 * overlap.unclipped * keep
-        w1, w0 = t * a1 * keep, (1 - t) * a0 * keep
+        ow = data.weights  # observation weights (ones without data.weights)
+        da1, da0 = da1 * overlap.unclipped * keep * ow, da0 * overlap.unclipped * keep * ow
+        w1, w0 = t * a1 * keep * ow, (1 - t) * a0 * keep * ow
         n = data.n
         if self.normalized:
             mu1, mu0 = (w1 @ y) / w1.sum(), (w0 @ y) / w0.sum()
@@ -218,8 +223,8 @@ class IPWEstimator(BaseEstimator):
             influence = w1 * r1 / W1 - w0 * r0 / W0
             sensitivity = data.design.T @ (t * da1 * r1 / W1 - (1 - t) * da0 * r0 / W0) / n
         else:
-            R = self._target_count(t, keep) / n
-            rows = {"att": t, "atc": 1 - t}.get(self.target_units, np.ones(n)) * keep
+            R = self._target_count(t, keep, data.w) / n
+            rows = {"att": t, "atc": 1 - t}.get(self.target_units, np.ones(n)) * keep * ow
             influence = (w1 * y - w0 * y - self.effect_ * rows) / R
             sensitivity = data.design.T @ ((t * da1 - (1 - t) * da0) * y) / (n * R)
         self.se_includes_propensity_ = bool(self.warm_start_ is not None)
@@ -227,7 +232,7 @@ class IPWEstimator(BaseEstimator):
             influence = influence + logistic_correction(
                 data.columns, self.propensity_, self.propensity_C, sensitivity, t
             )
-        return float(np.sqrt(np.sum(influence**2)) / n)
+        return influence_se(influence, data)
 
     def caveats(self) -> list[str]:
         """Units trimmed (and the estimand that leaves), scores clipped, heavy-tailed weights."""

@@ -201,6 +201,7 @@ def efficient_score(
     e: np.ndarray,
     target_units: str,
     keep: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """The doubly robust (efficient influence function) estimate and its per-row influence.
 
@@ -209,7 +210,8 @@ def efficient_score(
     - ATC: ``[t (1 - e) / e (y - mu1) - (1 - t) (y - mu1)] / P(t = 0)``
 
     ``keep`` (0/1 per row) drops trimmed rows from both the score and the target population. The
-    one implementation behind ``aipw`` and ``dml`` (its interactive model).
+    one implementation behind ``aipw`` and ``dml`` (its interactive model). ``weights`` (observation
+    weights) make the effect the weighted mean of the score over the weighted target population.
     """
     keep = np.ones_like(y) if keep is None else keep
     if target_units == "att":
@@ -221,6 +223,8 @@ def efficient_score(
     else:
         target_rows = keep.astype(float)
         score = (mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)) * keep
+    if weights is not None:
+        score, target_rows = score * weights, target_rows * weights
     effect = float(score.sum() / target_rows.sum())
     return effect, (score - effect * target_rows) / target_rows.mean()
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.propensity import propensity_scores
 from causal_cli.schema import EstimatorConfig, check
 
@@ -129,6 +129,7 @@ class PSStratificationEstimator(BaseEstimator):
     config_class = PSStratificationConfig
     name = "ps_stratification"
     has_analytic_se = True
+    cluster_robust_se = True
 
     def __init__(
         self,
@@ -288,11 +289,11 @@ class PSStratificationEstimator(BaseEstimator):
         rows = {"att": treated, "atc": ~treated}.get(self.target_units, np.ones(n, dtype=bool))
         phi += np.where(rows, n / rows[keep].sum() * (stratum_effect[codes] - self.effect_), 0.0)
         phi *= keep
-        self.std_error_blocking_ = float(np.sqrt(np.sum(phi**2)) / n)
+        self.std_error_blocking_ = influence_se(phi, data)  # CR1 by cluster with data.cluster
         self.se_includes_propensity_ = bool(self.warm_start_ is not None)
         if not self.se_includes_propensity_:
             return self.std_error_blocking_
-        return float(np.sqrt(np.sum(propensity_residual(phi, data.columns, self.propensity_, t) ** 2)) / n)
+        return influence_se(propensity_residual(phi, data.columns, self.propensity_, t), data)
 
     def caveats(self) -> list[str]:
         """Units in dropped strata (``sparse_strata: drop``) and the estimand that leaves."""

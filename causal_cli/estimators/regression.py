@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator
+from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.linear import HC_KINDS, hc_covariance
 from causal_cli.estimators.outcome import ols
 from causal_cli.schema import EstimatorConfig, check
@@ -50,6 +50,8 @@ class RegressionEstimator(BaseEstimator):
     config_class = RegressionConfig
     name = "regression"
     has_analytic_se = True
+    accepts_weights = True
+    cluster_robust_se = True
 
     def __init__(
         self,
@@ -75,29 +77,78 @@ class RegressionEstimator(BaseEstimator):
     def _estimate(self, data):
         if self.target_units != "ate" and not self.interactions:
             raise EstimationError(f"estimator.target_units={self.target_units}: {CONSTANT_EFFECT}")
-        t, X = data.t, data.X
-        p = X.shape[1]
-        if self.interactions and p:
-            self.center_ = X[self._target_rows(t)].mean(axis=0)
-            Z = np.column_stack([data.design, t, t[:, None] * (X - self.center_)])
+        t = data.t
+        C, D, self._modifier_index = self._blocks(data)
+        if D.shape[1]:
+            rows = self._target_rows(t)
+            self.center_ = np.average(D[rows], axis=0, weights=None if data.w is None else data.w[rows])
+            Z = np.column_stack([np.ones(data.n), C, t, t[:, None] * (D - self.center_)])
         else:
-            Z = np.column_stack([data.design, t])
-        beta = ols(Z, data.y)
+            Z = (
+                np.column_stack([np.ones(data.n), C, t])
+                if C is not data.X
+                else np.column_stack([data.design, t])
+            )
+        if data.w is None:
+            beta = ols(Z, data.y)
+        else:  # weighted least squares: OLS on rows scaled by sqrt(w)
+            root = np.sqrt(data.w)
+            beta = ols(Z * root[:, None], data.y * root)
         self._model = (Z, beta)
-        return float(beta[p + 1])
+        self._layout = (C.shape[1] + 1, D)  # the treatment column, the columns interacted with it
+        self._weighted_or_clustered = data.w is not None or data.cluster is not None
+        if self._modifier_index:
+            self.modifier_terms_ = {
+                name: {
+                    "interaction": float(beta[C.shape[1] + 2 + k]),
+                    "std_error": influence_se(
+                        self._influence(data, C.shape[1] + 2 + k, with_mean=False), data
+                    ),
+                }
+                for name, k in self._modifier_index.items()
+            }
+        return float(beta[C.shape[1] + 1])
+
+    def _blocks(self, data) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """(covariates C = X plus declared effect modifiers not already in X, the columns interacted with t,
+        modifier name -> its position among the interacted columns)."""
+        X, names = data.X, list(data.covariates)
+        extra = [j for j, m in enumerate(data.modifier_names) if m not in names]
+        C = np.column_stack([X, data.modifiers[:, extra]]) if extra else X
+        all_names = names + [data.modifier_names[j] for j in extra]
+        if self.interactions:
+            return C, C, {m: all_names.index(m) for m in data.modifier_names}
+        if data.modifiers is not None and len(data.modifier_names):
+            return C, data.modifiers, {m: j for j, m in enumerate(data.modifier_names)}
+        return C, np.empty((data.n, 0)), {}
 
     def _std_error(self, data):
         if self.robust_se not in HC_KINDS:
             raise EstimationError(f"estimator.robust_se={self.robust_se!r}; allowed: {', '.join(HC_KINDS)}")
-        Z, beta = self._model
-        p = data.X.shape[1]
-        se = float(np.sqrt(hc_covariance(Z, data.y - Z @ beta, self.robust_se)[p + 1, p + 1]))
-        if self.interactions and p:
+        (Z, beta), (q, D) = self._model, self._layout
+        if data.w is not None or data.cluster is not None:
+            return influence_se(self._influence(data, q), data)
+        se = float(np.sqrt(hc_covariance(Z, data.y - Z @ beta, self.robust_se)[q, q]))
+        if D.shape[1]:
             rows = self._target_rows(data.t)
-            gamma = beta[p + 2 :]
-            spread = data.X[rows] @ gamma
+            gamma = beta[q + 1 :]
+            spread = D[rows] @ gamma
             se = float(np.sqrt(se**2 + spread.var(ddof=1) / rows.sum()))
         return se
+
+    def _influence(self, data, index: int, with_mean: bool = True) -> np.ndarray:
+        """Per-row influence of coefficient ``index``, ``n (Z'WZ)^-1 z_i w_i e_i``, plus (for the effect) that of
+        the target group's (weighted) mean of the interacted columns: the sandwich's meat, summed by cluster
+        for CR1."""
+        (Z, beta), (q, D) = self._model, self._layout
+        w, n = data.weights, data.n
+        bread_row = np.linalg.solve((Z * w[:, None]).T @ Z, np.eye(Z.shape[1])[index])
+        influence = n * (Z @ bread_row) * w * (data.y - Z @ beta)
+        if with_mean and D.shape[1]:
+            rows = self._target_rows(data.t)
+            spread = (D - self.center_) @ beta[q + 1 :]
+            influence = influence + n * rows * w * spread / (w * rows).sum()
+        return influence
 
     def caveats(self) -> list[str]:
         """One-line warnings about what the number means."""
@@ -112,9 +163,17 @@ class RegressionEstimator(BaseEstimator):
         else:
             model = "y ~ 1 + X + t (one constant effect)"
             estimand = VARIANCE_WEIGHTED
-        return {
+        out = {
             "model": model,
             "estimand": estimand,
             "interactions": bool(self.interactions),
             "std_error": f"{self.robust_se.upper()} robust",
         }
+        if getattr(self, "modifier_terms_", None):
+            out["model"] += (
+                " + t x (declared effect modifiers - their target mean)" if not self.interactions else ""
+            )
+            out["effect_modifiers"] = self.modifier_terms_
+        if getattr(self, "_weighted_or_clustered", False):
+            out["std_error"] = "sandwich (HC0 on the weighted fit; CR1 by data.cluster when set)"
+        return out

@@ -136,7 +136,7 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     ref_kind = (result.get("reference_kind") or "reference").replace("_", " ")
     table = Table(
         title="Effect estimates",
-        caption=f"naive = difference in means, no adjustment; {level}% CI by {result.get('ci_method', '')}",
+        caption=f"naive = difference in means, no adjustment; {level}% CI by {result.get('se_method') or result.get('ci_method', '')}",
     )
     table.add_column("")
     table.add_column("estimate", justify="right")
@@ -224,6 +224,10 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     sensitivity = headline(result.get("sensitivity"))
     if sensitivity:
         out.print(f"[bold]Sensitivity:[/] {_escape(sensitivity)}")
+    if result.get("heterogeneity"):
+        from causal_cli.report.heterogeneity import print_heterogeneity
+
+        print_heterogeneity(out, result, units)
     if run_dir:
         out.print(f"[dim]Results: {run_dir}[/]")
     if result.get("report_html"):
@@ -376,6 +380,9 @@ def print_scorecard(
         + (["truth"] if len(truths) > 1 else [])
         + ["mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
     )
+    hte = any(row.get("mean_pehe") is not None for row in rows)
+    if hte:
+        columns += ["PEHE", "segment CI coverage"]
     for col in columns:
         table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
     previous = None
@@ -401,6 +408,9 @@ def print_scorecard(
             f"{row.get('refutations_passed', 0)}/{judged}" if judged else "—",
             "—" if runtime is None else f"{runtime:.2f} s",
         ]
+        if hte:
+            pehe, seg = row.get("mean_pehe"), row.get("segment_ci_coverage")
+            values += ["—" if pehe is None else f"{pehe:.3g}", "—" if seg is None else f"{100 * seg:.0f}%"]
         table.add_row(*cells, *values, style="bold green" if row.get("best") else None)
     wide = out
     if not out.is_terminal:  # piped or captured: the whole table, not one squeezed into 80 columns

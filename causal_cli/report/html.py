@@ -15,6 +15,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from causal_cli.report.heterogeneity import IMAGES as HETEROGENEITY_IMAGES
+from causal_cli.report.heterogeneity import html_section as heterogeneity_html
 from causal_cli.report.sensitivity import headline, refutation_closing
 from causal_cli.report.sensitivity import rows as sensitivity_rows
 from causal_cli.report.text import money, naive_sentence
@@ -27,6 +29,7 @@ IMAGES = {
     "overlap.png": "Propensity score distribution by group",
     "refutations.png": "Refuter simulations against the original estimate",
     "sensitivity.png": "Sensitivity to an unobserved common cause",
+    **HETEROGENEITY_IMAGES,
 }
 
 CSS = """
@@ -500,6 +503,7 @@ def render_html(
         overlap_section(r, images),
         refutations_section(r, images, tables),
         sensitivity_section(r),
+        heterogeneity_html(r, images, _figure),
     ]
     notes = list(r.get("notes") or []) + [p for p in problems if p not in (r.get("notes") or [])]
     if notes:

@@ -570,4 +570,12 @@ def _drawing_jobs(payload: dict[str, Any], tables: dict[str, list[dict]]) -> dic
             bool(tables.get("sensitivity")),
             lambda p: sensitivity_png(tables["sensitivity"], payload["estimate"], units, p),
         ),
+        **heterogeneity_jobs(payload),
     }
+
+
+def heterogeneity_jobs(payload: dict[str, Any]) -> dict[str, tuple[bool, Any]]:
+    """segments.png, gates.png and qini.png (causal_cli.report.heterogeneity)."""
+    from causal_cli.report import heterogeneity
+
+    return heterogeneity.drawing_jobs(payload)
