@@ -251,3 +251,23 @@ def test_permuting_rows_changes_neither_estimate_nor_standard_error(seed, n, lev
         second = make().fit(data_of(t[perm], y[perm], X[perm]))
         assert second.effect_ == pytest.approx(first.effect_, rel=1e-9, abs=1e-12)
         assert second.std_error_ == pytest.approx(first.std_error_, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("target", ["ate", "att"])
+def test_mahalanobis_matching_is_unit_free_even_for_wildly_different_column_scales(target):
+    # Mahalanobis distance is invariant to rescaling a column; before the columns were standardised, the
+    # eigenvalue cut-off dropped the small-unit direction (2.085 on Z, 1.748 on Z * [2e7, 0.0032])
+    rng = np.random.default_rng(13)
+    n = 2000
+    Z = rng.standard_normal((n, 2))
+    t = (rng.random(n) < 1 / (1 + np.exp(-(Z[:, 0] - Z[:, 1])))).astype(float)
+    y = 2 * t + Z[:, 0] + Z[:, 1] + rng.standard_normal(n)
+
+    def fit(X):
+        est = DistanceMatchingEstimator(target_units=target).fit(data_of(t, y, X))
+        return est.effect_, est.std_error_
+
+    effect, se = fit(Z)
+    effect_scaled, se_scaled = fit(Z * np.array([2e7, 0.0032]))
+    assert abs(effect_scaled - effect) < 0.01 * se
+    assert se_scaled == pytest.approx(se, rel=0.01)

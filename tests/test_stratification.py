@@ -90,3 +90,34 @@ def test_standard_error_matches_the_simulated_spread_and_bias_is_small(target):
     spread = estimates.std(ddof=1)
     assert 0.75 < ses.mean() / spread < 1.3
     assert abs(estimates.mean() - 1.0) < 0.5 * spread
+
+
+@pytest.mark.parametrize("target", ["att", "atc"])
+def test_estimand_term_is_the_derivative_of_the_score_weighted_estimand(target):
+    """d' I^-1 d against a finite-difference derivative of tau_t(theta) = E[p_theta tau] / E[p_theta] in the
+    raw coefficients of [1, X] (the quadratic form is the same in any linear reparametrisation)."""
+    from causal_cli.estimators.ps_stratification import estimand_score_change
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    X = rng.standard_normal((n, 2)) * np.array([1000.0, 0.01])
+    design = np.column_stack([np.ones(n), X])
+    theta = np.array([0.2, 1e-3, 80.0])
+    tau = 2.0 + design @ np.array([0.0, 1e-3, -50.0])
+    data = EstimationData(t=np.zeros(n), y=np.zeros(n), X=X)
+
+    def estimand(th):
+        p = 1 / (1 + np.exp(-design @ th))
+        w = p if target == "att" else 1 - p
+        return float(w @ tau / w.sum())
+
+    ps = 1 / (1 + np.exp(-design @ theta))
+    steps = 1e-6 / np.abs(design).mean(axis=0)
+    grad = np.array(
+        [(estimand(theta + h * e) - estimand(theta - h * e)) / (2 * h) for h, e in zip(steps, np.eye(3))]
+    )
+    information = (design * (ps * (1 - ps))[:, None]).T @ design / n
+    expected = grad @ np.linalg.solve(information, grad)
+    got = estimand_score_change(data.columns, ps, tau, estimand(theta), target)
+    assert expected > 0.1
+    assert got == pytest.approx(expected, rel=1e-4)

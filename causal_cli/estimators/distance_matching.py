@@ -57,11 +57,32 @@ def whiten(X: np.ndarray, treated: np.ndarray, distance: str) -> np.ndarray:
     if distance == "inverse_variance":
         sd = X.std(axis=0)
         return X[:, sd > 0] / sd[sd > 0]
-    cov = (np.cov(X[treated], rowvar=False, ddof=0) + np.cov(X[~treated], rowvar=False, ddof=0)) / 2
-    values, vectors = np.linalg.eigh(np.atleast_2d(cov))
-    # directions without variance (constant or collinear covariates) do not separate units
+    cov = np.atleast_2d(
+        (np.cov(X[treated], rowvar=False, ddof=0) + np.cov(X[~treated], rowvar=False, ddof=0)) / 2
+    )
+    # The Mahalanobis distance is unit-free in exact arithmetic: with D = diag(sd),
+    # (Dx)' (D S D)^-1 (Dx) = x' S^-1 x. Make it so numerically by standardising the columns first, so
+    # that the eigenvalue cut-off below compares correlations, not the covariates' units (before, a
+    # covariate in units 1e7 larger pushed a second one's direction below the cut-off and dropped it).
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    keep = sd > 0  # constant within both groups: does not separate units
+    X, sd = X[:, keep], sd[keep]
+    corr = cov[np.ix_(keep, keep)] / np.outer(sd, sd)
+    values, vectors = np.linalg.eigh(corr)
+    # directions without variance (collinear covariates) do not separate units
     informative = values > values.max() * 1e-12
-    return X @ (vectors[:, informative] / np.sqrt(values[informative]))
+    return (X / sd) @ (vectors[:, informative] / np.sqrt(values[informative]))
+
+
+def unit_free_columns(X: np.ndarray) -> np.ndarray:
+    """The covariates divided by their standard deviations, for the bias adjustment's regressions.
+
+    The adjustment (and each unit's weight through it) is invariant to rescaling a covariate in exact
+    arithmetic; the least-squares solvers' relative cut-offs on singular values are not, so a covariate
+    in units 1e7 larger would otherwise push another one's direction below the cut-off.
+    """
+    sd = X.std(axis=0)
+    return X / np.where(sd > 0, sd, 1.0)
 
 
 #: distances within this relative gap of the k-th nearest count as tied with it (rounding in the KD-tree)
@@ -166,8 +187,8 @@ class DistanceMatchingEstimator(BaseEstimator):
             raise EstimationError("distance_matching needs at least one covariate in the adjustment set")
         t = data.t == 1
         y = data.y
-        X = data.X
-        Z = whiten(X, t, self.distance)
+        Z = whiten(data.X, t, self.distance)
+        X = unit_free_columns(data.X)
         k = int(self.k)
         treated, control = np.flatnonzero(t), np.flatnonzero(~t)
         used = {"treated": np.zeros(data.n), "control": np.zeros(data.n)}
@@ -226,7 +247,7 @@ class DistanceMatchingEstimator(BaseEstimator):
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
-            X, slopes = data.X[rows], None
+            X, slopes = unit_free_columns(data.X)[rows], None
             if self.bias_adjust:
                 slopes = weighted_slopes(X, data.y[rows], np.ones(rows.size))
             sigma2[rows] = nearest_same_group_variance(Z[rows], data.y[rows], X, slopes)

@@ -125,6 +125,28 @@ def propensity_residual(phi: np.ndarray, columns: np.ndarray, ps: np.ndarray, t:
     return phi - scores @ coef
 
 
+def estimand_score_change(columns, ps, tau_p, effect, target_units) -> float:
+    """``d' I^-1 d``: the rise in ``N * Var`` of an ATT/ATC estimate from estimating its target population.
+
+    The ATT weights units by their propensity score, ``tau_t(theta) = E[p_theta tau(p)] / E[p_theta]``, so
+    an estimated logistic score moves the estimand itself, by ``d = dtau_t / dtheta = E[f X (tau(p) -
+    tau_t)] / E[p]`` (``f = p (1 - p)``; the ATC with ``1 - p`` and the sign reversed, which the quadratic
+    form ignores). Abadie & Imbens (2016, Theorem 2) add ``d' I^-1 d`` (``I = E[f X X']``, the logit's
+    information) to the variance after the projection on the scores; it is zero when the effect does not
+    vary with the score. ``tau_p`` is each unit's stratum effect. Measured (``heterogeneous`` grid cell,
+    ATT, 300 replications): SE / SD 0.944 without it, 1.009 with it.
+    """
+    from causal_cli.estimators.propensity import standardizer
+
+    found = standardizer(columns)
+    design = (columns.T @ found.jacobian)[:, ~found.constant]  # standardised: unit-free
+    f = ps * (1 - ps)
+    information = (design * f[:, None]).T @ design / ps.shape[0]
+    p_target = ps if target_units == "att" else 1 - ps
+    d = (design * (f * (tau_p - effect))[:, None]).mean(axis=0) / p_target.mean()
+    return float(d @ np.linalg.lstsq(information, d, rcond=None)[0])
+
+
 class PSStratificationEstimator(BaseEstimator):
     config_class = PSStratificationConfig
     name = "ps_stratification"
@@ -293,7 +315,15 @@ class PSStratificationEstimator(BaseEstimator):
         self.se_includes_propensity_ = bool(self.warm_start_ is not None)
         if not self.se_includes_propensity_:
             return self.std_error_blocking_
-        return influence_se(propensity_residual(phi, data.columns, self.propensity_, t), data)
+        se = influence_se(propensity_residual(phi, data.columns, self.propensity_, t), data)
+        if self.target_units in ("att", "atc"):
+            # estimating the score also moves the target population: Abadie & Imbens (2016)'s d' I^-1 d
+            tau_p = np.where(keep, stratum_effect[codes], self.effect_)
+            change = estimand_score_change(
+                data.columns, self.propensity_, tau_p, self.effect_, self.target_units
+            )
+            se = float(np.sqrt(se**2 + change / data.n))
+        return se
 
     def caveats(self) -> list[str]:
         """Units in dropped strata (``sparse_strata: drop``) and the estimand that leaves."""
