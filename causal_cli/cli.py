@@ -125,8 +125,9 @@ def cmd_run(args: list[str]) -> int:
     if debug:
         os.environ["CAUSAL_DEBUG"] = "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    args = expand_data_globs(multirun_first(args))
     args = user_config_first(args)
-    problem = _check_run_args(args) or _check_trust(args, debug)
+    problem = _check_run_args(args) or ray_address_problem(args) or _check_trust(args, debug)
     if problem:
         _error(problem)
         return 2
@@ -249,6 +250,97 @@ def _check_run_args(args: list[str]) -> str | None:
             if (folder / "results.json").exists():
                 return f"hydra.run.dir={folder} already holds a run; choose another folder"
     return None
+
+
+#: seconds to wait for a Ray cluster's head to accept a connection before refusing the run
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def ray_address_problem(args: list[str], timeout: float = RAY_CONNECT_TIMEOUT_S) -> str | None:
+    """``hydra.launcher.ray.init.address=HOST:PORT`` that nothing answers: one line after ``timeout`` seconds.
+
+    Ray itself retries a wrong address for minutes, printing a line per retry; the head is tried here
+    first with a plain TCP connection (``ray://HOST:PORT`` client addresses alike; ``auto``/``local`` skipped).
+    """
+    import socket
+
+    address = None
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") == "hydra.launcher.ray.init.address":
+            address = value.strip().strip("'\"")
+    if not address or address.lower() in ("auto", "local", "null", "none"):
+        return None
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    default_port = 10001 if address.startswith("ray://") else 6379
+    if not host:
+        host, port = hostport, str(default_port)
+    try:
+        port_number = int(port)
+    except ValueError:
+        return (
+            f"config error: hydra.launcher.ray.init.address={address}: '{port}' is not a port; e.g. HOST:6379"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), port_number), timeout=timeout):
+            return None
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        return (
+            f"launcher error: no Ray cluster answers at hydra.launcher.ray.init.address={address} ({reason}"
+            f"{f' after {timeout:g} s' if isinstance(exc, TimeoutError) else ''}); start one with "
+            "`ray start --head` or fix the address (nothing was run)"
+        )
+
+
+def multirun_first(args: list[str]) -> list[str]:
+    """``-m``/``--multirun`` anywhere on the command line, as Hydra's own apps accept it.
+
+    Hydra's parser reads the overrides as one positional list, so ``estimator=a,b -m seed=1`` left
+    ``seed=1`` unrecognized; the flag is moved before the overrides (values of ``-cd``/``-cp``/``-cn``/``-c``
+    stay with their option).
+    """
+    takes_value = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name", "-c", "--cfg", "-p"}
+    takes_value |= {"--package", "--info", "-i", "--experimental-rerun"}
+    flags, rest, previous = [], [], None
+    for arg in args:
+        if arg in ("-m", "--multirun") and previous not in takes_value:
+            flags.append(arg)
+        else:
+            rest.append(arg)
+        previous = arg
+    return [*flags[:1], *rest]
+
+
+def expand_data_globs(args: list[str]) -> list[str]:
+    """``data.path='glob(reps/*.csv)'`` in a multirun: one job per matching file (sorted).
+
+    Hydra's own ``glob()`` selects config-group options only; for a file path it is expanded here against
+    the folder causal runs from. A pattern that matches nothing is left to fail in one line at load time.
+    """
+    import glob as globbing
+
+    if "-m" not in args and "--multirun" not in args:
+        return args
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        match = re.fullmatch(r"\s*glob\((.*)\)\s*", value) if sep else None
+        if match and key.lstrip("+").endswith("data.path"):
+            pattern = match.group(1).strip().strip("'\"")
+            found = sorted(p for p in globbing.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
+            if found:
+                arg = f"{key}={','.join(_quoted(p) for p in found)}"
+        out.append(arg)
+    return out
+
+
+def _quoted(path: str) -> str:
+    """A file path as one Hydra sweep value (quoted when it holds Hydra's special characters)."""
+    if re.fullmatch(r"[\w./\-]+", path):
+        return path
+    return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def user_config_first(args: list[str]) -> list[str]:

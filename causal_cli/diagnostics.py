@@ -147,9 +147,20 @@ def _finite(value: float | None) -> float | None:
 
 
 def overlap_summary(
-    ps: np.ndarray, t: np.ndarray, low: float = 0.05, high: float = 0.95, poor_share: float = 0.05
+    ps: np.ndarray,
+    t: np.ndarray,
+    low: float = 0.05,
+    high: float = 0.95,
+    poor_share: float = 0.05,
+    estimand: str = "ate",
 ) -> dict[str, Any]:
-    """Propensity distribution per group, share outside ``[low, high]`` and the common-support range."""
+    """Propensity distribution per group, share outside ``[low, high]`` and the common-support range.
+
+    The warning (``poor``) uses the bound that matters for the ``estimand``: for the ATE, every unit outside
+    ``[low, high]``; for the ATT, the treated units above ``high`` (treated units without comparable
+    controls; treated units with low scores have plenty); for the ATC, the controls below ``low``.
+    ``share_outside`` stays the share of all units outside the band.
+    """
     treated = t == 1
     outside = (ps < low) | (ps > high)
     groups = {}
@@ -179,7 +190,21 @@ def overlap_summary(
         tails = [tail_index(1.0 / ps[treated]), tail_index(1.0 / (1.0 - ps[~treated]))]
     tails = [k for k in tails if k is not None and np.isfinite(k)]
     k_ate = max(tails) if tails else None
+    estimand = str(getattr(estimand, "value", estimand) or "ate").lower()
+    if estimand == "att" and treated.any():
+        at_risk, base = treated & (ps > high), treated
+        what = f"treated units have a propensity score above {high:g}: too few comparable controls"
+    elif estimand == "atc" and (~treated).any():
+        at_risk, base = ~treated & (ps < low), ~treated
+        what = f"control units have a propensity score below {low:g}: too few comparable treated units"
+    else:
+        estimand, at_risk, base = "ate", outside, np.ones_like(treated)
+        what = f"units have a propensity score outside [{low:g}, {high:g}]"
+    share_at_risk = float(at_risk.sum() / max(int(base.sum()), 1))
     return {
+        "estimand": estimand,
+        "share_at_risk": share_at_risk,
+        "message": f"poor overlap for the {estimand.upper()}: {100 * share_at_risk:.1f}% of {what}",
         "bounds": [float(low), float(high)],
         "share_outside": share,
         "n_outside": int(outside.sum()),
@@ -187,7 +212,7 @@ def overlap_summary(
         "share_off_support": float(off_support.mean()),
         "poor_share": float(poor_share),
         "weight_tail_index": k_ate,
-        "poor": bool(share > poor_share),
+        "poor": bool(share_at_risk > poor_share),
         "groups": groups,
     }
 
@@ -411,7 +436,14 @@ def compute(
             notes.append(f"overlap diagnostic skipped: {exc}")
             return diag, notes
     ps = np.asarray(ps, dtype=float)
-    diag.overlap = overlap_summary(ps, t, low, high, float(_setting(settings, "poor_overlap_share", 0.05)))
+    diag.overlap = overlap_summary(
+        ps,
+        t,
+        low,
+        high,
+        float(_setting(settings, "poor_overlap_share", 0.05)),
+        getattr(estimator, "target_units", "ate"),
+    )
     diag.overlap["propensity_source"] = source
     diag.histogram = propensity_histogram(ps, t, int(_setting(settings, "num_bins", 40)))
     return diag, notes

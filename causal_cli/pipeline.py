@@ -160,8 +160,10 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         lap(f"refute:{refuter.name}")
 
     target = str(getattr(estimator.target_units, "value", estimator.target_units))
-    references = dataset.reference
-    reference = _reference(cfg, references, target)
+    from causal_cli.references import resolve as resolve_reference
+
+    ref = resolve_reference(cfg, dataset, target, base_dir, frame, graph.treatment)
+    references, reference = ref.values, ref.value
     return RunResult(
         treatment=graph.treatment,
         outcome=graph.outcome,
@@ -185,8 +187,10 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         cluster_column=frame.attrs.get(CLUSTER),
         n_clusters=data.n_clusters,
         reference=reference,
-        reference_kind=_reference_kind(cfg, dataset) if reference is not None else None,
+        reference_kind=ref.kind if reference is not None else None,
         references=references,
+        reference_estimand=ref.estimand,
+        reference_source=ref.source,
         seed=int(cfg.seed),
         refutations=refutations,
         comparisons=comparisons,

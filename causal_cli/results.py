@@ -78,6 +78,10 @@ class RunResult:
     instruments: list[str] = field(default_factory=list)
     mediators: list[str] = field(default_factory=list)
     references: dict[str, float] | None = None
+    #: the estimand ``reference`` is for (ate/att/atc), None when the config gave one number without saying
+    reference_estimand: str | None = None
+    #: where ``reference`` came from: config, config:<estimand>, <references.json>[<file>], column:<name>, data
+    reference_source: str | None = None
     refutations: list[RefutationResult] = field(default_factory=list)
     comparisons: list[EffectResult] = field(default_factory=list)
     estimator_details: dict[str, Any] = field(default_factory=dict)

@@ -330,6 +330,10 @@ class RunConfig:
     question: str = ""
     reference: Any = None
     reference_kind: str = "auto"
+    #: per-job references: a JSON file keyed by data file, or column:NAME of individual effects (references.py)
+    reference_from: Any = None
+    #: sweep keys that are replications (averaged over in the scorecard), besides seeds; null = [data.path]
+    replicate_over: Any = None
     graph: GraphConfig = field(default_factory=GraphConfig)
     dgp: Any = None
     data: Any = MISSING

@@ -42,6 +42,11 @@ INLINE_MAX_BYTES = 64 * 1024
 GUIDED_SHARE = 3
 #: idle worker processes exit after this many seconds (a sweep reuses them between jobs)
 WORKER_IDLE_S = 300
+#: a run of simulations projected to take longer than this says so in one line once it has measured a few
+COST_NOTE_S = 60.0
+#: simulations timed before the projection (or fewer when one already took COST_PROBE_S)
+COST_PROBE_SIMS = 3
+COST_PROBE_S = 5.0
 #: worker processes run many small fits: one BLAS/OpenMP thread each, set before numpy loads
 WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
@@ -101,10 +106,12 @@ def run_simulations(
 
     total = len(streams)
     task = progress.add(label, total) if progress is not None else None
+    watch = CostWatch(total, label)
 
     def advance(count: int) -> None:
         if task is not None:
             progress.advance(task, count)
+        watch.update(count)
 
     keep_freed_memory()
     processes = parallel_processes(n_jobs, data.n * total)
@@ -118,6 +125,49 @@ def run_simulations(
             out[i] = simulate(modification, estimator, data, i, streams[i])
             advance(1)
         return out
+
+
+class CostWatch:
+    """Projects the time of ``total`` simulations from the first few and, when it exceeds
+    :data:`COST_NOTE_S`, says so once (e.g. a gradient-boosting propensity model refitted 200 times)."""
+
+    def __init__(self, total: int, label: str, limit_s: float = COST_NOTE_S, clock=None):
+        import time
+
+        self.total, self.label, self.limit_s = total, label, limit_s
+        self.clock = clock or time.perf_counter
+        self.started = self.clock()
+        self.done = 0
+        self.projected_s: float | None = None
+
+    def update(self, count: int) -> str | None:
+        """Record ``count`` finished simulations; return (and print) the note when it is first due."""
+        self.done += count
+        if self.projected_s is not None or self.done <= 0 or self.done >= self.total:
+            return None
+        elapsed = self.clock() - self.started
+        if self.done < min(COST_PROBE_SIMS, self.total) and elapsed < COST_PROBE_S:
+            return None
+        self.projected_s = elapsed / self.done * self.total
+        if self.projected_s <= self.limit_s:
+            return None
+        message = (
+            f"{self.label}: {self.total} simulations projected to take about {_duration(self.projected_s)} "
+            f"({elapsed / self.done:.1f} s each over the first {self.done}); fewer simulations "
+            "(num_simulations, ci.num_bootstrap) or a cheaper model would shorten it"
+        )
+        from causal_cli.report import console
+
+        console.notice(message)
+        return message
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def simulate(modification, estimator, data, index: int, stream) -> float:

@@ -6,8 +6,12 @@ scorecard is the same whichever launcher ran the jobs (in this process, joblib, 
 (``status: failed`` and the one-line error); a job folder with no readable ``results.json`` counts as failed.
 
 Rows: one per estimator and *setting* (a combination of the swept values other than the estimator and
-seeds); the seeds are the replications a row averages over. Within a setting the rows are sorted by
-|mean bias|, then RMSE, and the first estimator without failures is marked best.
+the replication keys); the replications are what a row averages over: every ``seed`` key, and the keys
+listed in ``replicate_over`` (default ``[data.path]``: a sweep over replication files, each job compared with
+its own file's reference). Each job is compared with the reference of its own estimand (see
+causal_cli/references.py); ``reference_kind`` says whether the references are simulated truth or published
+values. Within a setting the rows are sorted by |mean bias|, then RMSE, and the first estimator without
+failures is marked best.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ SUMMARY_COLUMNS = [
     "failures",
     "mean_estimate",
     "truth",
+    "reference_kind",
     "mean_bias",
     "sd_bias",
+    "mae",
     "rmse",
     "ci_coverage",
     "mean_ci_width",
@@ -49,9 +55,28 @@ ESTIMATOR_KEY = "estimator"
 _JOB_NUM = re.compile(r"^(\d+)_")
 
 
-def is_replication_key(key: str) -> bool:
-    """Seeds are replications (averaged over), not settings (compared)."""
-    return key.rsplit(".", 1)[-1] == "seed"
+#: swept keys that are replications when the config does not say (``replicate_over``)
+DEFAULT_REPLICATE_OVER = ("data.path",)
+
+
+def is_replication_key(key: str, replicate_over=DEFAULT_REPLICATE_OVER) -> bool:
+    """Seeds, and the keys of ``replicate_over``, are replications (averaged over), not settings (compared)."""
+    return key.rsplit(".", 1)[-1] == "seed" or key in set(replicate_over)
+
+
+def replicate_over(sweep_dir: Path) -> tuple[str, ...]:
+    """The sweep's ``replicate_over`` (from its ``multirun.yaml``), or :data:`DEFAULT_REPLICATE_OVER`."""
+    from omegaconf import OmegaConf
+
+    try:
+        value = OmegaConf.select(OmegaConf.load(Path(sweep_dir) / "multirun.yaml"), "replicate_over")
+    except Exception:  # noqa: BLE001 - no multirun.yaml (copied folders): the default
+        value = None
+    if value is None:
+        return DEFAULT_REPLICATE_OVER
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
 
 
 @dataclass
@@ -86,7 +111,9 @@ class Job:
 
     @property
     def estimator(self) -> str:
-        return str(self.result.get("estimator") or self.overrides.get(ESTIMATOR_KEY) or "?")
+        """The swept estimator choice (a preset such as ``regression_additive`` keeps its own row), else the
+        estimator the job ran."""
+        return str(self.overrides.get(ESTIMATOR_KEY) or self.result.get("estimator") or "?")
 
 
 @dataclass
@@ -98,6 +125,8 @@ class Scorecard:
     fixed: dict[str, str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     units: str = ""
+    #: one-line warnings about the references (a number of unstated estimand in a mixed-estimand sweep)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Job]:
@@ -159,7 +188,9 @@ def job_outcomes(sweep_dir: Path) -> tuple[int, int]:
     return len(jobs), sum(1 for job in jobs if not job.ok)
 
 
-def _swept(jobs: list[Job]) -> tuple[list[str], dict[str, int], dict[str, str]]:
+def _swept(
+    jobs: list[Job], replicate=DEFAULT_REPLICATE_OVER
+) -> tuple[list[str], dict[str, int], dict[str, str]]:
     """(setting keys, replication key -> number of values, fixed overrides) from the jobs' overrides."""
     keys: list[str] = []
     for job in jobs:
@@ -169,7 +200,7 @@ def _swept(jobs: list[Job]) -> tuple[list[str], dict[str, int], dict[str, str]]:
         values = {job.overrides.get(key) for job in jobs}
         if len(values) == 1:
             fixed[key] = next(iter(values))
-        elif is_replication_key(key):
+        elif is_replication_key(key, replicate):
             replications[key] = len(values)
         elif key != ESTIMATOR_KEY:
             settings.append(key)
@@ -205,13 +236,16 @@ def score(jobs: list[Job]) -> dict[str, Any]:
         if _number(r.get("reference")) is not None
     ]
     runtimes = [t for t in (_number(r.get("runtime_s")) for r in ok) if t is not None]
+    kinds = sorted({str(r.get("reference_kind")) for r in with_truth if r.get("reference_kind")})
     return {
         "runs": len(jobs),
         "failures": len(jobs) - len(ok),
         "mean_estimate": _mean(estimates),
         "truth": _mean([r["reference"] for r in with_truth]),
+        "reference_kind": "+".join(kinds) or None,
         "mean_bias": _mean(biases),
         "sd_bias": statistics.stdev(biases) if len(biases) > 1 else None,
+        "mae": _mean([abs(b) for b in biases]),
         "rmse": math.sqrt(_mean([b * b for b in biases])) if biases else None,
         "ci_coverage": _mean([float(c) for c in covered]),
         "mean_ci_width": _mean([r["ci_high"] - r["ci_low"] for r in with_ci]),
@@ -231,6 +265,19 @@ def heterogeneity_score(results: list[dict[str, Any]]) -> dict[str, float | None
         "mean_pehe": _mean([t["pehe"] for t in truths]) if truths else None,
         "segment_ci_coverage": _mean([t["segment_coverage"] for t in truths]) if truths else None,
     }
+
+
+def reference_warnings(jobs: list[Job]) -> list[str]:
+    """A sweep whose jobs target different estimands but share one reference of unstated estimand."""
+    ok = [job.result for job in jobs if job.ok and _number(job.result.get("reference")) is not None]
+    targets = sorted({str(r.get("target_units")) for r in ok if r.get("target_units")})
+    unstated = [r for r in ok if not r.get("reference_estimand")]
+    if len(targets) > 1 and unstated:
+        return [
+            f"the jobs estimate {', '.join(targets)} but {len(unstated)} of them were compared with one "
+            "reference number of unstated estimand; give one per estimand: reference: {ate: ..., att: ...}"
+        ]
+    return []
 
 
 def _rank(row: dict[str, Any]) -> tuple:
@@ -254,7 +301,7 @@ def scorecard(sweep_dir: Path) -> Scorecard:
         raise ConfigError(
             f"{sweep_dir} holds no job folders (with results.json); pass a folder written by causal run -m"
         )
-    settings, replications, fixed = _swept(jobs)
+    settings, replications, fixed = _swept(jobs, replicate_over(sweep_dir))
     cells: dict[tuple, dict[str, list[Job]]] = {}
     for job in jobs:  # job order: settings and estimators appear in the order they were swept
         setting = tuple(job.overrides.get(key) for key in settings)
@@ -271,7 +318,7 @@ def scorecard(sweep_dir: Path) -> Scorecard:
             row["best"] = row is best
         rows += block
     units = next(((job.result.get("graph") or {}).get("outcome_units", "") for job in jobs if job.ok), "")
-    return Scorecard(sweep_dir, jobs, settings, replications, fixed, rows, units)
+    return Scorecard(sweep_dir, jobs, settings, replications, fixed, rows, units, reference_warnings(jobs))
 
 
 def write_summary(card: Scorecard) -> tuple[list[Path], list[str]]:
@@ -298,6 +345,7 @@ def summarize(sweep_dir: Path, show: bool = True) -> Scorecard:
     """Build the scorecard of ``sweep_dir``, write its files and (``show``) print its table."""
     card = scorecard(sweep_dir)
     paths, problems = write_summary(card)
+    problems = [*card.warnings, *problems]
     if show:
         from causal_cli.report import console
 

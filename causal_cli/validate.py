@@ -123,7 +123,9 @@ def validate(cfg: DictConfig) -> DictConfig:
         )
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
-    _check_reference(cfg.get("reference"))
+    from causal_cli.references import check_config as _check_references
+
+    _check_references(cfg)
     _check_design(cfg)
     OmegaConf.set_struct(cfg, True)
     return cfg

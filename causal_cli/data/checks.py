@@ -73,7 +73,7 @@ def validate(dataset: Dataset, graph, data_cfg) -> Dataset:
         if name == graph.treatment:
             continue
         if name in categorical:
-            frame, dummies[name] = one_hot(frame, name, notes)
+            frame, dummies[name] = one_hot(frame, name, notes, _max_categories(data_cfg))
         else:
             frame[name] = numeric(frame[name], name, _role(graph, name), notes)
             _not_constant(frame[name], name, _role(graph, name))
@@ -234,7 +234,18 @@ def _not_constant(column: pd.Series, name: str, role: str) -> None:
         )
 
 
-def one_hot(frame: pd.DataFrame, name: str, notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def _max_categories(data_cfg) -> int:
+    value = data_cfg.get("max_categories", MAX_LEVELS) if hasattr(data_cfg, "get") else MAX_LEVELS
+    if value is None:
+        return MAX_LEVELS
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ConfigError(f"data.max_categories={value!r}; allowed: an integer >= 2")
+    return int(value)
+
+
+def one_hot(
+    frame: pd.DataFrame, name: str, notes: list[str], max_levels: int = MAX_LEVELS
+) -> tuple[pd.DataFrame, list[str]]:
     """One 0/1 column per level except the first (sorted): ``race`` -> ``race_black``, ``race_hispanic``."""
     column = frame[name]
     levels = [v.item() if hasattr(v, "item") else v for v in pd.unique(column)]
@@ -246,10 +257,11 @@ def one_hot(frame: pd.DataFrame, name: str, notes: list[str]) -> tuple[pd.DataFr
         raise DataError(
             f"column '{name}' (categorical) has a single level ({levels[0]!r}); it carries no information"
         )
-    if len(levels) > MAX_LEVELS:
+    if len(levels) > max_levels:
         raise DataError(
-            f"column '{name}' (categorical) has {len(levels):,} levels; one-hot encoding allows "
-            f"at most {MAX_LEVELS} (group rare levels first, or derive a coarser column)"
+            f"column '{name}' (categorical) has {len(levels):,} levels, more than data.max_categories="
+            f"{max_levels}; list it in data.categorical only if it is a category (a numeric column is used "
+            "as a number when not listed), group rare levels, or raise data.max_categories"
         )
     names = [f"{name}_{level}" for level in levels[1:]]
     clash = [c for c in names if c in frame.columns]

@@ -39,6 +39,8 @@ class TableDataConfig(DataConfig):
     derive: dict[str, str] = field(default_factory=dict)
     #: confounders to one-hot encode (the first level, sorted, is the reference and gets no column)
     categorical: list[str] = field(default_factory=list)
+    #: a categorical column with more levels than this is refused (a continuous column listed by mistake)
+    max_categories: int = 50
     #: rows with missing values in a used column: error (with counts per column) | drop (reported)
     missing: MissingPolicy = MissingPolicy.error
     #: column of observation (sampling) weights: finite, >= 0, not all zero; null = every row weighs 1

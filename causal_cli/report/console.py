@@ -39,6 +39,11 @@ def error(message: str) -> None:
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{_escape(message)}[/]")
 
 
+def notice(message: str) -> None:
+    """A one-line heads-up with the run's output (e.g. a long refutation ahead; above a live progress bar)."""
+    console().print(f"[yellow]note:[/] {_escape(message)}", soft_wrap=True)
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -330,7 +335,12 @@ def _print_diagnostics(out: Console, diag: dict) -> None:
             line += f", [{colour}]{diag['max_abs_smd_after']:.3f} {after}[/]"
         out.print(f"{line} (threshold {diag.get('smd_threshold', 0.1):g}).")
     overlap = diag.get("overlap") or {}
-    if overlap.get("poor"):
+    if overlap.get("poor") and overlap.get("estimand") in ("att", "atc"):
+        out.print(
+            f"[bold yellow]warning:[/] {_escape(overlap['message'])}; the estimate leans on extrapolation "
+            "(see overlap.png)."
+        )
+    elif overlap.get("poor"):
         low, high = overlap["bounds"]
         groups = overlap.get("groups") or {}
         by_group = ", ".join(f"{g} {100 * v['share_outside']:.1f}%" for g, v in groups.items())
@@ -364,8 +374,16 @@ def print_scorecard(
     notes = ["★ best per setting: smallest |mean bias|, then RMSE, no failures"]
     if replications:
         notes.append("replications over " + ", ".join(f"{k} ({n} values)" for k, n in replications.items()))
+    kinds = {k for r in rows for k in str(r.get("reference_kind") or "").split("+") if k}
+    label = (
+        "truth"
+        if kinds <= {"ground_truth"}
+        else ("reference (" + ", ".join(sorted(kinds)).replace("_", " ") + ")")
+    )
     if len(truths) == 1:
-        notes.append(f"truth {_money(next(iter(truths)), units)}")
+        notes.append(f"{label} {_money(next(iter(truths)), units)}")
+    elif truths and label != "truth":
+        notes.append(f"bias against the {label}")
     if fixed:
         notes.append("fixed: " + " ".join(f"{k}={v}" for k, v in fixed.items()))
     table = Table(
@@ -378,7 +396,7 @@ def print_scorecard(
     columns = (
         ["estimator", "runs", "failed", "mean estimate"]
         + (["truth"] if len(truths) > 1 else [])
-        + ["mean bias", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
+        + ["mean bias", "MAE", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
     )
     hte = any(row.get("mean_pehe") is not None for row in rows)
     if hte:
@@ -402,6 +420,7 @@ def print_scorecard(
             _money(row.get("mean_estimate"), units),
             *([_money(row.get("truth"), units)] if len(truths) > 1 else []),
             _money(row.get("mean_bias"), units),
+            _money(row.get("mae"), units),
             _money(row.get("rmse"), units),
             "—" if coverage is None else f"{100 * coverage:.0f}%",
             _money(row.get("mean_ci_width"), units),

@@ -321,7 +321,11 @@ def overlap_section(r: dict[str, Any], images: dict[str, bytes]) -> str:
         out.append("<p>No overlap diagnostic for this run.</p>")
         return "\n".join(out)
     low, high = overlap["bounds"]
-    if overlap.get("poor"):
+    if overlap.get("poor") and overlap.get("estimand") in ("att", "atc"):
+        out.append(
+            f'<div class="warning">{escape(overlap["message"])}; the estimate leans on extrapolation.</div>'
+        )
+    elif overlap.get("poor"):
         out.append(
             f'<div class="warning"><b>Poor overlap:</b> {_pct(overlap["share_outside"])} of units have a '
             f"propensity score outside [{low:g}, {high:g}] (warning above "

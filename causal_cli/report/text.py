@@ -18,7 +18,7 @@ def money(value, units: str = "") -> str:
 def naive_sentence(result: dict, units: str = "", emphasis: Callable[[str], str] = str) -> str | None:
     """How far the naive comparison is from the causal estimate, in words (None when undefined)."""
     pct = result.get("naive_overstatement_pct")
-    if pct is None:
+    if pct is None or result.get("estimator") == "naive":  # the naive estimate compared with itself
         return None
     naive, estimate = result["naive_estimate"], result["estimate"]
     pair = f"({money(naive, units)} vs {money(estimate, units)})"
