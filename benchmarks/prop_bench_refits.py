@@ -1,6 +1,6 @@
 """Refit cost of the built-in propensity model, as the refuters pay it (prop's before/after check).
 
-python notes/prop_bench_refits.py            # 100k rows: placebo, random common cause and subset refits
+python benchmarks/prop_bench_refits.py            # 100k rows: placebo, random common cause and subset refits
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Monte Carlo coverage of one estimator under config overrides (prop's measurements for issue #13).
 
-    python notes/prop_coverage.py --seeds 200 --n 2000 estimator=ps_stratification estimator.target_units=att
-    python notes/prop_coverage.py --seeds 200 --n 5000 estimator=ipw 'dgp.treatment_coef={account_age:2.2,activity:2.2}'
+    python benchmarks/prop_coverage.py --seeds 200 --n 2000 estimator=ps_stratification estimator.target_units=att
+    python benchmarks/prop_coverage.py --seeds 200 --n 5000 estimator=ipw 'dgp.treatment_coef={account_age:2.2,activity:2.2}'
 
 Prints coverage of the 95% CI, mean bias, mean SE / SD of the estimates, the share of units the
 estimator dropped, how often it raised a caveat, and the overlap diagnostic (share of scores outside

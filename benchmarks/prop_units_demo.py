@@ -1,7 +1,7 @@
 """psm / ipw / ps_stratification on product_growth (n = 5,000, seed 0, truth 10) with one confounder
 recorded in other units. Run it on the old and new code (PYTHONPATH) to compare.
 
-    python notes/prop_units_demo.py
+    python benchmarks/prop_units_demo.py
 """
 
 import sys

@@ -1,7 +1,7 @@
 """ipw coverage with 20 confounders (prop's measurement for issue #13): no single covariate separates the
 groups, yet the scores spread out and the weights get heavy.
 
-    python notes/prop_coverage20.py --seeds 100 --n 5000 --target ate
+    python benchmarks/prop_coverage20.py --seeds 100 --n 5000 --target ate
 
 X ~ N(0, I_20); logit P(T=1) = 0.35 * sum(X); y = 2 T + 0.5 * sum(X) + N(0, 1); true ATE = ATT = 2.
 """
