@@ -37,13 +37,13 @@ options:
 
 examples:
   causal run                                        # the default product-uplift study
-  causal run estimator=psm dgp.confounding=strong
+  causal run estimator=ipw dgp.confounding=weak
   causal run -m estimator=naive,psm                 # one job per estimator
   causal run 'refuters=[placebo,random_common_cause]' refuters.placebo.num_simulations=50
   causal run experiment=product_uplift
 """
 
-GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment", "ab")
+GROUPS = ("graph", "dgp", "data", "estimator", "refuters", "experiment", "ab", "cate")
 #: Hydra launchers for ``causal run -m hydra/launcher=NAME``: (name, plugin module or None, description)
 LAUNCHERS = (
     ("basic", None, "the default: jobs one after another in this process"),
