@@ -76,6 +76,17 @@ def stream_seed(cfg) -> int:
     return int(np.random.SeedSequence([seed, int(dgp_seed)]).generate_state(1)[0])
 
 
+def graph_record(graph) -> dict[str, Any]:
+    """The graph as results.json records it."""
+    return {
+        "name": graph.name,
+        "nodes": graph.nodes,
+        "edges": [f"{a} -> {b}" for a, b in graph.edges],
+        "unobserved": graph.unobserved,
+        "outcome_units": graph.outcome_units,
+    }
+
+
 def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     from causal_cli.bounds import check_against_data
     from causal_cli.data import CLUSTER, WEIGHTS, load_dataset
@@ -196,13 +207,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
         comparisons=comparisons,
         estimator_details=estimator_details,
         caveats=estimator_caveats,
-        graph={
-            "name": graph.name,
-            "nodes": graph.nodes,
-            "edges": [f"{a} -> {b}" for a, b in graph.edges],
-            "unobserved": graph.unobserved,
-            "outcome_units": graph.outcome_units,
-        },
+        graph=graph_record(graph),
         data_description=dataset.description,
         notes=list(dataset.notes) + diagnostic_notes,
         diagnostics=diagnostics,
@@ -400,13 +405,7 @@ def run_randomized(cfg, graph, seed: int, base_dir: str | None = None) -> RunRes
         references={"ate": reference} if reference is not None else None,
         seed=int(cfg.seed),
         estimator_details={"method": method, "variance_reduction": primary.variance_reduction},
-        graph={
-            "name": graph.name,
-            "nodes": graph.nodes,
-            "edges": [f"{a} -> {b}" for a, b in graph.edges],
-            "unobserved": graph.unobserved,
-            "outcome_units": graph.outcome_units,
-        },
+        graph=graph_record(graph),
         data_description=dataset.description,
         notes=notes,
         timings=timings,

@@ -141,7 +141,10 @@ def print_summary(result: dict, run_dir: str | None) -> None:
     ref_kind = (result.get("reference_kind") or "reference").replace("_", " ")
     table = Table(
         title="Effect estimates",
-        caption=f"naive = difference in means, no adjustment; {level}% CI by {result.get('se_method') or result.get('ci_method', '')}",
+        caption=(
+            f"naive = difference in means, no adjustment; {level}% CI from the "
+            f"{result.get('se_method') or result.get('ci_method', '')} SE"
+        ),
     )
     table.add_column("")
     table.add_column("estimate", justify="right")
