@@ -4,7 +4,7 @@ Each case is a dict: ``id``, ``layer`` (how the runner feeds it: ``cli`` = ``cau
 ``config`` = one override on a composed config, then validation and, if valid, the pipeline;
 ``expr`` = a ``data.derive``/``data.query`` expression; ``datafile`` = a hostile CSV file run through the
 pipeline), ``origin`` (``issue17`` for the reproducers of the review, ``generated`` for the rest) and
-``needs`` (``secconf`` where the fix lives on the h/secconf branch: allow-list, config trust, secrets).
+``needs`` (``secconf``: the allow-list, config-trust and secret reproducers, counted as their own row).
 
 Placeholders filled by the runner: ``{sandbox}`` (the runner's working folder), ``{marker}`` (a file that
 exists only if an input ran code), ``{victim}`` (a file no input may change), ``{run}`` (this input's
@@ -386,7 +386,7 @@ def _issue17_cases() -> list[dict]:
         _cli(["summarize", "{sandbox}/no_such"], expect="error"),
         _cli(["report", "{sandbox}/no_such"], expect="error"),
         _cli(["reproduce", "{sandbox}/no_such"], expect="error"),
-        # the other engineer's reproducers (allow-list, config trust, secrets): h/secconf
+        # the allow-list, config-trust and secret reproducers of issue #17
         *[
             _cli(
                 [*run, "estimator=ipw", f"+estimator.propensity_model={spec}"], needs=secconf, expect="error"

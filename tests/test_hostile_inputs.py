@@ -1,7 +1,7 @@
 """THE hostile-input suite (issue #17): every reproducer of the review plus generated hostile inputs.
 
 Over 700 inputs: the review's reproducers (faults, bounds, silent wrong results, internal errors, and
-the allow-list/secret/config-trust ones fixed on h/secconf, marked ``needs: secconf``), every config key
+the allow-list/secret/config-trust ones marked ``needs: secconf``), every config key
 with wrong types, signs, huge/tiny values, NaN/inf, -0.0, unicode and path tricks, hostile ``derive`` /
 ``query`` expressions and hostile data files. Each ends as a clean one-line error, a correct success, or
 a misbehaviour (code executed, traceback, hang, exit status vs results.json, a secret in the run folder,
@@ -12,7 +12,6 @@ printed at the end of the pytest output (tests/conftest.py, ``pytest_terminal_su
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,8 +24,6 @@ from tests.hostile_cases import USER_CONF, corpus
 REPO = Path(__file__).resolve().parents[1]
 SHARDS = 2
 SECRET = "hostile-secret-7f3a9c"
-#: the allow-list / config-trust work of h/secconf is present (then its reproducers count in full)
-SECCONF = importlib.util.find_spec("causal_cli.trust") is not None
 STUDY = "account_age,activity,feature_used,spend\n" + "".join(
     f"{1 + i % 7},{2 + (i * 37) % 11},{int(i % 3 == 0)},{5 + i % 13 + 3 * (i % 3 == 0)}\n" for i in range(240)
 )
@@ -59,7 +56,7 @@ def counts_table(cases: list[dict], records: dict[int, dict]) -> str:
     rows = Counter()
     for case in cases:
         rec = records[case["id"]]
-        group = "issue #17 (h/secconf)" if case["needs"] else f"{case['origin']}: {case['layer']}"
+        group = "issue #17: config trust" if case["needs"] else f"{case['origin']}: {case['layer']}"
         rows[(group, rec["outcome"])] += 1
     groups = sorted({g for g, _ in rows})
     lines = [
@@ -130,18 +127,11 @@ def test_hostile_inputs_end_in_clean_errors_or_correct_successes(tmp_path, recor
     records = run_shards(cases, tmp_path)
     assert set(records) == {c["id"] for c in cases}
     table = counts_table(cases, records)
-    pending = [c for c in cases if c["needs"] and not SECCONF]
-    note = (
-        f"\n({len(pending)} h/secconf reproducers not enforced: that branch is not merged here)"
-        if pending
-        else ""
-    )
-    record_property("hostile_counts", table + note)
+    record_property("hostile_counts", table)
     Path(tmp_path / "counts.txt").write_text(table)
-    enforced = [c for c in cases if not (c["needs"] and not SECCONF)]
     bad = [
         f"{records[c['id']]['reason']}: {c['layer']} {json.dumps(c['payload'])[:240]}"
-        for c in enforced
+        for c in cases
         if records[c["id"]]["outcome"] == "misbehaviour"
     ]
     assert not bad, f"{len(bad)} misbehaviours:\n" + "\n".join(bad[:60]) + "\n" + table
