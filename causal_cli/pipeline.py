@@ -315,18 +315,6 @@ def _weight_caveats(diag, estimator, stated: list[str]) -> list[str]:
     return weight_caveats(diag)
 
 
-def _reference(cfg, references, target: str) -> float | None:
-    if cfg.get("reference") is not None:
-        try:
-            return float(cfg.reference)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"reference={cfg.reference!r} is not a number") from exc
-    if references:
-        value = references.get(target)
-        return None if value is None or not np.isfinite(value) else float(value)
-    return None
-
-
 def _reference_kind(cfg, dataset) -> str | None:
     if cfg.get("reference_kind") not in (None, "auto"):
         return str(cfg.reference_kind)

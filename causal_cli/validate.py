@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -42,16 +40,6 @@ def _name(node, key: str, group: str, path: str) -> str:
         allowed = ", ".join(sorted(registry.ALL[group]))
         raise ConfigError(f"{path}.{key}='{value}' is unknown; allowed: {allowed}")
     return str(value)
-
-
-def _check_reference(value) -> None:
-    """``reference`` is used only after estimation, so check it before any work."""
-    try:
-        ok = value is None or (not isinstance(value, bool) and math.isfinite(float(value)))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"reference={value!r} is not a number; allowed: a finite number, or null for none")
 
 
 def _check_design(cfg) -> None:

@@ -170,16 +170,9 @@ def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     return order, s, in_treated, tuple(groups)
 
 
-def within_group_variance(score: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Abadie–Imbens conditional variance: half the squared outcome gap to the nearest same-group unit."""
-    order = stable_order(score)
-    out = np.empty(score.shape[0])
-    out[order] = within_group_variance_sorted(score[order], y[order])
-    return out
-
-
 def within_group_variance_sorted(s: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """:func:`within_group_variance` for a score ``s`` already in (stable) sorted order."""
+    """Each unit's conditional outcome variance from its nearest same-group neighbour on the score
+    (Abadie & Imbens 2006), for a score ``s`` already in (stable) sorted order."""
     m = s.shape[0]
     if m < 2:
         return np.zeros(m)
@@ -216,35 +209,6 @@ def combine_group_effects(
     return ((att if n_t else 0.0) * n_t + (atc if n_c else 0.0) * n_c) / (n_t + n_c)
 
 
-def abadie_imbens_se(
-    target_units: str,
-    effect: float,
-    unit_effect: np.ndarray,
-    treated: np.ndarray,
-    keep: np.ndarray,
-    used_by_treated: np.ndarray,
-    used_by_control: np.ndarray,
-    k: int,
-    sigma2: np.ndarray,
-) -> float:
-    """Abadie & Imbens (2006) standard error of a matching estimator with replacement.
-
-    ``used_by_*[i]`` is K_M(i)/M: how often unit i serves as a match for the treated (control) units,
-    each use counting 1/M; ``sigma2`` the conditional outcome variance of each unit.
-    """
-    if target_units == "ate":
-        used = np.where(treated, used_by_control, used_by_treated)
-        terms = (unit_effect - effect) ** 2 + (used**2 + (2 * k - 1) / k * used) * sigma2
-        return float(np.sqrt(terms[keep].sum()) / keep.sum())
-    target = treated if target_units == "att" else ~treated
-    used = used_by_treated if target_units == "att" else used_by_control
-    rows_target = keep & target
-    pool = ~target
-    var = ((unit_effect[rows_target] - effect) ** 2).sum()
-    var += (used[pool] * (used[pool] * k - 1) / k * sigma2[pool]).sum()
-    return float(np.sqrt(max(var, 0.0)) / rows_target.sum())
-
-
 def abadie_imbens_se_shared(
     target_units: str,
     effect: float,
@@ -261,7 +225,7 @@ def abadie_imbens_se_shared(
     for the treated (control) units; ``used_squared`` the summed squared weights Q(i). With the
     estimator ``sum_i (own_i + K_i) (2W_i - 1) Y_i / N``, the variance is
     ``[sum_own (tau_i - tau)^2 + sum_i (K_i^2 + 2 own_i K_i - Q_i) sigma2_i] / N^2``; with M matches
-    of weight 1/M each, Q = K/M and this is :func:`abadie_imbens_se`.
+    of weight 1/M each, Q = K/M (the textbook M-match formula).
     """
     if target_units == "ate":
         own = keep
