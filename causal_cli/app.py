@@ -23,6 +23,46 @@ VERSION_BASE = "1.3"
 JOB_STATUSES: list[str] = []
 #: a signal that arrived after a job's results.json was final (then the job stands as written)
 STOP_REQUESTED: list[int] = []
+#: set once the one "interrupted" line has been printed (by the job or by the command)
+INTERRUPT_REPORTED: list[bool] = []
+#: after Ctrl-C / SIGTERM the process ends within this many seconds, whatever blocks its clean-up
+INTERRUPT_GRACE_SECONDS = 20.0
+_WATCHDOG: list[threading.Timer] = []
+
+
+def disarm_exit_watchdog() -> None:
+    """For in-process callers (tests, notebooks): the command returned, and the process goes on."""
+    while _WATCHDOG:
+        _WATCHDOG.pop().cancel()
+    INTERRUPT_REPORTED.clear()
+
+
+def arm_exit_watchdog(signum: int) -> None:
+    """End the process within :data:`INTERRUPT_GRACE_SECONDS` of a signal.
+
+    A Ctrl-C that lands while worker processes start can leave the clean-up waiting on a worker that
+    will never answer (seen in CI: a hang past 60 s). The normal path still reports and exits first; this
+    only guarantees that a stopped run never hangs: it prints the one line if nobody has, then exits
+    128 + signum."""
+    if _WATCHDOG:
+        return
+
+    def expire() -> None:
+        try:
+            if not INTERRUPT_REPORTED:
+                sys.stderr.write(
+                    f"causal: interrupted: the run was stopped by {signal.Signals(signum).name}\n"
+                )
+                sys.stderr.flush()
+        finally:
+            os._exit(128 + signum)
+
+    timer = threading.Timer(INTERRUPT_GRACE_SECONDS, expire)
+    timer.daemon = True
+    timer.start()
+    _WATCHDOG.append(timer)
+
+
 #: run folders this process claimed before Hydra wrote its records into them: folder -> header
 CLAIMED: dict[str, dict] = {}
 
@@ -94,6 +134,7 @@ class Interrupts:
             signal.signal(signum, handler)
 
     def _handle(self, signum, frame) -> None:
+        arm_exit_watchdog(signum)
         if self.deferring:
             self.pending = signum
         else:
@@ -215,6 +256,7 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
 
         console.error(f"causal: {error}; {_folder_state(run_dir, written, status)}")
         interrupted.reported = True
+        INTERRUPT_REPORTED.append(True)
         JOB_STATUSES.append(status)
         raise interrupted
     from causal_cli.errors import OutputError

@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             return _main(argv)
     except KeyboardInterrupt as exc:
         return interrupted_exit(exc)
+    finally:
+        if argv is not None and "causal_cli.app" in sys.modules:  # in-process: the process goes on
+            sys.modules["causal_cli.app"].disarm_exit_watchdog()
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -135,6 +138,7 @@ def cmd_run(args: list[str]) -> int:
 
     app.JOB_STATUSES.clear()
     app.STOP_REQUESTED.clear()
+    app.INTERRUPT_REPORTED.clear()
     app.CLAIMED.clear()
     sweep.LAST_SWEEP_DIR = None
     saved_argv = sys.argv
@@ -188,6 +192,9 @@ def signals_interrupt():
             return
 
         def handle(signum, frame):
+            from causal_cli.app import arm_exit_watchdog
+
+            arm_exit_watchdog(signum)
             raise CommandInterrupted(signum)
 
         previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -205,8 +212,11 @@ def interrupted_exit(exc: BaseException) -> int:
     import signal
 
     signum = int(getattr(exc, "signum", signal.SIGINT))
-    if not getattr(exc, "reported", False):
+    from causal_cli.app import INTERRUPT_REPORTED
+
+    if not getattr(exc, "reported", False) and not INTERRUPT_REPORTED:
         _error(f"interrupted: stopped by {signal.Signals(signum).name} before a run folder was complete")
+        INTERRUPT_REPORTED.append(True)
     return 128 + signum
 
 
