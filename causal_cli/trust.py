@@ -226,45 +226,46 @@ def check_interpolation_growth(raw: Any) -> None:
     bottom-up without building anything (a reference cycle counts as empty; OmegaConf reports it).
     """
     flat: dict[str, Any] = {}
-
-    def collect(node: Any, path: str) -> None:
-        flat[path] = node
-        if isinstance(node, dict):
-            for key, value in node.items():
-                collect(value, _join(path, key))
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                collect(value, f"{path}[{i}]")
-
-    collect(raw, "")
+    _flatten(raw, "", flat)
     sizes: dict[str, int] = {}
-
-    def size(path: str, active: frozenset) -> int:
-        if path in sizes:
-            return sizes[path]
-        if path in active or path not in flat:
-            return 0
-        node = flat[path]
-        if isinstance(node, str):
-            refs = REFERENCE.findall(node)
-            total = len(REFERENCE.sub("", node)) + sum(size(ref, active | {path}) for ref in refs)
-        elif isinstance(node, dict):
-            total = sum(size(_join(path, k), active | {path}) + len(str(k)) for k in node)
-        elif isinstance(node, list):
-            total = sum(size(f"{path}[{i}]", active | {path}) for i in range(len(node)))
-        else:
-            total = len(str(node))
-        sizes[path] = min(total, 1 << 62)
-        if isinstance(node, str) and sizes[path] > MAX_RESOLVED_CHARS:
-            raise ConfigError(
-                f"{path} would resolve to about {sizes[path]:,} characters through its interpolations; "
-                f"allowed: at most {MAX_RESOLVED_CHARS:,}"
-            )
-        return sizes[path]
-
     for path, node in flat.items():
         if isinstance(node, str) and "${" in node:
-            size(path, frozenset())
+            _resolved_size(path, frozenset(), flat, sizes)
+
+
+def _flatten(node: Any, path: str, flat: dict[str, Any]) -> None:
+    flat[path] = node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _flatten(value, _join(path, key), flat)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _flatten(value, f"{path}[{i}]", flat)
+
+
+def _resolved_size(path: str, active: frozenset, flat: dict[str, Any], sizes: dict[str, int]) -> int:
+    """The length ``path`` resolves to (memoised in ``sizes``); raises past MAX_RESOLVED_CHARS."""
+    if path in sizes:
+        return sizes[path]
+    if path in active or path not in flat:
+        return 0
+    node, inner = flat[path], active | {path}
+    if isinstance(node, str):
+        refs = REFERENCE.findall(node)
+        total = len(REFERENCE.sub("", node)) + sum(_resolved_size(r, inner, flat, sizes) for r in refs)
+    elif isinstance(node, dict):
+        total = sum(_resolved_size(_join(path, k), inner, flat, sizes) + len(str(k)) for k in node)
+    elif isinstance(node, list):
+        total = sum(_resolved_size(f"{path}[{i}]", inner, flat, sizes) for i in range(len(node)))
+    else:
+        total = len(str(node))
+    sizes[path] = min(total, 1 << 62)
+    if isinstance(node, str) and sizes[path] > MAX_RESOLVED_CHARS:
+        raise ConfigError(
+            f"{path} would resolve to about {sizes[path]:,} characters through its interpolations; "
+            f"allowed: at most {MAX_RESOLVED_CHARS:,}"
+        )
+    return sizes[path]
 
 
 def _raw(cfg: Any) -> Any:
@@ -343,32 +344,41 @@ def check_hydra(hydra: Any) -> None:
     """Hydra callbacks, logging configs, plugins and env_set: only what the tool or the user allowed."""
     hydra = _raw(hydra) or {}
     for name, callback in (hydra.get("callbacks") or {}).items():
-        key = f"hydra.callbacks.{name}"
-        target = callback.get("_target_") if isinstance(callback, dict) else callback
-        if callback is None:
-            continue
-        if not isinstance(target, str) or not (target in OWN_CALLBACKS or user_allowed(target)):
-            raise ConfigError(
-                f"{key}._target_={target!r} is not allowed; allowed callbacks: {', '.join(OWN_CALLBACKS)} "
-                f"(add others with {ALLOW_ENV}=module.Class or {allow_file()})"
-            )
-        if isinstance(callback, dict):
-            for reserved in RESERVED[1:]:
-                if reserved in callback:
-                    raise ConfigError(f"{key}.{reserved} is not allowed")
-            plain({k: v for k, v in callback.items() if k != "_target_"}, key)
+        _check_callback(f"hydra.callbacks.{name}", callback)
     for group in ("job_logging", "hydra_logging"):
         _check_logging(hydra.get(group), f"hydra.{group}")
     for plugin in ("launcher", "sweeper"):
-        node = hydra.get(plugin) or {}
-        target = node.get("_target_") if isinstance(node, dict) else None
-        if target is not None and not (
-            isinstance(target, str) and DOTTED.match(target) and target.startswith(PLUGIN_PREFIXES)
-        ):
-            raise ConfigError(
-                f"hydra.{plugin}._target_={target!r} is not allowed; choose one with hydra/{plugin}=NAME"
-            )
-    env_set = ((hydra.get("job") or {}).get("env_set")) or {}
+        _check_plugin(plugin, hydra.get(plugin) or {})
+    _check_env_set(((hydra.get("job") or {}).get("env_set")) or {})
+
+
+def _check_callback(key: str, callback: Any) -> None:
+    if callback is None:
+        return
+    target = callback.get("_target_") if isinstance(callback, dict) else callback
+    if not isinstance(target, str) or not (target in OWN_CALLBACKS or user_allowed(target)):
+        raise ConfigError(
+            f"{key}._target_={target!r} is not allowed; allowed callbacks: {', '.join(OWN_CALLBACKS)} "
+            f"(add others with {ALLOW_ENV}=module.Class or {allow_file()})"
+        )
+    if isinstance(callback, dict):
+        for reserved in RESERVED[1:]:
+            if reserved in callback:
+                raise ConfigError(f"{key}.{reserved} is not allowed")
+        plain({k: v for k, v in callback.items() if k != "_target_"}, key)
+
+
+def _check_plugin(plugin: str, node: Any) -> None:
+    target = node.get("_target_") if isinstance(node, dict) else None
+    if target is None:
+        return
+    if not (isinstance(target, str) and DOTTED.match(target) and target.startswith(PLUGIN_PREFIXES)):
+        raise ConfigError(
+            f"hydra.{plugin}._target_={target!r} is not allowed; choose one with hydra/{plugin}=NAME"
+        )
+
+
+def _check_env_set(env_set: Any) -> None:
     for name in env_set:
         if not ENV_SET_ALLOWED.match(str(name)):
             raise ConfigError(
