@@ -104,11 +104,6 @@ def _main(argv: list[str] | None = None) -> int:
     if command not in handlers:
         _error(f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)")
         return 2
-    if command == "run" and argv is None:
-        # this process's own command line: a helper imports DoWhy on the other core meanwhile
-        from causal_cli import prefetch
-
-        prefetch.start(rest)
     code = handlers[command](rest)
     if argv is None:
         # the process ends now: spare its exit a garbage collection over all it imported (0.1-0.7 s)
