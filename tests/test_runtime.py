@@ -184,3 +184,23 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
         "v": 2
     }
     assert disk_cache.load("ns", {"a": [1, "c"]}) is None
+
+
+def test_a_ray_address_nothing_answers_at_fails_in_one_line_without_waiting_for_ray():
+    import socket
+
+    from causal_cli.runtime.ray_executor import connect, unreachable
+
+    with socket.socket() as sock:  # a port that was free a moment ago: connection refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(
+        ConfigError, match=rf"no Ray cluster answers at refuters\.address=ray://127\.0\.0\.1:{port}"
+    ):
+        connect(f"ray://127.0.0.1:{port}")
+    assert unreachable("not-an-address").endswith("is not host:port or ray://host:port")
+    assert unreachable(None) is None and unreachable("auto") is None
+    with socket.socket() as server:  # something listening: no objection
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert unreachable(f"127.0.0.1:{server.getsockname()[1]}") is None

@@ -20,6 +20,8 @@ from causal_cli.simulate import simulate_chunk, tracker
 
 #: chunks per cluster CPU: enough to balance uneven simulations, few enough that scheduling costs little
 CHUNKS_PER_CPU = 4
+#: seconds to wait for a cluster address to accept a connection before saying nothing answers there
+CONNECT_TIMEOUT_S = 5.0
 INSTALL_HINT = 'pip install "causal-cli[distributed]" (or pip install ".[distributed]" in the repository)'
 
 
@@ -72,6 +74,9 @@ def connect(address: str | None):
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
+    problem = unreachable(address)
+    if problem:
+        raise ConfigError(f"refuters.backend=ray: {problem}")
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -80,3 +85,21 @@ def connect(address: str | None):
             f"refuters.backend=ray: could not start or join Ray at {where}: {' '.join(str(exc).split())}"
         ) from exc
     return ray
+
+
+def unreachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """Why nothing answers at ``address`` (``host:port`` or ``ray://host:port``), or None when something
+    does (or there is nothing to check: no address, ``auto``, ``local``). Ray itself retries an address
+    nothing answers at for minutes."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return f"refuters.address={address} is not host:port or ray://host:port"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"no Ray cluster answers at refuters.address={address} ({exc.strerror or exc})"
