@@ -132,7 +132,7 @@ def run_cell(estimator, data, refuter_name, num_simulations, alpha, seed):
 
     estimator.fit(data)
     refuter = registry.load("refuter", refuter_name)(num_simulations=num_simulations, alpha=alpha)
-    result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=seed, n_jobs=1)
+    result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=seed)
     if refuter_name == "placebo":
         old = old_placebo(estimator.effect_, estimator.std_error_, result.simulations, alpha)
     else:

@@ -198,11 +198,10 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
     problem: BaseException | None = None  # printed at the end, as the job's one line
     try:
         interrupts.allow()
-        from causal_cli import pipeline, prefetch
+        from causal_cli import pipeline
         from causal_cli.validate import validate
 
         typed = validate(cfg)
-        prefetch.proceed()  # a valid job: the helper may import DoWhy now
         atomic_config(run_dir, typed)
         payload["config_sha256"] = config_sha256(run_dir / "config.yaml")  # what reproduce may re-run
         if typed.report.console:

@@ -105,10 +105,9 @@ def _main(argv: list[str] | None = None) -> int:
         _error(f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)")
         return 2
     if command == "run" and argv is None:
-        # this process's own command line: a helper imports DoWhy on the other core meanwhile
-        from causal_cli import prefetch
+        from causal_cli.runtime.tuning import fewer_full_collections
 
-        prefetch.start(rest)
+        fewer_full_collections()  # this process's own run: imports and composition make no garbage
     code = handlers[command](rest)
     if argv is None:
         # the process ends now: spare its exit a garbage collection over all it imported (0.1-0.7 s)

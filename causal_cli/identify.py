@@ -53,21 +53,77 @@ def identify(graph, kind: str, backdoor_method: str = "auto") -> Identification:
 #: DoWhy's identification per (graph, method): the main estimator and every ``compare`` entry
 #: share one search, which for a dozen confounders is the slowest step of a run
 _ESTIMANDS: dict[tuple, dict] = {}
+#: the disk cache's folder for DoWhy's identification results (causal_cli.disk_cache)
+CACHE_NAMESPACE = "identification"
+#: the estimand DoWhy identifies (its default, the non-parametric ATE); part of the cache key
+ESTIMAND_TYPE = "nonparametric-ate"
 
 
 def estimand_facts(graph, method: str, requested: str) -> dict:
     """What DoWhy's identified estimand says, as plain data: the variable sets, which kinds are
-    identified and their formulas. Computed by the prefetch helper when ``causal run`` started one
-    (it imported DoWhy meanwhile), else here."""
-    from causal_cli import prefetch
+    identified and their formulas.
 
+    Kept for this process, and on disk for later runs (keyed by the graph, the method and the DoWhy and
+    causal-cli versions), so a repeat run with the same graph never imports DoWhy (~2 s of CPU).
+    """
     key = (graph.treatment, graph.outcome, tuple(graph.edges), tuple(graph.unobserved), method)
     if key not in _ESTIMANDS:
-        try:
-            _ESTIMANDS[key] = prefetch.call("estimand_facts", graph, method, requested)
-        except prefetch.Unavailable:
-            _ESTIMANDS[key] = _dowhy_estimand(graph, method, requested)
+        _ESTIMANDS[key] = _cached_estimand(graph, method, requested)
     return _ESTIMANDS[key]
+
+
+def cache_key(graph, method: str) -> dict:
+    """Everything DoWhy's answer depends on: the graph, which nodes are observed, the method, the versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import causal_cli
+
+    try:
+        dowhy_version = version("dowhy")
+    except PackageNotFoundError:
+        dowhy_version = None
+    return {
+        "treatment": graph.treatment,
+        "outcome": graph.outcome,
+        "nodes": list(graph.nodes),
+        "edges": [list(edge) for edge in graph.edges],
+        "unobserved": list(graph.unobserved),
+        "observed": list(graph.observed_nodes),
+        "method": method,
+        "estimand_type": ESTIMAND_TYPE,
+        "dowhy": dowhy_version,
+        "causal_cli": causal_cli.__version__,
+    }
+
+
+def _cached_estimand(graph, method: str, requested: str) -> dict:
+    from causal_cli import disk_cache
+
+    key = cache_key(graph, method)
+    facts = disk_cache.load(CACHE_NAMESPACE, key)
+    if _well_formed(facts):
+        return facts
+    facts = _dowhy_estimand(graph, method, requested)
+    if key["dowhy"] is not None:
+        disk_cache.store(CACHE_NAMESPACE, key, facts)
+    return facts
+
+
+def _well_formed(facts) -> bool:
+    """Whether a cache entry has the shape :func:`_dowhy_estimand` returns (else it is rebuilt)."""
+
+    def names(value) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    def mapping(value, kind) -> bool:
+        return isinstance(value, dict) and all(isinstance(v, kind) for v in value.values())
+
+    return (
+        isinstance(facts, dict)
+        and all(names(facts.get(k)) for k in ("backdoor", "instruments", "frontdoor"))
+        and mapping(facts.get("available"), bool)
+        and mapping(facts.get("estimands"), str)
+    )
 
 
 def _dowhy_estimand(graph, method: str, requested: str) -> dict:

@@ -13,10 +13,7 @@ from causal_cli.graph import CausalGraph
 from causal_cli.results import EffectResult, RunResult
 
 #: keys of the ``refuters`` node that are settings, not refuter names
-REFUTER_SETTINGS = ("n_jobs",)
-#: from this many rows on, the ``causal run`` helper process (causal_cli.prefetch) is ended before the
-#: refuters: the second or so it saves drawing pictures is nothing next to its memory at that size
-HELPER_RELEASE_ROWS = 200_000
+REFUTER_SETTINGS = ("n_jobs", "backend", "address")
 
 
 class NullProgress:
@@ -87,13 +84,26 @@ def graph_record(graph) -> dict[str, Any]:
     }
 
 
-def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
+def make_executor(settings: dict[str, Any], progress=None):
+    """The executor of the refuter simulations and bootstrap CIs (``refuters.n_jobs``, ``.backend``,
+    ``.address``); its one-line notices (a long run ahead) go to ``progress.notice`` when it has one."""
+    from causal_cli import runtime
+
+    return runtime.make_executor(
+        int(settings.get("n_jobs", -1)),
+        str(settings.get("backend") or "local"),
+        settings.get("address") or None,
+        notice=getattr(progress, "notice", None),
+    )
+
+
+def run(cfg, progress=None, base_dir: str | None = None, executor=None) -> RunResult:
+    """The whole study for ``cfg``; simulations run on ``executor`` (default: from ``cfg.refuters``)."""
     from causal_cli.bounds import check_against_data
     from causal_cli.data import CLUSTER, WEIGHTS, load_dataset
     from causal_cli.data.checks import check_overlap
     from causal_cli.estimators.naive import naive_effect
     from causal_cli.identify import identify
-    from causal_cli.simulation import start_workers
 
     progress = progress or NullProgress()
     timings: dict[str, float] = {}
@@ -124,17 +134,18 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     data_files = provenance.source_file_hashes(cfg.data, base_dir)
     lap("data")
 
-    n_jobs = int(settings.get("n_jobs", -1))
+    executor = executor or make_executor(settings, progress)
     simulations = max([r.num_tasks() for r in refuters] + [_bootstrap_fits(estimator)])
     modules = {type(r).__module__ for r in refuters} | {type(estimator).__module__}
-    start_workers(n_jobs, len(frame) * simulations, modules)  # while DoWhy imports
+    if hasattr(executor, "warm_up"):
+        executor.warm_up(len(frame) * simulations, modules)  # workers start while identification runs
     identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
     lap("identify")
 
     data = build_estimation_data(frame, graph, identification)
     check_against_data(cfg, data.t)  # options that would silently give a wrong number on these data
     naive, naive_se = naive_effect(data)  # weighted / cluster-robust with data.weights / data.cluster
-    estimator.fit(data, n_jobs, progress)
+    estimator.fit(data, executor, progress)
     lap("estimate")
 
     sensitivity = analytic_sensitivity(data, identification.kind, estimator)
@@ -147,7 +158,7 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     lap("diagnostics")
 
     comparisons = [
-        _compare(name, node, graph, frame, seed, cfg.identification.backdoor_method, n_jobs, progress)
+        _compare(name, node, graph, frame, seed, cfg.identification.backdoor_method, executor, progress)
         for name, node in (cfg.get("compare") or {}).items()
     ]
     lap("compare")
@@ -156,16 +167,12 @@ def run(cfg, progress=None, base_dir: str | None = None) -> RunResult:
     estimator_caveats = list(estimator.caveats())
     estimator_caveats += _weight_caveats(diagnostics, estimator, estimator_caveats)
     estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
-    if len(frame) >= HELPER_RELEASE_ROWS:
-        from causal_cli import prefetch
-
-        prefetch.stop()  # its DoWhy and matplotlib (~180 MB) would sit idle through the refuters
 
     refutations = []
     for i, refuter in enumerate(refuters):
         refutations.append(
             refuter.refute(
-                estimator, data, estimator.effect_, estimator.std_error_, seed + i, n_jobs, progress
+                estimator, data, estimator.effect_, estimator.std_error_, seed + i, executor, progress
             )
         )
         lap(f"refute:{refuter.name}")
@@ -260,7 +267,7 @@ def _bootstrap_fits(estimator) -> int:
     return 0 if analytic else int(estimator.num_bootstrap)
 
 
-def _compare(name, node, graph, frame, seed, backdoor_method, n_jobs, progress) -> EffectResult:
+def _compare(name, node, graph, frame, seed, backdoor_method, executor, progress) -> EffectResult:
     """Fit one more estimator on the same data; its failure is recorded, not fatal."""
     from causal_cli.errors import CausalCliError
     from causal_cli.identify import identify
@@ -270,7 +277,7 @@ def _compare(name, node, graph, frame, seed, backdoor_method, n_jobs, progress) 
     target = str(getattr(estimator.target_units, "value", estimator.target_units))
     try:
         identification = identify(graph, cls.identification, backdoor_method)
-        estimator.fit(build_estimation_data(frame, graph, identification), n_jobs, progress)
+        estimator.fit(build_estimation_data(frame, graph, identification), executor, progress)
     except CausalCliError as exc:
         return EffectResult(name, target, None, None, None, None, cls.identification, error=exc.one_line())
     return EffectResult(

@@ -28,6 +28,8 @@ MAX_STRENGTHS = 100  # unobserved_common_cause.strengths (values)
 MAX_BINS = 10_000  # diagnostics.num_bins
 MAX_TOP_WEIGHTS = 1_000  # diagnostics.top_weights
 MAX_CHUNK_ROWS = MAX_SIMULATED_ROWS  # data.chunksize (sql)
+#: where refuter simulations and bootstrap CIs run (``refuters.backend``): this machine's cores, or Ray
+REFUTER_BACKENDS = ("local", "ray")
 #: any list in a config (merging a 3,000-value list onto a typed schema takes minutes) and any string
 MAX_LIST_VALUES = 1_000
 MAX_STRING_CHARS = 100_000

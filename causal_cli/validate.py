@@ -102,13 +102,16 @@ def validate(cfg: DictConfig) -> DictConfig:
             continue
         if key not in registry.REFUTERS:
             allowed = ", ".join(sorted(registry.REFUTERS))
-            raise ConfigError(f"refuters.{key} is not a refuter; allowed: {allowed} (settings: n_jobs)")
+            raise ConfigError(
+                f"refuters.{key} is not a refuter; allowed: {allowed} (settings: n_jobs, backend, address)"
+            )
         refuters[key] = _typed(refuters[key], registry.config_class("refuter", key), f"refuters.{key}")
     n_jobs = refuters.get("n_jobs", -1)
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool):
         raise ConfigError(
             f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ..."
         )
+    _check_backend(refuters)
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
     from causal_cli.references import check_config as _check_references
@@ -117,3 +120,18 @@ def validate(cfg: DictConfig) -> DictConfig:
     _check_design(cfg)
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def _check_backend(refuters) -> None:
+    """``refuters.backend`` is one of :data:`~causal_cli.schema.REFUTER_BACKENDS`; ``refuters.address`` a string."""
+    from causal_cli.schema import REFUTER_BACKENDS
+
+    backend = refuters.get("backend", "local")
+    if backend not in REFUTER_BACKENDS:
+        raise ConfigError(f"refuters.backend={backend!r}; allowed: {', '.join(REFUTER_BACKENDS)}")
+    address = refuters.get("address")
+    if address is not None and not isinstance(address, str):
+        raise ConfigError(
+            f"refuters.address={address!r} is not a Ray address; allowed: null (RAY_ADDRESS or a local Ray), "
+            "auto, host:port or ray://host:10001"
+        )

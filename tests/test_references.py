@@ -270,10 +270,11 @@ def test_the_overlap_warning_uses_the_bound_that_matters_for_the_estimand():
 
 
 def test_a_long_refutation_is_announced_from_its_first_simulations(capsys):
-    from causal_cli.simulation import CostWatch
+    from causal_cli.report.console import notice
+    from causal_cli.simulate import CostWatch
 
     now = [0.0]
-    watch = CostWatch(200, "refuter placebo", clock=lambda: now[0])
+    watch = CostWatch(200, "refuter placebo", clock=lambda: now[0], notice=notice)
     now[0] = 4.0
     assert watch.update(1) is None and watch.update(1) is None  # 2 of the first 3, under 5 s: not yet
     now[0] = 16.2

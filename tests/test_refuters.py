@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from causal_cli import registry, simulation
+from causal_cli import registry
 from causal_cli.data.synthetic import ProductGrowthDGP, ProductGrowthDGPConfig
 from causal_cli.errors import ConfigError
 from causal_cli.estimators.base import BaseEstimator, EstimationData
@@ -20,7 +20,9 @@ from causal_cli.graph import CausalGraph
 from causal_cli.identify import identify
 from causal_cli.pipeline import build_estimation_data
 from causal_cli.refuters.unobserved_common_cause import partial_r2
+from causal_cli.runtime.local import LocalProcessExecutor
 from causal_cli.schema import GraphConfig
+from causal_cli.simulate import SerialExecutor
 
 #: cheap settings per refuter for the conformance test
 SMALL = {
@@ -46,8 +48,10 @@ def make_estimator(name: str):
 
 
 def refute(refuter, estimator, data, seed=0, n_jobs=1):
+    """``n_jobs`` 1: in this process; more: on local worker processes, even for a small job."""
+    executor = SerialExecutor() if n_jobs == 1 else LocalProcessExecutor(n_jobs, min_work=0)
     estimator.fit(data)
-    return refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=seed, n_jobs=n_jobs)
+    return refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed, executor)
 
 
 def product_frame(n: int, seed: int = 1, effect: float = 10.0) -> pd.DataFrame:
@@ -307,22 +311,19 @@ def test_placebo_permute_permutes_and_unknown_type_is_rejected(compose_cfg):
     data = product_data(product_frame(500))
     treated = data.t.sum()
     permuted = make_refuter("placebo", num_simulations=10, placebo_type="permute")
-    sims = simulation.run_simulations(permuted, TreatedCount(), data, permuted.streams(0), n_jobs=1)
+    sims = SerialExecutor().run(permuted, TreatedCount(), data, permuted.streams(0))
     assert np.all(sims == treated)  # a permutation keeps the number treated: it is not random data
     random = make_refuter("placebo", num_simulations=10, placebo_type="random")
-    assert not np.all(
-        simulation.run_simulations(random, TreatedCount(), data, random.streams(0), n_jobs=1) == treated
-    )
+    assert not np.all(SerialExecutor().run(random, TreatedCount(), data, random.streams(0)) == treated)
     with pytest.raises(
         ConfigError, match=r"refuters\.placebo\.placebo_type='permut'.*allowed: permute, random"
     ):
         validate(compose_cfg(["refuters.placebo.placebo_type=permut"]))
 
 
-def test_parallel_simulations_differ_and_match_sequential(monkeypatch):
+def test_parallel_simulations_differ_and_match_sequential():
     """DoWhy copies one random state into every worker; we spawn one stream per simulation."""
     data = product_data(product_frame(600))
-    monkeypatch.setattr(simulation, "PARALLEL_MIN_WORK", 0)  # use worker processes even for this small job
     runs = {}
     for name, options in (
         ("placebo", {"num_simulations": 8}),
@@ -367,7 +368,7 @@ def test_sensitivity_matches_the_omitted_variable_bias_formula_for_ols():
     refuter = make_refuter(
         "unobserved_common_cause", num_simulations=1, strengths=[0.02, 0.2], curve_points=40
     )
-    result = refuter.refute(estimator, data, estimator.effect_, None, seed=0, n_jobs=1)
+    result = refuter.refute(estimator, data, estimator.effect_, None, seed=0)
     X = data.design
     sd_t = np.std(data.t - X @ np.linalg.lstsq(X, data.t, rcond=None)[0])
     with_t = np.column_stack([X, data.t])
@@ -395,7 +396,7 @@ def test_sensitivity_finds_the_strength_of_an_omitted_confounder():
     refuter = make_refuter(
         "unobserved_common_cause", num_simulations=3, strengths=[real_r2_t, real_r2_y], curve_points=25
     )
-    result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=0, n_jobs=1)
+    result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=0)
     strength = result.details["robustness_value"]
     assert 0.5 * min(real_r2_t, real_r2_y) <= strength <= 2 * max(real_r2_t, real_r2_y)
     as_strong_as_z = next(

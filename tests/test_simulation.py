@@ -1,5 +1,6 @@
-"""The simulation engine: shared-memory jobs, the main process working alongside its workers, and the
-bootstrap confidence interval running through it. Real worker processes, real files, real estimators."""
+"""The simulation engine: shared-memory jobs, the main process working alongside its workers
+(causal_cli.runtime), and the bootstrap confidence interval running through an executor
+(causal_cli.simulate). Real worker processes, real files, real estimators."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causal_cli import simulation
 from causal_cli.estimators.base import EstimationData, Resample
 from causal_cli.estimators.naive import NaiveEstimator
 from causal_cli.estimators.psm import PSMEstimator
+from causal_cli.runtime import shared, workers
+from causal_cli.runtime.local import LocalProcessExecutor
+from causal_cli.simulate import SerialExecutor
 
 
 def sample_data(n: int = 400, p: int = 2, seed: int = 0) -> EstimationData:
@@ -56,29 +59,28 @@ class Recorder:
 
 def test_shared_job_maps_large_arrays_read_only_and_removes_its_files():
     big, small = np.arange(50_000, dtype=float), np.arange(10, dtype=float)
-    with simulation.SharedJob({"big": big, "small": small, "text": "kept"}) as job:
+    with shared.SharedJob({"big": big, "small": small, "text": "kept"}) as job:
         folder, paths = job.folder, job.handle[2]
         assert folder is None or not paths[0].startswith("/proc/")  # anonymous memory where Linux has it
         assert len(job.handle[2]) == 1 and os.path.getsize(job.handle[2][0]) == big.nbytes
         assert len(job.handle[1]) < 10_000  # the big array is not inside the pickle
-        loaded = simulation._load(pickle.loads(pickle.dumps(job.handle)))
+        loaded = shared.load(pickle.loads(pickle.dumps(job.handle)))
         assert np.array_equal(loaded["big"], big) and np.array_equal(loaded["small"], small)
         assert loaded["text"] == "kept"
         assert not loaded["big"].flags.writeable
         with pytest.raises(ValueError, match="read-only"):
             loaded["big"][0] = 1.0
     assert folder is None or not os.path.exists(folder)
-    simulation._LOADED = None
+    shared.forget()
     assert not any(os.path.exists(path) for path in paths)
 
 
-def test_main_process_and_worker_share_the_simulations(monkeypatch):
-    monkeypatch.setattr(simulation, "PARALLEL_MIN_WORK", 0)
-    simulation._executor(1).submit(int).result()  # a warm worker, so both sides get work
+def test_main_process_and_worker_share_the_simulations():
+    workers.pool(1).submit(int).result()  # a warm worker, so both sides get work
     streams = np.random.SeedSequence(0).spawn(40)
     progress = Recorder()
-    pids = simulation.run_simulations(
-        Unchanged(), ProcessId(), sample_data(), streams, n_jobs=2, progress=progress, label="who"
+    pids = LocalProcessExecutor(2, min_work=0).run(
+        Unchanged(), ProcessId(), sample_data(), streams, progress=progress, label="who"
     )
     assert os.getpid() in set(pids) and len(set(pids)) == 2
     # the main process takes chunks from the back, the worker from the front
@@ -86,25 +88,24 @@ def test_main_process_and_worker_share_the_simulations(monkeypatch):
     assert progress.tasks == {0: ["who", 40, 40]}
 
 
-def test_nested_or_threaded_callers_run_in_process(monkeypatch):
-    monkeypatch.setattr(simulation, "PARALLEL_MIN_WORK", 0)
-    assert simulation.parallel_processes(2, 10) == min(2, os.cpu_count() or 1)
+def test_nested_or_threaded_callers_run_in_process():
+    assert workers.parallel_processes(2, 10, min_work=0) == min(2, os.cpu_count() or 1)
+    assert workers.parallel_processes(2, 10) == 1  # too little work for a worker process
     seen = []
-    thread = threading.Thread(target=lambda: seen.append(simulation.parallel_processes(2, 10)))
+    thread = threading.Thread(target=lambda: seen.append(workers.parallel_processes(2, 10, min_work=0)))
     thread.start()
     thread.join()
     assert seen == [1]
-    assert simulation.parallel_processes(1, 10**9) == 1
+    assert workers.parallel_processes(1, 10**9) == 1
 
 
-def test_bootstrap_ci_is_the_same_on_any_number_of_processes_and_reports_progress(monkeypatch):
+def test_bootstrap_ci_is_the_same_on_any_number_of_processes_and_reports_progress():
     data = sample_data(n=300)
     runs = {}
     for n_jobs in (1, 2):
-        monkeypatch.setattr(simulation, "PARALLEL_MIN_WORK", 0 if n_jobs > 1 else 10**12)
         progress = Recorder()
         fitted = PSMEstimator(ci_method="bootstrap", num_bootstrap=24, random_state=5).fit(
-            data, n_jobs=n_jobs, progress=progress
+            data, executor=LocalProcessExecutor(n_jobs, min_work=0), progress=progress
         )
         assert progress.tasks == {0: ["bootstrap CI psm", 24, 24]}
         runs[n_jobs] = (fitted.ci_low_, fitted.ci_high_, fitted.std_error_)
@@ -119,7 +120,7 @@ def test_bootstrap_resamples_that_cannot_be_estimated_are_skipped_not_fatal():
     t[:3] = 1.0
     data = data.with_treatment(t)
     streams = np.random.SeedSequence(1).spawn(200)
-    boots = simulation.run_simulations(Resample(), NaiveEstimator(), data, streams, n_jobs=1)
+    boots = SerialExecutor().run(Resample(), NaiveEstimator(), data, streams)
     assert 0 < np.isnan(boots).sum() < 200
     fitted = NaiveEstimator(ci_method="bootstrap", num_bootstrap=200).fit(data)
     assert fitted.ci_method_ == "bootstrap" and fitted.ci_low_ < fitted.ci_high_

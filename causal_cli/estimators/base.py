@@ -209,11 +209,11 @@ class BaseEstimator:
         fresh.warm_start_ = getattr(self, "warm_start_", None)
         return float(fresh._estimate(data))
 
-    def fit(self, data: EstimationData, n_jobs: int | None = 1, progress=None) -> BaseEstimator:
+    def fit(self, data: EstimationData, executor=None, progress=None) -> BaseEstimator:
         """Estimate the effect and its confidence interval.
 
-        ``n_jobs`` and ``progress`` only matter for bootstrap intervals (their re-fits run on that many
-        processes, with a progress bar); they do not change any number.
+        ``executor`` (a :class:`causal_cli.simulate.Executor`; default: this process) and ``progress`` only
+        matter for bootstrap intervals (they run and show the re-fits); they do not change any number.
         """
         self._check(data)
         self.n_rows_ = data.n
@@ -233,7 +233,7 @@ class BaseEstimator:
             self.ci_method_ = "analytic"
             self.se_type_ = "cluster-robust (CR1)" if clustered else "analytic"
         else:
-            boots = self.bootstrap_estimates(data, self.num_bootstrap, n_jobs, progress)
+            boots = self.bootstrap_estimates(data, self.num_bootstrap, executor, progress)
             boots = boots[np.isfinite(boots)]
             if boots.size < 2:
                 raise EstimationError(
@@ -247,18 +247,15 @@ class BaseEstimator:
             self.se_type_ = "cluster bootstrap" if clustered else "bootstrap"
         return self
 
-    def bootstrap_estimates(
-        self, data: EstimationData, num: int, n_jobs: int | None = 1, progress=None
-    ) -> np.ndarray:
-        """Estimates on ``num`` resamples of the rows (NaN where a resample gives none)."""
-        from causal_cli.simulation import run_simulations
+    def bootstrap_estimates(self, data: EstimationData, num: int, executor=None, progress=None) -> np.ndarray:
+        """Estimates on ``num`` resamples of the rows (NaN where a resample gives none), run by ``executor``."""
+        from causal_cli.simulate import SerialExecutor
 
         seed = self.random_state if isinstance(self.random_state, np.random.SeedSequence) else None
         root = seed or np.random.SeedSequence(0 if self.random_state is None else int(self.random_state))
         streams = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0xB007)).spawn(num)
-        return run_simulations(
-            Resample(), self, data, streams, n_jobs, progress, label=f"bootstrap CI {self.name}"
-        )
+        executor = executor or SerialExecutor()
+        return executor.run(Resample(), self, data, streams, progress, label=f"bootstrap CI {self.name}")
 
     def _check(self, data: EstimationData) -> None:
         if self.target_units not in ("ate", "att", "atc"):
@@ -315,7 +312,7 @@ def resample(data: EstimationData, rng: np.random.Generator) -> EstimationData |
 
 
 class Resample:
-    """The bootstrap's modification, for :func:`causal_cli.simulation.run_simulations`."""
+    """The bootstrap's modification, for a :class:`causal_cli.simulate.Executor`."""
 
     def modify_task(
         self, data: EstimationData, index: int, rng: np.random.Generator

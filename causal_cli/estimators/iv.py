@@ -93,7 +93,7 @@ class IVEstimator(BaseEstimator):
         slopes = coef[-q:]
         return float(slopes @ np.linalg.pinv(cov) @ slopes / q)
 
-    def fit(self, data, n_jobs=1, progress=None):
+    def fit(self, data, executor=None, progress=None):
         self._check(data)
         names = ", ".join(data.instrument_names) or "instrument"
         if data.instruments is not None:
@@ -110,7 +110,7 @@ class IVEstimator(BaseEstimator):
                 "a weak instrument pulls the estimate towards the confounded one and its CI cannot be trusted"
             )
         self.method_ = self._method(data)
-        return super().fit(data, n_jobs, progress)
+        return super().fit(data, executor, progress)
 
     def _method(self, data) -> str:
         one_binary = data.instruments.shape[1] == 1 and np.unique(data.instruments[:, 0]).size == 2

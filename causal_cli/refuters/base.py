@@ -1,9 +1,9 @@
 """Refuter base: seeded, parallel simulations that re-fit the whole estimator on modified data.
 
-A refuter says how one simulation modifies the data (:meth:`BaseRefuter.modify`); the simulation
-engine (:mod:`causal_cli.simulation`) gives each simulation its own random stream spawned from the
-run's seed (``SeedSequence.spawn``), so the numbers are identical whatever ``n_jobs`` is, and runs
-them on all cores. Every simulation re-fits the estimator, propensity model included, on a fresh
+A refuter says how one simulation modifies the data (:meth:`BaseRefuter.modify`) and gives each
+simulation its own random stream spawned from the run's seed (``SeedSequence.spawn``); the executor it
+is handed (:mod:`causal_cli.simulate`) runs them, so the numbers are identical whichever runs them
+(this process, all local cores, a Ray cluster). Every simulation re-fits the estimator, propensity model included, on a fresh
 :class:`EstimationData`; nothing fitted on the original data (DoWhy's stale ``propensity_score``
 column) leaks into a simulation.
 
@@ -147,16 +147,17 @@ class BaseRefuter:
         estimate: float,
         std_error: float,
         seed: int = 0,
-        n_jobs: int = -1,
+        executor=None,
         progress=None,
     ):
-        from causal_cli.simulation import run_simulations
+        """The refutation, its simulations run by ``executor`` (a :class:`causal_cli.simulate.Executor`;
+        default: this process)."""
+        from causal_cli.simulate import SerialExecutor
 
         started = time.perf_counter()
         self.prepare(estimator, data)
-        sims = run_simulations(
-            self, estimator, data, self.streams(seed), n_jobs, progress, label=f"refuter {self.name}"
-        )
+        executor = executor or SerialExecutor()
+        sims = executor.run(self, estimator, data, self.streams(seed), progress, label=f"refuter {self.name}")
         result = self.summarize(estimate, std_error, sims)
         result.runtime_s = time.perf_counter() - started
         return result

@@ -119,10 +119,10 @@ class UnobservedCommonCauseRefuter(BaseRefuter):
         return [draws[i % len(draws)] for i in range(self.num_tasks())]
 
     # -- shared state ------------------------------------------------------------------------
-    def refute(self, estimator, data, estimate, std_error, seed=0, n_jobs=-1, progress=None):
+    def refute(self, estimator, data, estimate, std_error, seed=0, executor=None, progress=None):
         self._direction = 1.0 if estimate >= 0 else -1.0
         self._seed = int(seed)
-        return super().refute(estimator, data, estimate, std_error, seed, n_jobs, progress)
+        return super().refute(estimator, data, estimate, std_error, seed, executor, progress)
 
     def prepare(self, estimator, data):
         design = data.design

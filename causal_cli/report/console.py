@@ -62,6 +62,10 @@ class RichProgress:
     def advance(self, task, n: int = 1) -> None:
         self.progress.advance(task, n)
 
+    def notice(self, message: str) -> None:
+        """A one-line heads-up from the simulations (e.g. a long run ahead)."""
+        notice(message)
+
 
 @contextmanager
 def progress():

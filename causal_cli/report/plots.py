@@ -456,62 +456,24 @@ def graph_from_payload(payload: dict[str, Any]):
     )
 
 
-#: relative drawing times (measured), to share the pictures evenly between two processes
-DRAW_COST = {"graph.png": 2, "overlap.png": 4, "love_plot.png": 2, "refutations.png": 4, "sensitivity.png": 3}
-
-
 def render_all(
     run_dir: Path, payload: dict[str, Any], tables: dict[str, list[dict]]
 ) -> tuple[list[str], list[str]]:
-    """Draw every picture the saved results support; returns (files written, problems as notes).
+    """Draw every picture the saved results support, in this process; returns (files written, problems
+    as notes).
 
-    A figure that fails is reported and its stale file removed, the others are still drawn. Drawn by
-    the prefetch helper when ``causal run`` has one (matplotlib is loaded there already, and it can
-    fork a second drawing process), else here.
+    A figure that fails is reported and its stale file removed, the others are still drawn.
     """
-    import os
-
-    from causal_cli import prefetch
-
-    run_dir = Path(run_dir).resolve()
-    try:
-        return prefetch.call("render_all", run_dir, payload, tables, min(2, os.cpu_count() or 1))
-    except prefetch.Unavailable:
-        return draw_all(run_dir, payload, tables)
-
-
-def draw_all(
-    run_dir: Path, payload: dict[str, Any], tables: dict[str, list[dict]], processes: int = 1
-) -> tuple[list[str], list[str]]:
-    """:func:`render_all` in this process, or shared with ``processes - 1`` forked copies of it."""
-    from functools import partial
-
-    from causal_cli import prefetch
-
     run_dir = Path(run_dir)
     jobs = _drawing_jobs(payload, tables)
     wanted = [name for name, (want, _) in jobs.items() if want]
     for name in jobs:
         if name not in wanted:
             (run_dir / name).unlink(missing_ok=True)
-    groups = _share(wanted, processes) if processes > 1 else [wanted]
-    outcomes: dict[str, str | None] = {}
-    for part in prefetch.fork_map([partial(_draw, run_dir, jobs, group) for group in groups if group]):
-        outcomes.update(part)
+    outcomes = _draw(run_dir, jobs, wanted)
     written = [name for name in wanted if outcomes[name] is None]
     problems = [outcomes[name] for name in wanted if outcomes[name] is not None]
     return written, problems
-
-
-def _share(names: list[str], parts: int) -> list[list[str]]:
-    """``names`` in ``parts`` groups of about equal :data:`DRAW_COST` (longest first, to the lightest group)."""
-    groups: list[list[str]] = [[] for _ in range(parts)]
-    totals = [0] * parts
-    for name in sorted(names, key=lambda n: -DRAW_COST.get(n, 3)):
-        lightest = totals.index(min(totals))
-        groups[lightest].append(name)
-        totals[lightest] += DRAW_COST.get(name, 3)
-    return groups
 
 
 def _draw(run_dir: Path, jobs: dict, names: list[str]) -> dict[str, str | None]:
