@@ -7,8 +7,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from causal_cli import registry
 from causal_cli.errors import CausalCliError, ConfigError
-from causal_cli.pipeline import REFUTER_SETTINGS
-from causal_cli.schema import check_sizes
+from causal_cli.schema import REFUTER_SETTINGS, check_sizes
 
 
 def _typed(node, schema: type, path: str, instantiate: bool = True) -> DictConfig:
@@ -44,7 +43,7 @@ def _name(node, key: str, group: str, path: str) -> str:
 
 def _check_design(cfg) -> None:
     """``graph.design`` is one of two values; the ``ab`` group, when chosen, is typed against its schema."""
-    from causal_cli.abtest.config import ABConfig
+    from causal_cli.schema import ABConfig
 
     design = cfg.graph.get("design", "observational")
     if design not in ("observational", "randomized"):
@@ -111,9 +110,9 @@ def validate(cfg: DictConfig) -> DictConfig:
         )
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
-    from causal_cli.references import check_config as _check_references
+    from causal_cli.schema import check_references
 
-    _check_references(cfg)
+    check_references(cfg)
     _check_design(cfg)
     OmegaConf.set_struct(cfg, True)
     return cfg
