@@ -258,6 +258,8 @@ class EstimatorConfig:
 
     def __post_init__(self):
         check_bounds(self)
+        target = str(getattr(self.target_units, "value", self.target_units))
+        check(target in ESTIMANDS, "target_units", target, ", ".join(ESTIMANDS))
 
 
 @dataclass

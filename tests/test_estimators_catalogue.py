@@ -90,8 +90,8 @@ def test_regression_needs_interactions_for_att_and_atc(compose_cfg):
             )
         )
     est = build(compose_cfg, "regression", "estimator.target_units=att")
-    est.target_units, est.interactions = "atc", False  # built in code rather than from config
-    with pytest.raises(EstimationError, match="one constant effect"):
+    est.set_params(target_units="atc", interactions=False)  # set in code: fit checks it with the same schema
+    with pytest.raises(ConfigError, match="estimator.target_units='atc'.*one constant effect"):
         est.fit(prepare(compose_cfg, *SMALL).data)
 
 

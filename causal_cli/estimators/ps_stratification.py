@@ -36,21 +36,20 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator, influence_se
+from causal_cli.estimators.base import influence_se
 from causal_cli.estimators.propensity import propensity_scores
-from causal_cli.schema import EstimatorConfig, check
+from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
+from causal_cli.schema import check
 
 
 @dataclass
-class PSStratificationConfig(EstimatorConfig):
+class PSStratificationConfig(PropensityConfig):
     name: str = "ps_stratification"
     num_strata: Any = "auto"
     max_strata: int | None = 50
     clipping_threshold: int = 10
     sparse_strata: str = "merge"
     within_stratum: str = "score"
-    propensity_model: Any = None
-    propensity_C: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -147,35 +146,11 @@ def estimand_score_change(columns, ps, tau_p, effect, target_units) -> float:
     return float(d @ np.linalg.lstsq(information, d, rcond=None)[0])
 
 
-class PSStratificationEstimator(BaseEstimator):
+class PSStratificationEstimator(PropensityScoreEstimator):
     config_class = PSStratificationConfig
     name = "ps_stratification"
     has_analytic_se = True
     cluster_robust_se = True
-
-    def __init__(
-        self,
-        target_units="ate",
-        num_strata="auto",
-        max_strata=50,
-        clipping_threshold=10,
-        propensity_model=None,
-        propensity_C=1.0,
-        sparse_strata="merge",
-        within_stratum="score",
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.num_strata = num_strata
-        self.max_strata = max_strata
-        self.clipping_threshold = clipping_threshold
-        self.propensity_model = propensity_model
-        self.propensity_C = propensity_C
-        self.sparse_strata = sparse_strata
-        self.within_stratum = within_stratum
 
     def _strata(self, ranks: np.ndarray, t: np.ndarray, num: float):
         codes = np.round(ranks / ranks.shape[0] * num).astype(np.int64)
