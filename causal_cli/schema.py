@@ -523,6 +523,13 @@ def register_configs() -> None:
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="schema", name="graph", node=GraphConfig)
     cs.store(group="schema", name="ab", node=ABConfig)
-    for group, names in registry.ALL.items():
-        for name in names:
+    for group in registry.ALL:
+        for name in registry.names(group):
             cs.store(group=f"schema/{group}", name=name, node=registry.config_class(group, name))
+    for group, plugins in registry.PLUGINS.items():
+        for name in plugins:  # a plugin ships no YAML: its schema's defaults are the selectable option
+            node = registry.config_class(group, name)
+            if group == "refuter":
+                cs.store(group="refuters", name=name, node={name: node})
+            else:
+                cs.store(group=group, name=name, node=node)

@@ -33,11 +33,9 @@ def _omegaconf_message(exc: OmegaConfBaseException, path: str) -> str:
 def _name(node, key: str, group: str, path: str) -> str:
     value = node.get(key) if node is not None else None
     if value is None or OmegaConf.is_missing(node, key):
-        allowed = ", ".join(sorted(registry.ALL[group]))
-        raise ConfigError(f"{path}.{key} is not set; allowed: {allowed}")
-    if value not in registry.ALL[group]:
-        allowed = ", ".join(sorted(registry.ALL[group]))
-        raise ConfigError(f"{path}.{key}='{value}' is unknown; allowed: {allowed}")
+        raise ConfigError(f"{path}.{key} is not set; allowed: {', '.join(registry.names(group))}")
+    if value not in registry.names(group):
+        raise ConfigError(f"{path}.{key}='{value}' is unknown; allowed: {', '.join(registry.names(group))}")
     return str(value)
 
 
@@ -89,8 +87,8 @@ def validate(cfg: DictConfig) -> DictConfig:
         cfg.dgp = _typed(cfg.dgp, registry.config_class("dgp", kind), "dgp")
     for key in list(cfg.get("compare") or {}):
         node = cfg.compare[key] or {}
-        if key not in registry.ESTIMATORS:
-            allowed = ", ".join(sorted(registry.ESTIMATORS))
+        if key not in registry.names("estimator"):
+            allowed = ", ".join(registry.names("estimator"))
             raise ConfigError(f"compare.{key} is not an estimator; allowed: {allowed}")
         cfg.compare[key] = _typed(
             {**node, "name": key}, registry.config_class("estimator", key), f"compare.{key}"
@@ -99,8 +97,8 @@ def validate(cfg: DictConfig) -> DictConfig:
     for key in list(refuters):
         if key in REFUTER_SETTINGS:
             continue
-        if key not in registry.REFUTERS:
-            allowed = ", ".join(sorted(registry.REFUTERS))
+        if key not in registry.names("refuter"):
+            allowed = ", ".join(registry.names("refuter"))
             raise ConfigError(f"refuters.{key} is not a refuter; allowed: {allowed} (settings: n_jobs)")
         refuters[key] = _typed(refuters[key], registry.config_class("refuter", key), f"refuters.{key}")
     n_jobs = refuters.get("n_jobs", -1)
