@@ -53,6 +53,7 @@ def _check_design(cfg) -> None:
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
     from causal_cli import trust
+    from causal_cli.schema import DiagnosticsConfig, GraphConfig, check_references
 
     trust.check_run_config(cfg)  # before resolving: no oc.env value is copied, nothing is imported
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
@@ -61,9 +62,26 @@ def validate(cfg: DictConfig) -> DictConfig:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message(exc, "config")) from exc
+    _check_top_level(cfg)
+    OmegaConf.set_struct(cfg, False)
+    # graph values are checked by CausalGraph.from_config, whose messages say what to set
+    cfg.graph = _typed(cfg.graph, GraphConfig, "graph", instantiate=False)
+    cfg.diagnostics = _typed(cfg.get("diagnostics") or {}, DiagnosticsConfig, "diagnostics")
+    _type_methods(cfg)
+    _type_refuters(cfg.get("refuters") or {})
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
+    check_references(cfg)
+    _check_design(cfg)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def _check_top_level(cfg) -> None:
+    """Only the run schema's keys, and a graph, data and estimator chosen."""
     from dataclasses import fields
 
-    from causal_cli.schema import DiagnosticsConfig, GraphConfig, RunConfig
+    from causal_cli.schema import RunConfig
 
     known = {f.name for f in fields(RunConfig)}
     unknown = [k for k in cfg if k not in known]
@@ -71,13 +89,13 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise ConfigError(
             f"{unknown[0]} is not a config key; allowed top-level keys: {', '.join(sorted(known))}"
         )
-    OmegaConf.set_struct(cfg, False)
     for key in ("graph", "data", "estimator"):  # e.g. removed with ~estimator
         if OmegaConf.is_missing(cfg, key) or not isinstance(cfg.get(key), DictConfig):
             raise ConfigError(f"{key} is not set; choose one with {key}=NAME (see causal list {key})")
-    # graph values are checked by CausalGraph.from_config, whose messages say what to set
-    cfg.graph = _typed(cfg.graph, GraphConfig, "graph", instantiate=False)
-    cfg.diagnostics = _typed(cfg.get("diagnostics") or {}, DiagnosticsConfig, "diagnostics")
+
+
+def _type_methods(cfg) -> None:
+    """The estimator, data source, DGP and compared estimators, each typed against its method's schema."""
     name = _name(cfg.estimator, "name", "estimator", "estimator")
     cfg.estimator = _typed(cfg.estimator, registry.config_class("estimator", name), "estimator")
     source = _name(cfg.data, "source", "data", "data")
@@ -93,7 +111,10 @@ def validate(cfg: DictConfig) -> DictConfig:
         cfg.compare[key] = _typed(
             {**node, "name": key}, registry.config_class("estimator", key), f"compare.{key}"
         )
-    refuters = cfg.get("refuters") or {}
+
+
+def _type_refuters(refuters) -> None:
+    """Each chosen refuter typed against its schema; the settings (n_jobs) checked."""
     for key in list(refuters):
         if key in REFUTER_SETTINGS:
             continue
@@ -106,11 +127,3 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise ConfigError(
             f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ..."
         )
-    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
-        raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
-    from causal_cli.schema import check_references
-
-    check_references(cfg)
-    _check_design(cfg)
-    OmegaConf.set_struct(cfg, True)
-    return cfg
