@@ -20,6 +20,7 @@ battery on a plugin's methods.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import fields
 
 import numpy as np
@@ -128,7 +129,27 @@ def check_estimator(name: str, data: EstimationData | None = None) -> None:
         assert getattr(again, attr) == getattr(estimator, attr), f"{name}: same seed, different {attr}"
     assert estimator.estimate(data) == pytest.approx(estimator.effect_, rel=1e-7, abs=1e-9)
     assert_unchanged(data, before, f"{name}.estimate")
+    check_reporting(estimator, data)
     check_bootstrap_seed(cls, data)
+
+
+def check_reporting(estimator, data: EstimationData) -> None:
+    """What the pipeline reads after a fit: the CI method, JSON-ready summary and caveats, the diagnostics
+    protocol (``propensity_``, ``balance_weights_``), and the refuters' fast path on modified copies."""
+    assert estimator.ci_method_ == ("analytic" if estimator.has_analytic_se else "bootstrap")
+    json.dumps(estimator.summary())  # goes to results.json as is
+    assert all(isinstance(line, str) and "\n" not in line for line in estimator.caveats())
+    if hasattr(estimator, "propensity_"):
+        ps = estimator.propensity_
+        assert ps.shape == (data.n,) and np.all((ps >= 0) & (ps <= 1))
+    if hasattr(estimator, "balance_weights_"):
+        weights = estimator.balance_weights_
+        assert weights.shape == (data.n,) and np.all(np.isfinite(weights)) and np.all(weights >= 0)
+    before = snapshot(data)
+    rng = np.random.default_rng(0)
+    assert np.isfinite(estimator.estimate(data.with_treatment(rng.permutation(data.t))))
+    assert np.isfinite(estimator.estimate(data.with_covariate(rng.standard_normal(data.n), "noise")))
+    assert_unchanged(data, before, f"{estimator.name}.estimate on modified copies")
 
 
 def check_bootstrap_seed(cls, data: EstimationData) -> None:
