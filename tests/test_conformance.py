@@ -93,6 +93,9 @@ def check_params(cls) -> None:
     assert same_params(rebuilt.get_params(), params)
     copy = obj.clone()
     assert copy is not obj and type(copy) is cls and same_params(copy.get_params(), params)
+    from sklearn.base import clone  # scikit-learn's own clone: get_params(deep=False), then identity checks
+
+    assert type(clone(obj)) is cls
     name, value = next(iter(params.items()))
     assert obj.set_params(**{name: value}) is obj
     with pytest.raises(TypeError, match="no_such_parameter"):
