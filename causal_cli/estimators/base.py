@@ -379,8 +379,4 @@ class Resample:
         return resample(data, rng)
 
 
-def config_fields(config_class: type) -> list[str]:
-    return [f.name for f in fields(config_class)]
-
-
 BaseEstimator.__signature__ = _signature(BaseEstimator)
