@@ -616,11 +616,30 @@ def cmd_list(args: list[str]) -> int:
             _error(f"unknown group '{group}'; allowed: {', '.join(GROUPS)}, launcher")
             return 2
         print(f"{group}:")
-        for name, description in _config_files(group):
+        for name, description in _config_files(group) + _plugin_entries(group):
             print(f"  {name:<24} {description}")
         if group == "refuters":
             print("  (select several: 'refuters=[placebo,random_common_cause]'; settings: refuters.n_jobs)")
+    from causal_cli import registry
+
+    for problem in registry.PLUGIN_WARNINGS:  # one line per plugin that was skipped
+        _error(f"warning: {problem}")
     return 0
+
+
+def _plugin_entries(group: str) -> list[tuple[str, str]]:
+    """Methods that installed plugins add to ``group`` (registry entry points); a broken plugin is one warning line."""
+    import warnings
+
+    from causal_cli import registry
+
+    key = {"refuters": "refuter"}.get(group, group)
+    if key not in registry.ALL:
+        return []
+    with warnings.catch_warnings():  # cmd_list prints them, one line each
+        warnings.simplefilter("ignore", registry.PluginWarning)
+        registry.discover()
+    return [(name, f"plugin: {dist}") for name, dist in sorted(registry.PLUGINS[key].items())]
 
 
 def _list_launchers() -> None:

@@ -11,9 +11,8 @@ from causal_cli import provenance, registry
 from causal_cli.errors import ConfigError, DataError
 from causal_cli.graph import CausalGraph
 from causal_cli.results import EffectResult, RunResult
+from causal_cli.schema import REFUTER_SETTINGS
 
-#: keys of the ``refuters`` node that are settings, not refuter names
-REFUTER_SETTINGS = ("n_jobs", "backend", "address")
 
 
 class NullProgress:

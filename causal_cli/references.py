@@ -29,11 +29,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from causal_cli.errors import ConfigError, DataError
+from causal_cli.schema import check_references as check_config  # noqa: F401
+from causal_cli.schema import finite_number as _finite
+from causal_cli.schema import per_estimand
 
-ESTIMANDS = ("ate", "att", "atc")
 COLUMN_PREFIX = "column:"
 #: a references.json larger than this is refused (it holds a few numbers per file)
 MAX_REFERENCE_FILE_BYTES = 16 * 1024 * 1024
@@ -49,45 +50,6 @@ class Reference:
     source: str | None = None
     #: every estimand's value known for this run (results.json ``references``)
     values: dict[str, float] | None = None
-
-
-def _finite(value: Any, key: str) -> float:
-    try:
-        ok = not isinstance(value, bool) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is not a number; allowed: a finite number, or null for none")
-    return float(value)
-
-
-def per_estimand(value: Any, key: str) -> dict[str, float]:
-    """A mapping ``{ate: .., att: ..}`` checked: known estimands, finite numbers (null entries dropped)."""
-    out = {}
-    for name, number in dict(value).items():
-        name = str(name).lower()
-        if name not in ESTIMANDS:
-            raise ConfigError(f"{key}.{name} is not an estimand; allowed: {', '.join(ESTIMANDS)}")
-        if number is not None:
-            out[name] = _finite(number, f"{key}.{name}")
-    return out
-
-
-def check_config(cfg) -> None:
-    """``reference`` and ``reference_from`` checked before any work (validate.py)."""
-    from omegaconf import DictConfig
-
-    value = cfg.get("reference")
-    if isinstance(value, (DictConfig, dict)):
-        per_estimand(value, "reference")
-    elif value is not None:
-        _finite(value, "reference")
-    source = cfg.get("reference_from")
-    if source is not None and (not isinstance(source, str) or not source.strip()):
-        raise ConfigError(
-            f"reference_from={source!r} is not allowed; allowed: a JSON file keyed by data file "
-            "(e.g. references.json) or column:NAME (a column of individual effects)"
-        )
 
 
 def _kind(cfg, default: str | None) -> str | None:

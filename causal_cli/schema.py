@@ -8,6 +8,7 @@ selectable options but every config file of a group is validated against its met
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -126,6 +127,81 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 200 else f"{text[:120]}... ({len(text):,} characters)"
 
 
+#: keys of the ``refuters`` node that are settings, not refuter names
+REFUTER_SETTINGS = ("n_jobs", "backend", "address")
+
+#: characters that would make one folder name into several (or be invalid on some file system)
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+def path_safe(value: Any, max_bytes: int = 150) -> str:
+    """A config value as ONE folder name (Hydra resolver ``${path_safe:...}``): no separators, no ``..``.
+
+    Run and sweep folder names interpolate user values (``estimator.name``, the overrides of a sweep
+    job); without this, ``estimator.name=../../x`` or a sweep over ``graph.outcome_units=../../x``
+    would write outside the output folder. Over-long names are cut and keep a hash, so they stay unique.
+    """
+    import hashlib
+
+    text = _UNSAFE_IN_NAME.sub("_", str(value))
+    if not text.strip("."):
+        text = text.replace(".", "_")
+    raw = text.encode("utf-8")
+    if len(raw) > max_bytes:
+        digest = hashlib.sha256(raw).hexdigest()[:10]
+        text = raw[: max_bytes - 11].decode("utf-8", errors="ignore") + "~" + digest
+    return text
+
+
+ESTIMANDS = ("ate", "att", "atc")
+
+
+def finite_number(value: Any, key: str) -> float:
+    """``value`` as a finite float, else a ConfigError naming ``key``."""
+    try:
+        ok = not isinstance(value, bool) and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        from causal_cli.errors import ConfigError
+
+        raise ConfigError(f"{key}={value!r} is not a number; allowed: a finite number, or null for none")
+    return float(value)
+
+
+def per_estimand(value: Any, key: str) -> dict[str, float]:
+    """A mapping ``{ate: .., att: ..}`` checked: known estimands, finite numbers (null entries dropped)."""
+    from causal_cli.errors import ConfigError
+
+    out = {}
+    for name, number in dict(value).items():
+        name = str(name).lower()
+        if name not in ESTIMANDS:
+            raise ConfigError(f"{key}.{name} is not an estimand; allowed: {', '.join(ESTIMANDS)}")
+        if number is not None:
+            out[name] = finite_number(number, f"{key}.{name}")
+    return out
+
+
+def check_references(cfg) -> None:
+    """``reference`` and ``reference_from`` checked before any work (validate.py; used by references.py)."""
+    from omegaconf import DictConfig
+
+    from causal_cli.errors import ConfigError
+
+    value = cfg.get("reference")
+    if isinstance(value, (DictConfig, dict)):
+        per_estimand(value, "reference")
+    elif value is not None:
+        finite_number(value, "reference")
+    source = cfg.get("reference_from")
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        raise ConfigError(
+            f"reference_from={source!r} is not allowed; allowed: a JSON file keyed by data file "
+            "(e.g. references.json) or column:NAME (a column of individual effects)"
+        )
+
+
 class TargetUnits(str, Enum):
     ate = "ate"
     att = "att"
@@ -184,6 +260,8 @@ class EstimatorConfig:
 
     def __post_init__(self):
         check_bounds(self)
+        target = str(getattr(self.target_units, "value", self.target_units))
+        check(target in ESTIMANDS, "target_units", target, ", ".join(ESTIMANDS))
 
 
 @dataclass
@@ -327,6 +405,89 @@ class CateConfig:
 
 
 @dataclass
+class MetricConfig:
+    """A mean metric (``column``, default: the metric's name) or a ratio metric (``numerator`` / ``denominator``,
+    summed per arm, analysed at the randomisation unit with the delta method)."""
+
+    column: str = ""
+    numerator: str = ""
+    denominator: str = ""
+    #: pre-experiment covariates for CUPED / Lin adjustment (mean metrics); each must be in ``ab.pre_period``
+    covariates: list[str] = field(default_factory=list)
+    description: str = ""
+
+    def __post_init__(self):
+        ratio = bool(self.numerator or self.denominator)
+        check(
+            not ratio or bool(self.numerator and self.denominator),
+            "numerator/denominator",
+            f"{self.numerator}/{self.denominator}",
+            "both set for a ratio metric",
+        )
+        check(not (ratio and self.column), "column", self.column, "empty for a ratio metric")
+        check(not (ratio and self.covariates), "covariates", list(self.covariates), "[] for a ratio metric")
+
+
+@dataclass
+class ABConfig:
+    """A randomized two-arm experiment (``graph.design: randomized``)."""
+
+    description: str = ""
+    metrics: dict[str, MetricConfig] = field(default_factory=dict)
+    #: the metric reported in the headline fields (estimate, CI, ...); default: the first metric
+    primary: str = ""
+    #: columns measured before assignment: balance-checked, and the only ones allowed as CUPED covariates
+    pre_period: list[str] = field(default_factory=list)
+    #: planned share of units in treatment (the SRM check tests the observed split against it)
+    planned_split: float = 0.5
+    alpha: float = 0.05
+    correction: str = "bh"
+    cuped: bool = True
+    #: robust covariance of Lin's regression: hc2 (equals Welch without covariates) or hc3
+    hc: str = "hc2"
+    srm_threshold: float = 0.001
+    smd_threshold: float = 0.1
+    #: > 0: also re-randomize the data this many times (A/A tests) and report the false-positive rates
+    aa_simulations: int = 0
+
+    def __post_init__(self):
+        check(
+            0 < self.planned_split < 1,
+            "planned_split",
+            self.planned_split,
+            "a share strictly between 0 and 1",
+        )
+        check(0 < self.alpha < 1, "alpha", self.alpha, "a number strictly between 0 and 1")
+        check(self.correction in ("bh", "holm", "none"), "correction", self.correction, "bh, holm, none")
+        check(self.hc in ("hc2", "hc3"), "hc", self.hc, "hc2, hc3")
+        check(
+            0 < self.srm_threshold < 1, "srm_threshold", self.srm_threshold, "a p-value threshold in (0, 1)"
+        )
+        check(self.smd_threshold > 0, "smd_threshold", self.smd_threshold, "a number > 0")
+        check(
+            0 <= self.aa_simulations <= MAX_REPLICATIONS,
+            "aa_simulations",
+            self.aa_simulations,
+            f"an integer from 0 to {MAX_REPLICATIONS:,}",
+        )
+        check(len(self.metrics) > 0, "metrics", dict(self.metrics), "at least one metric")
+        check(
+            not self.primary or self.primary in self.metrics,
+            "primary",
+            self.primary,
+            ", ".join(self.metrics),
+        )
+        for name, metric in self.metrics.items():
+            for covariate in metric.covariates:
+                check(
+                    covariate in self.pre_period,
+                    f"metrics.{name}.covariates",
+                    covariate,
+                    f"a pre-period column declared in ab.pre_period ({', '.join(self.pre_period) or 'none'})",
+                )
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     question: str = ""
@@ -346,7 +507,7 @@ class RunConfig:
     identification: IdentificationConfig = field(default_factory=IdentificationConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
-    #: the A/B analysis of a randomized design (causal_cli/abtest/config.py:ABConfig)
+    #: the A/B analysis of a randomized design (:class:`ABConfig`)
     ab: Any = None
     cate: CateConfig = field(default_factory=CateConfig)
 
@@ -357,16 +518,20 @@ def register_configs() -> None:
     from omegaconf import OmegaConf
 
     from causal_cli import registry
-    from causal_cli.report.files import path_safe
 
     if not OmegaConf.has_resolver("path_safe"):
         OmegaConf.register_new_resolver("path_safe", path_safe)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="schema", name="graph", node=GraphConfig)
-    from causal_cli.abtest.config import ABConfig
-
     cs.store(group="schema", name="ab", node=ABConfig)
-    for group, names in registry.ALL.items():
-        for name in names:
+    for group in registry.ALL:
+        for name in registry.names(group):
             cs.store(group=f"schema/{group}", name=name, node=registry.config_class(group, name))
+    for group, plugins in registry.PLUGINS.items():
+        for name in plugins:  # a plugin ships no YAML: its schema's defaults are the selectable option
+            node = registry.config_class(group, name)
+            if group == "refuter":
+                cs.store(group="refuters", name=name, node={name: node})
+            else:
+                cs.store(group=group, name=name, node=node)

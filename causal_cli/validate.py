@@ -7,8 +7,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from causal_cli import registry
 from causal_cli.errors import CausalCliError, ConfigError
-from causal_cli.pipeline import REFUTER_SETTINGS
-from causal_cli.schema import check_sizes
+from causal_cli.schema import REFUTER_SETTINGS, check_sizes
 
 
 def _typed(node, schema: type, path: str, instantiate: bool = True) -> DictConfig:
@@ -34,17 +33,15 @@ def _omegaconf_message(exc: OmegaConfBaseException, path: str) -> str:
 def _name(node, key: str, group: str, path: str) -> str:
     value = node.get(key) if node is not None else None
     if value is None or OmegaConf.is_missing(node, key):
-        allowed = ", ".join(sorted(registry.ALL[group]))
-        raise ConfigError(f"{path}.{key} is not set; allowed: {allowed}")
-    if value not in registry.ALL[group]:
-        allowed = ", ".join(sorted(registry.ALL[group]))
-        raise ConfigError(f"{path}.{key}='{value}' is unknown; allowed: {allowed}")
+        raise ConfigError(f"{path}.{key} is not set; allowed: {', '.join(registry.names(group))}")
+    if value not in registry.names(group):
+        raise ConfigError(f"{path}.{key}='{value}' is unknown; allowed: {', '.join(registry.names(group))}")
     return str(value)
 
 
 def _check_design(cfg) -> None:
     """``graph.design`` is one of two values; the ``ab`` group, when chosen, is typed against its schema."""
-    from causal_cli.abtest.config import ABConfig
+    from causal_cli.schema import ABConfig
 
     design = cfg.graph.get("design", "observational")
     if design not in ("observational", "randomized"):
@@ -56,6 +53,7 @@ def _check_design(cfg) -> None:
 def validate(cfg: DictConfig) -> DictConfig:
     """Return ``cfg`` with every method node typed; raise ConfigError naming the first bad key."""
     from causal_cli import trust
+    from causal_cli.schema import DiagnosticsConfig, GraphConfig, check_references
 
     trust.check_run_config(cfg)  # before resolving: no oc.env value is copied, nothing is imported
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
@@ -64,9 +62,26 @@ def validate(cfg: DictConfig) -> DictConfig:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message(exc, "config")) from exc
+    _check_top_level(cfg)
+    OmegaConf.set_struct(cfg, False)
+    # graph values are checked by CausalGraph.from_config, whose messages say what to set
+    cfg.graph = _typed(cfg.graph, GraphConfig, "graph", instantiate=False)
+    cfg.diagnostics = _typed(cfg.get("diagnostics") or {}, DiagnosticsConfig, "diagnostics")
+    _type_methods(cfg)
+    _type_refuters(cfg.get("refuters") or {})
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
+    check_references(cfg)
+    _check_design(cfg)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def _check_top_level(cfg) -> None:
+    """Only the run schema's keys, and a graph, data and estimator chosen."""
     from dataclasses import fields
 
-    from causal_cli.schema import DiagnosticsConfig, GraphConfig, RunConfig
+    from causal_cli.schema import RunConfig
 
     known = {f.name for f in fields(RunConfig)}
     unknown = [k for k in cfg if k not in known]
@@ -74,13 +89,13 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise ConfigError(
             f"{unknown[0]} is not a config key; allowed top-level keys: {', '.join(sorted(known))}"
         )
-    OmegaConf.set_struct(cfg, False)
     for key in ("graph", "data", "estimator"):  # e.g. removed with ~estimator
         if OmegaConf.is_missing(cfg, key) or not isinstance(cfg.get(key), DictConfig):
             raise ConfigError(f"{key} is not set; choose one with {key}=NAME (see causal list {key})")
-    # graph values are checked by CausalGraph.from_config, whose messages say what to set
-    cfg.graph = _typed(cfg.graph, GraphConfig, "graph", instantiate=False)
-    cfg.diagnostics = _typed(cfg.get("diagnostics") or {}, DiagnosticsConfig, "diagnostics")
+
+
+def _type_methods(cfg) -> None:
+    """The estimator, data source, DGP and compared estimators, each typed against its method's schema."""
     name = _name(cfg.estimator, "name", "estimator", "estimator")
     cfg.estimator = _typed(cfg.estimator, registry.config_class("estimator", name), "estimator")
     source = _name(cfg.data, "source", "data", "data")
@@ -90,18 +105,21 @@ def validate(cfg: DictConfig) -> DictConfig:
         cfg.dgp = _typed(cfg.dgp, registry.config_class("dgp", kind), "dgp")
     for key in list(cfg.get("compare") or {}):
         node = cfg.compare[key] or {}
-        if key not in registry.ESTIMATORS:
-            allowed = ", ".join(sorted(registry.ESTIMATORS))
+        if key not in registry.names("estimator"):
+            allowed = ", ".join(registry.names("estimator"))
             raise ConfigError(f"compare.{key} is not an estimator; allowed: {allowed}")
         cfg.compare[key] = _typed(
             {**node, "name": key}, registry.config_class("estimator", key), f"compare.{key}"
         )
-    refuters = cfg.get("refuters") or {}
+
+
+def _type_refuters(refuters) -> None:
+    """Each chosen refuter typed against its schema; the settings (n_jobs) checked."""
     for key in list(refuters):
         if key in REFUTER_SETTINGS:
             continue
-        if key not in registry.REFUTERS:
-            allowed = ", ".join(sorted(registry.REFUTERS))
+        if key not in registry.names("refuter"):
+            allowed = ", ".join(registry.names("refuter"))
             raise ConfigError(
                 f"refuters.{key} is not a refuter; allowed: {allowed} (settings: n_jobs, backend, address)"
             )
@@ -112,14 +130,6 @@ def validate(cfg: DictConfig) -> DictConfig:
             f"refuters.n_jobs={n_jobs!r} is not an integer; allowed: -1 (all cores) or 1, 2, ..."
         )
     _check_backend(refuters)
-    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
-        raise ConfigError(f"seed={cfg.get('seed')!r}; allowed: an integer >= 0")
-    from causal_cli.references import check_config as _check_references
-
-    _check_references(cfg)
-    _check_design(cfg)
-    OmegaConf.set_struct(cfg, True)
-    return cfg
 
 
 def _check_backend(refuters) -> None:

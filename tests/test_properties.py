@@ -194,9 +194,15 @@ def test_dgp_ground_truth_matches_its_simulation(kind, seed, n, true_effect, noi
         "confounding": confounding,
     }
     dgp, frame, effects, truth, reference = simulate(kind, **params)
-    # the reported reference is the simulation's own sample effect, recomputed independently here
+    # the reported reference is the drawn units' own effects: by hand, from this draw's treatment column
+    treated = frame[dgp.treatment_column].to_numpy() == 1
+    by_hand = {"ate": effects.mean(), "att": effects[treated].mean(), "atc": effects[~treated].mean()}
     for key in ("ate", "att", "atc"):
-        assert reference[key] == pytest.approx(truth[key], rel=1e-12, abs=1e-12)
+        assert reference[key] == pytest.approx(by_hand[key], rel=1e-12, abs=1e-12), key
+    share = treated.mean()  # ... and the three are one population's parts
+    assert reference["ate"] == pytest.approx(
+        share * reference["att"] + (1 - share) * reference["atc"], rel=1e-9
+    )
     # ... which is within sampling error of the configured population effect
     se = effects.std(ddof=1) / np.sqrt(effects.size)
     assert abs(truth["ate"] - true_effect) <= 5 * se + 1e-9 * (1 + abs(true_effect))

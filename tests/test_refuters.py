@@ -136,9 +136,15 @@ def test_every_refuter_works_with_every_estimator(small_product, estimator_name,
         pytest.skip(f"the product_growth graph cannot identify '{cls.identification}'")
     data = product_data(small_product, cls.identification)
     refuter = make_refuter(refuter_name, **SMALL[refuter_name])
-    result = refute(refuter, make_estimator(estimator_name), data)
+    estimator = make_estimator(estimator_name)
+    result = refute(refuter, estimator, data)
     assert result.name == refuter_name and result.reason and result.rule
-    assert result.passed in (True, False, None)
+    if refuter_name != "unobserved_common_cause":
+        # the recorded verdict is the refuter's rule applied to the recorded simulations
+        sims = np.asarray(result.simulations)
+        passed, p_value, _ = refuter.verdict(estimator.effect_, estimator.std_error_, sims[np.isfinite(sims)])
+        assert type(result.passed) is bool and result.passed is passed
+        assert result.p_value == pytest.approx(p_value)
     if refuter_name == "unobserved_common_cause":
         assert result.passed is None
         assert result.table and all(np.isfinite(row["new_effect"]) for row in result.table)

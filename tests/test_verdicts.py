@@ -156,7 +156,7 @@ def test_placebo_at_alpha_001_can_pass_a_large_effect_with_enough_simulations():
 # ---------------------------------------------------------------- built from Python with defaults
 def test_unobserved_common_cause_refuter_works_without_options():
     refuter = UnobservedCommonCauseRefuter()
-    assert refuter.num_simulations == 4 and len(refuter.option("strengths")) == 6
+    assert refuter.num_simulations == 4 and len(refuter.strengths) == 6
     data = product_data(product_frame(400, seed=2))
     result = refute(refuter, make_estimator("regression"), data)
     assert len(result.table) == 36 and result.details["robustness_value"] is not None

@@ -22,70 +22,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from causal_cli.estimators.base import BaseEstimator, influence_se
-from causal_cli.estimators.ipw import (
-    CLIP_ALLOWED,
-    TRIMMING_ALLOWED,
-    apply_overlap,
-    target_weights,
-    valid_clip,
-    valid_trimming,
-)
+from causal_cli.estimators.base import influence_se
+from causal_cli.estimators.ipw import OverlapConfig, apply_overlap, target_weights
 from causal_cli.estimators.outcome import (
     cross_fit_outcome,
     cross_fitted_scores,
     efficient_score,
     model_name,
 )
-from causal_cli.schema import EstimatorConfig, check
+from causal_cli.estimators.propensity_score import PropensityScoreEstimator
+from causal_cli.schema import check
 
 
 @dataclass
-class AIPWConfig(EstimatorConfig):
+class AIPWConfig(OverlapConfig):
     name: str = "aipw"
     folds: int = 2
     outcome_model: Any = None
-    propensity_model: Any = None
-    propensity_C: float = 1.0
-    clip: list[float] | None = None
-    trimming: Any = None
 
     def __post_init__(self):
         super().__post_init__()
         check(self.folds >= 2, "folds", self.folds, "an integer >= 2")
-        check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
-        check(valid_clip(self.clip), "clip", self.clip, CLIP_ALLOWED)
-        check(valid_trimming(self.trimming), "trimming", self.trimming, TRIMMING_ALLOWED)
 
 
-class AIPWEstimator(BaseEstimator):
+class AIPWEstimator(PropensityScoreEstimator):
     config_class = AIPWConfig
     name = "aipw"
     has_analytic_se = True
     accepts_weights = True
     cluster_robust_se = True
-
-    def __init__(
-        self,
-        target_units="ate",
-        folds=2,
-        outcome_model=None,
-        propensity_model=None,
-        propensity_C=1.0,
-        clip=None,
-        trimming=None,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.folds = folds
-        self.outcome_model = outcome_model
-        self.propensity_model = propensity_model
-        self.propensity_C = propensity_C
-        self.clip = clip
-        self.trimming = trimming
 
     def _estimate(self, data):
         t, y = data.t, data.y

@@ -7,7 +7,9 @@ on modified copies of :class:`EstimationData`, so no pandas work happens in thei
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import inspect
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from enum import Enum
 from functools import cache
 from statistics import NormalDist
 from typing import Any, ClassVar
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.schema import EstimatorConfig
+from causal_cli.schema import CIConfig, EstimatorConfig
 
 
 @dataclass
@@ -141,19 +143,41 @@ class BaseEstimator:
     #: whether ``_std_error`` is cluster-robust under ``data.cluster`` (else the SE is a cluster bootstrap)
     cluster_robust_se: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        target_units: str = "ate",
-        ci_level: float = 0.95,
-        ci_method: str = "analytic",
-        num_bootstrap: int = 200,
-        random_state: int | np.random.SeedSequence | None = 0,
-    ):
-        self.target_units = target_units
-        self.ci_level = ci_level
-        self.ci_method = ci_method
-        self.num_bootstrap = num_bootstrap
-        self.random_state = random_state
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _signature(cls)
+
+    def __init__(self, **params: Any):
+        """Store the parameters (keyword only; see :meth:`param_defaults`), nothing else: they are checked
+        by the config dataclass when :meth:`fit` runs, as scikit-learn checks in ``fit``."""
+        defaults = self.param_defaults()
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(defaults)}"
+            )
+        for key, default in defaults.items():
+            setattr(self, key, params.get(key, default))
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        """The constructor's parameters and defaults, derived from :attr:`config_class`: every field but
+        ``name``, the ``ci`` block flattened to ``ci_level``, ``ci_method``, ``num_bootstrap``, and
+        ``random_state``. Adding a parameter is one field in the dataclass (and its YAML default)."""
+        out: dict[str, Any] = {}
+        for spec in _config_fields(cls.config_class):
+            value = spec.default_factory() if spec.default_factory is not MISSING else spec.default
+            if spec.name == "ci":
+                out.update({param: getattr(value, key) for key, param in CI_PARAMS.items()})
+            elif spec.name != "name":
+                out[spec.name] = value.value if isinstance(value, Enum) else value
+        out["random_state"] = 0
+        return out
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        return _param_names(cls)
 
     @classmethod
     def from_config(cls, cfg, random_state=0) -> BaseEstimator:
@@ -166,17 +190,35 @@ class BaseEstimator:
         values = dict(values)
         values.pop("name", None)
         ci = values.pop("ci", {}) or {}
-        kwargs: dict[str, Any] = {
-            "ci_level": ci.get("level", 0.95),
-            "ci_method": ci.get("method", "analytic"),
-            "num_bootstrap": ci.get("num_bootstrap", 200),
-            "random_state": random_state,
-        }
-        kwargs.update(values)
-        return cls(**kwargs)
+        values.update({param: ci[key] for key, param in CI_PARAMS.items() if key in ci})
+        return cls(**values, random_state=random_state)
 
-    def get_params(self) -> dict[str, Any]:
-        return {n: getattr(self, n) for n in _param_names(type(self)) if hasattr(self, n)}
+    def to_config(self):
+        """The config dataclass these parameters stand for; its ``__post_init__`` checks them (the one
+        place parameters are validated). A ConfigError names the key as ``estimator.<key>``."""
+        from causal_cli.errors import ConfigError
+
+        values = self.get_params()
+        values.pop("random_state")
+        try:
+            ci = CIConfig(**{key: values.pop(param) for key, param in CI_PARAMS.items()})
+            return self.config_class(ci=ci, **values)
+        except ConfigError as exc:
+            raise ConfigError(f"estimator.{exc}") from None
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in _param_names(type(self))}
+
+    def set_params(self, **params: Any) -> BaseEstimator:
+        names = _param_names(type(self))
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(names)}"
+            )
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
 
     def clone(self) -> BaseEstimator:
         return type(self)(**self.get_params())
@@ -258,10 +300,7 @@ class BaseEstimator:
         return executor.run(Resample(), self, data, streams, progress, label=f"bootstrap CI {self.name}")
 
     def _check(self, data: EstimationData) -> None:
-        if self.target_units not in ("ate", "att", "atc"):
-            raise EstimationError(f"estimator.target_units='{self.target_units}'; allowed: ate, att, atc")
-        if not 0 < self.ci_level < 1:
-            raise EstimationError(f"estimator.ci.level={self.ci_level} is outside (0, 1)")
+        self.to_config()
         if data.w is not None and not self.accepts_weights:
             from causal_cli import registry
 
@@ -286,12 +325,29 @@ class BaseEstimator:
         return []
 
 
+#: the estimator config's ``ci`` block -> the constructor parameters it flattens to
+CI_PARAMS = {"level": "ci_level", "method": "ci_method", "num_bootstrap": "num_bootstrap"}
+
+
+@cache
+def _config_fields(config_class: type) -> tuple[Field, ...]:
+    return tuple(fields(config_class))
+
+
 @cache
 def _param_names(cls: type) -> tuple[str, ...]:
-    """The keyword parameters of ``cls.__init__`` (looked up once per class: refuters clone per simulation)."""
-    import inspect
+    """The keyword parameters of ``cls`` (looked up once per class: refuters clone per simulation)."""
+    return tuple(cls.param_defaults())
 
-    return tuple(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+def _signature(cls: type) -> inspect.Signature:
+    """``cls(**params)`` as introspection (``help``, IDEs, ``inspect.signature``) should show it."""
+    return inspect.Signature(
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+            for name, default in cls.param_defaults().items()
+        ]
+    )
 
 
 def resample(data: EstimationData, rng: np.random.Generator) -> EstimationData | None:
@@ -320,5 +376,4 @@ class Resample:
         return resample(data, rng)
 
 
-def config_fields(config_class: type) -> list[str]:
-    return [f.name for f in fields(config_class)]
+BaseEstimator.__signature__ = _signature(BaseEstimator)

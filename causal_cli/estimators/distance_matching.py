@@ -157,24 +157,6 @@ class DistanceMatchingEstimator(BaseEstimator):
     has_analytic_se = True
     balance_adjustment = "matching"
 
-    def __init__(
-        self,
-        target_units="ate",
-        k=1,
-        distance="mahalanobis",
-        max_rows=200_000,
-        bias_adjust=True,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.k = k
-        self.distance = distance
-        self.max_rows = max_rows
-        self.bias_adjust = bias_adjust
-
     def _estimate(self, data):
         if data.n > int(self.max_rows):
             raise EstimationError(

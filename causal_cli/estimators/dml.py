@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator, influence_se
+from causal_cli.estimators.base import influence_se
 from causal_cli.estimators.outcome import (
     cross_fit_outcome,
     cross_fitted_scores,
@@ -34,7 +34,8 @@ from causal_cli.estimators.outcome import (
     model_name,
     seed_sequence,
 )
-from causal_cli.schema import EstimatorConfig, check
+from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
+from causal_cli.schema import check
 
 ESTIMAND = (
     "variance-weighted average effect (weights e(1-e)); equals the ATE only if the effect is homogeneous"
@@ -45,14 +46,12 @@ REPEAT_KEY = 0xD4E9
 
 
 @dataclass
-class DMLConfig(EstimatorConfig):
+class DMLConfig(PropensityConfig):
     name: str = "dml"
     model: str = "irm"
     folds: int = 5
     n_rep: int = 3
     outcome_model: Any = None
-    propensity_model: Any = None
-    propensity_C: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -69,49 +68,18 @@ class DMLConfig(EstimatorConfig):
         check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
 
 
-class DMLEstimator(BaseEstimator):
+class DMLEstimator(PropensityScoreEstimator):
     config_class = DMLConfig
     name = "dml"
     has_analytic_se = True
     accepts_weights = True
     cluster_robust_se = True
 
-    def __init__(
-        self,
-        target_units="ate",
-        model="irm",
-        folds=5,
-        n_rep=3,
-        outcome_model=None,
-        propensity_model=None,
-        propensity_C=1.0,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.model = model
-        self.folds = folds
-        self.n_rep = n_rep
-        self.outcome_model = outcome_model
-        self.propensity_model = propensity_model
-        self.propensity_C = propensity_C
-
     def _split_seed(self, repetition: int):
         return None if repetition == 0 else seed_sequence(self.random_state, REPEAT_KEY + repetition)
 
     def _estimate(self, data):
-        if self.model not in MODELS:
-            raise EstimationError(f"estimator.model={self.model!r}; allowed: {', '.join(MODELS)}")
-        if self.target_units != "ate" and self.model == "plr":
-            raise EstimationError(
-                f"estimator.target_units={self.target_units}: dml model: plr estimates a variance-weighted "
-                "effect; use model: irm for att/atc"
-            )
         n_rep = int(self.n_rep)
-        if n_rep < 1:
-            raise EstimationError(f"estimator.n_rep={n_rep}; allowed: an integer >= 1")
         fit = self._fit_irm if self.model == "irm" else self._fit_plr
         estimates, std_errors, scores, weights = [], [], [], []
         for repetition in range(n_rep):

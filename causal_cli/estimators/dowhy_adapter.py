@@ -20,7 +20,6 @@ else in causal-cli imports it at start-up.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -57,11 +56,7 @@ class CausalCliEstimator(CausalEstimator):
         kwargs.pop("causal_cli_estimator", None)
         super().__init__(identified_estimand, **dowhy_kwargs)
         self.estimator_class = registry.load("estimator", self.registry_name)
-        allowed = [
-            p
-            for p in inspect.signature(self.estimator_class.__init__).parameters
-            if p not in ("self", *MANAGED)
-        ]
+        allowed = [p for p in self.estimator_class.param_names() if p not in MANAGED]
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise EstimationError(

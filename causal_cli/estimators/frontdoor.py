@@ -43,20 +43,6 @@ class FrontdoorEstimator(BaseEstimator):
     identification = "frontdoor"
     has_analytic_se = True
 
-    def __init__(
-        self,
-        target_units="ate",
-        controls=True,
-        interaction=True,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.controls = controls
-        self.interaction = interaction
-
     def _estimate(self, data):
         if data.mediators is None or data.mediators.shape[1] == 0:
             raise EstimationError(

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator, influence_se
-from causal_cli.estimators.propensity import propensity_scores
-from causal_cli.schema import EstimatorConfig, check
+from causal_cli.estimators.base import influence_se
+from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
+from causal_cli.schema import check
 
 CLIP_ALLOWED = "null (no clipping) or [low, high] with 0 <= low < high <= 1"
 TRIMMING_ALLOWED = "null (none), a number a in (0, 0.5) (drop units with a score outside [a, 1-a]), or crump"
@@ -74,10 +74,7 @@ class Overlap:
 
 
 def apply_overlap(ps: np.ndarray, t: np.ndarray, clip, trimming) -> Overlap:
-    if not valid_clip(clip):
-        raise EstimationError(f"estimator.clip={clip!r}; allowed: {CLIP_ALLOWED}")
-    if not valid_trimming(trimming):
-        raise EstimationError(f"estimator.trimming={trimming!r}; allowed: {TRIMMING_ALLOWED}")
+    """``clip`` and ``trimming`` as checked by :class:`OverlapConfig`."""
     cutoff = crump_cutoff(ps) if trimming == "crump" else float(trimming or 0.0)
     keep = (ps >= cutoff) & (ps <= 1 - cutoff) if cutoff > 0 else np.ones(ps.shape[0], dtype=bool)
     treated = t == 1
@@ -135,57 +132,34 @@ def logistic_correction(columns, ps_raw, C, sensitivity: np.ndarray, t) -> np.nd
 
 
 @dataclass
-class IPWConfig(EstimatorConfig):
-    name: str = "ipw"
-    normalized: bool = True
-    stabilized: bool = False
+class OverlapConfig(PropensityConfig):
+    """Options of an estimator that weights by the propensity score: ``clip`` and ``trimming``."""
+
     clip: list[float] | None = None
     trimming: Any = None
-    propensity_model: Any = None
-    propensity_C: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
         check(valid_clip(self.clip), "clip", self.clip, CLIP_ALLOWED)
         check(valid_trimming(self.trimming), "trimming", self.trimming, TRIMMING_ALLOWED)
-        check(self.propensity_C > 0, "propensity_C", self.propensity_C, "a number > 0")
 
 
-class IPWEstimator(BaseEstimator):
+@dataclass
+class IPWConfig(OverlapConfig):
+    name: str = "ipw"
+    normalized: bool = True
+    stabilized: bool = False
+
+
+class IPWEstimator(PropensityScoreEstimator):
     config_class = IPWConfig
     name = "ipw"
     has_analytic_se = True
     accepts_weights = True
     cluster_robust_se = True
 
-    def __init__(
-        self,
-        target_units="ate",
-        normalized=True,
-        stabilized=False,
-        clip=None,
-        trimming=None,
-        propensity_model=None,
-        propensity_C=1.0,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.normalized = normalized
-        self.stabilized = stabilized
-        self.clip = clip
-        self.trimming = trimming
-        self.propensity_model = propensity_model
-        self.propensity_C = propensity_C
-
     def _estimate(self, data):
-        ps, coef = propensity_scores(
-            data, self.propensity_model, self.propensity_C, getattr(self, "warm_start_", None)
-        )
-        self.warm_start_ = coef
-        self.propensity_ = ps  # propensity score of each unit (before clipping)
+        ps = self.fit_propensity(data)  # propensity_: the score of each unit (before clipping)
         overlap = apply_overlap(ps, data.t, self.clip, self.trimming)
         t, y, keep = data.t, data.y, overlap.keep
         a1, a0, _, _ = target_weights(overlap.ps, self.target_units)

@@ -48,20 +48,6 @@ class IVEstimator(BaseEstimator):
     identification = "iv"
     has_analytic_se = True
 
-    def __init__(
-        self,
-        target_units="ate",
-        controls=True,
-        min_first_stage_f=WEAK_INSTRUMENT_F,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.controls = controls
-        self.min_first_stage_f = min_first_stage_f
-
     def _designs(self, data) -> tuple[np.ndarray, np.ndarray]:
         """(instrument matrix [1, controls, instruments], regressors [1, controls, t])."""
         if data.instruments is None or data.instruments.shape[1] == 0:

@@ -36,21 +36,20 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator, influence_se
+from causal_cli.estimators.base import influence_se
 from causal_cli.estimators.propensity import propensity_scores
-from causal_cli.schema import EstimatorConfig, check
+from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
+from causal_cli.schema import check
 
 
 @dataclass
-class PSStratificationConfig(EstimatorConfig):
+class PSStratificationConfig(PropensityConfig):
     name: str = "ps_stratification"
     num_strata: Any = "auto"
     max_strata: int | None = 50
     clipping_threshold: int = 10
     sparse_strata: str = "merge"
     within_stratum: str = "score"
-    propensity_model: Any = None
-    propensity_C: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -147,35 +146,11 @@ def estimand_score_change(columns, ps, tau_p, effect, target_units) -> float:
     return float(d @ np.linalg.lstsq(information, d, rcond=None)[0])
 
 
-class PSStratificationEstimator(BaseEstimator):
+class PSStratificationEstimator(PropensityScoreEstimator):
     config_class = PSStratificationConfig
     name = "ps_stratification"
     has_analytic_se = True
     cluster_robust_se = True
-
-    def __init__(
-        self,
-        target_units="ate",
-        num_strata="auto",
-        max_strata=50,
-        clipping_threshold=10,
-        propensity_model=None,
-        propensity_C=1.0,
-        sparse_strata="merge",
-        within_stratum="score",
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.num_strata = num_strata
-        self.max_strata = max_strata
-        self.clipping_threshold = clipping_threshold
-        self.propensity_model = propensity_model
-        self.propensity_C = propensity_C
-        self.sparse_strata = sparse_strata
-        self.within_stratum = within_stratum
 
     def _strata(self, ranks: np.ndarray, t: np.ndarray, num: float):
         codes = np.round(ranks / ranks.shape[0] * num).astype(np.int64)
@@ -185,8 +160,6 @@ class PSStratificationEstimator(BaseEstimator):
         return codes, kept
 
     def _estimate(self, data):
-        if not _valid_num_strata(self.num_strata):
-            raise EstimationError(f"estimator.num_strata={self.num_strata!r}; allowed: auto, an integer >= 1")
         ps, coef = propensity_scores(
             data, self.propensity_model, self.propensity_C, getattr(self, "warm_start_", None)
         )
@@ -194,52 +167,10 @@ class PSStratificationEstimator(BaseEstimator):
         self.propensity_ = ps  # propensity score of each unit
         t, y = data.t, data.y
         ranks = average_ranks(ps)
-        threshold = self.clipping_threshold
-        if self.sparse_strata not in SPARSE_STRATA:
-            raise EstimationError(
-                f"estimator.sparse_strata={self.sparse_strata!r}; allowed: {SPARSE_ALLOWED}"
-            )
         if self.sparse_strata == "merge":
-            minimum = max(int(threshold), 2)  # two per group at least: a within-stratum variance needs them
-            n_treated = int(t.sum())
-            if min(n_treated, data.n - n_treated) < minimum:
-                raise EstimationError(
-                    f"fewer than {minimum} treated or control units ({n_treated} treated of {data.n}); "
-                    "lower estimator.clipping_threshold"
-                )
-            if self.num_strata == "auto":
-                num = 0.5 * data.n / minimum
-                if self.max_strata is not None:
-                    num = min(num, int(self.max_strata))
-                num = max(int(num), 1)
-            else:
-                num = int(self.num_strata)
-            codes = merge_sparse_strata(np.round(ranks / ranks.shape[0] * num).astype(np.int64), t, minimum)
-            kept = np.ones(int(codes.max()) + 1, dtype=bool)
-        elif self.num_strata == "auto":
-            if threshold < 1:
-                raise EstimationError("estimator.num_strata=auto needs estimator.clipping_threshold >= 1")
-            num = 0.5 * data.n / threshold
-            if self.max_strata is not None:
-                num = min(num, int(self.max_strata))
-            while True:
-                codes, kept = self._strata(ranks, t, num)
-                if kept.any() and kept.sum() >= 0.5 * num:
-                    break
-                num = int(num / 2)
-                if num < 2:
-                    raise EstimationError(
-                        f"no two propensity strata hold more than {threshold} treated and control units; "
-                        "lower estimator.clipping_threshold"
-                    )
+            codes, kept, num = self._merged_strata(ranks, t, data.n)
         else:
-            num = int(self.num_strata)
-            codes, kept = self._strata(ranks, t, num)
-            if not kept.any():
-                raise EstimationError(
-                    f"no propensity stratum holds more than {threshold} treated and control units; lower "
-                    "estimator.num_strata or estimator.clipping_threshold"
-                )
+            codes, kept, num = self._dropped_strata(ranks, t, data.n)
         keep = kept[codes]
         size = kept.shape[0]
         n_t = np.bincount(codes, weights=t * keep, minlength=size)
@@ -266,6 +197,56 @@ class PSStratificationEstimator(BaseEstimator):
         self.n_dropped_ = {"treated": int((~keep & treated).sum()), "control": int((~keep & ~treated).sum())}
         self._state = (codes, keep, share, n_t, n_c, mean_t, mean_c, stratum_effect, within)
         return float((share * stratum_effect).sum())
+
+    def _merged_strata(self, ranks, t, n):
+        """``(codes, kept, num)`` with sparse strata joined to a neighbour (``sparse_strata: merge``)."""
+        threshold = self.clipping_threshold
+        minimum = max(int(threshold), 2)  # two per group at least: a within-stratum variance needs them
+        n_treated = int(t.sum())
+        if min(n_treated, n - n_treated) < minimum:
+            raise EstimationError(
+                f"fewer than {minimum} treated or control units ({n_treated} treated of {n}); "
+                "lower estimator.clipping_threshold"
+            )
+        if self.num_strata == "auto":
+            num = 0.5 * n / minimum
+            if self.max_strata is not None:
+                num = min(num, int(self.max_strata))
+            num = max(int(num), 1)
+        else:
+            num = int(self.num_strata)
+        codes = merge_sparse_strata(np.round(ranks / ranks.shape[0] * num).astype(np.int64), t, minimum)
+        kept = np.ones(int(codes.max()) + 1, dtype=bool)
+        return codes, kept, num
+
+    def _dropped_strata(self, ranks, t, n):
+        """``(codes, kept, num)`` with strata too sparse to compare dropped (``sparse_strata: drop``, DoWhy's)."""
+        threshold = self.clipping_threshold
+        if self.num_strata == "auto":
+            if threshold < 1:
+                raise EstimationError("estimator.num_strata=auto needs estimator.clipping_threshold >= 1")
+            num = 0.5 * n / threshold
+            if self.max_strata is not None:
+                num = min(num, int(self.max_strata))
+            while True:
+                codes, kept = self._strata(ranks, t, num)
+                if kept.any() and kept.sum() >= 0.5 * num:
+                    break
+                num = int(num / 2)
+                if num < 2:
+                    raise EstimationError(
+                        f"no two propensity strata hold more than {threshold} treated and control units; "
+                        "lower estimator.clipping_threshold"
+                    )
+        else:
+            num = int(self.num_strata)
+            codes, kept = self._strata(ranks, t, num)
+            if not kept.any():
+                raise EstimationError(
+                    f"no propensity stratum holds more than {threshold} treated and control units; lower "
+                    "estimator.num_strata or estimator.clipping_threshold"
+                )
+        return codes, kept, num
 
     def _within_stratum_slope(self, ps, t, y, codes, keep, kept, safe_t, safe_c, mean_t, mean_c):
         """``(slope, gap, centred score)``: the pooled within-stratum, within-group slope of the outcome on

@@ -11,12 +11,10 @@ adjusted for the estimation of the built-in logistic propensity model (Abadie & 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from causal_cli.errors import EstimationError
-from causal_cli.estimators.base import BaseEstimator
 from causal_cli.estimators.matching import (
     abadie_imbens_se_shared,
     combine_group_effects,
@@ -33,7 +31,8 @@ from causal_cli.estimators.matching import (
     weighted_slopes,
 )
 from causal_cli.estimators.propensity import propensity_scores
-from causal_cli.schema import EstimatorConfig, check
+from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
+from causal_cli.schema import check
 
 #: same-arm neighbours on the score for the conditional covariances of the Abadie-Imbens (2016) adjustment
 COVARIANCE_NEIGHBOURS = 4
@@ -42,12 +41,10 @@ AI2016_MAX_POINTS = 50_000
 
 
 @dataclass
-class PSMConfig(EstimatorConfig):
+class PSMConfig(PropensityConfig):
     name: str = "psm"
     k: int = 1
     caliper: float | None = None
-    propensity_model: Any = None
-    propensity_C: float = 1.0
     bias_adjust: bool = False
 
     def __post_init__(self):
@@ -108,31 +105,11 @@ def ai2016_variance_change(target_units, ps, design, unit_effect, effect, cov_tr
     return float(-c @ solve[:, 0] + d @ solve[:, 1])
 
 
-class PSMEstimator(BaseEstimator):
+class PSMEstimator(PropensityScoreEstimator):
     config_class = PSMConfig
     name = "psm"
     has_analytic_se = True
     balance_adjustment = "matching"
-
-    def __init__(
-        self,
-        target_units="ate",
-        k=1,
-        caliper=None,
-        propensity_model=None,
-        propensity_C=1.0,
-        bias_adjust=False,
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.k = k
-        self.caliper = caliper
-        self.propensity_model = propensity_model
-        self.propensity_C = propensity_C
-        self.bias_adjust = bias_adjust
 
     def _estimate(self, data):
         if int(self.k) < 1:

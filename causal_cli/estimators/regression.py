@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causal_cli.errors import EstimationError
 from causal_cli.estimators.base import BaseEstimator, influence_se
 from causal_cli.estimators.linear import HC_KINDS, hc_covariance
 from causal_cli.estimators.outcome import ols
@@ -53,20 +52,6 @@ class RegressionEstimator(BaseEstimator):
     accepts_weights = True
     cluster_robust_se = True
 
-    def __init__(
-        self,
-        target_units="ate",
-        interactions=True,
-        robust_se="hc2",
-        ci_level=0.95,
-        ci_method="analytic",
-        num_bootstrap=200,
-        random_state=0,
-    ):
-        super().__init__(target_units, ci_level, ci_method, num_bootstrap, random_state)
-        self.interactions = interactions
-        self.robust_se = robust_se
-
     def _target_rows(self, t: np.ndarray) -> np.ndarray:
         if self.target_units == "att":
             return t == 1
@@ -75,8 +60,6 @@ class RegressionEstimator(BaseEstimator):
         return np.ones(t.shape[0], dtype=bool)
 
     def _estimate(self, data):
-        if self.target_units != "ate" and not self.interactions:
-            raise EstimationError(f"estimator.target_units={self.target_units}: {CONSTANT_EFFECT}")
         t = data.t
         C, D, self._modifier_index = self._blocks(data)
         if D.shape[1]:
@@ -123,8 +106,6 @@ class RegressionEstimator(BaseEstimator):
         return C, np.empty((data.n, 0)), {}
 
     def _std_error(self, data):
-        if self.robust_se not in HC_KINDS:
-            raise EstimationError(f"estimator.robust_se={self.robust_se!r}; allowed: {', '.join(HC_KINDS)}")
         (Z, beta), (q, D) = self._model, self._layout
         if data.w is not None or data.cluster is not None:
             return influence_se(self._influence(data, q), data)

@@ -13,9 +13,10 @@ All refuters share one significance test (:func:`significance`) and one "centred
 
 from __future__ import annotations
 
+import inspect
 import time
 import zlib
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING, dataclass, fields
 from statistics import NormalDist
 from typing import Any, ClassVar
 
@@ -86,11 +87,35 @@ class BaseRefuter:
     #: the verdict rule, stated in the output
     rule: ClassVar[str] = ""
 
-    def __init__(self, num_simulations: int | None = None, **options: Any):
-        if num_simulations is None:  # constructed from Python: the config schema's default
-            num_simulations = self.config_class.__dataclass_fields__["num_simulations"].default
-        self.num_simulations = num_simulations
-        self.options = options
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _signature(cls)
+
+    def __init__(self, **params: Any):
+        """Keyword parameters, one per field of :attr:`config_class` (its defaults), checked by that
+        dataclass (the one place refuter options are validated)."""
+        defaults = self.param_defaults()
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(defaults)}"
+            )
+        for key, default in defaults.items():
+            setattr(self, key, params.get(key, default))
+        self.to_config()
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        """Every field of :attr:`config_class` with its default: adding an option is one field (and its YAML)."""
+        return {
+            spec.name: spec.default_factory() if spec.default_factory is not MISSING else spec.default
+            for spec in fields(cls.config_class)
+        }
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        return tuple(spec.name for spec in fields(cls.config_class))
 
     @classmethod
     def from_config(cls, cfg) -> BaseRefuter:
@@ -99,17 +124,36 @@ class BaseRefuter:
         values = (
             OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if not isinstance(cfg, dict) else cfg
         )
-        values = dict(values)
-        return cls(**values)
+        return cls(**dict(values))
 
-    def option(self, key: str) -> Any:
-        """An option's configured value, or the default from the refuter's config schema."""
-        if key in self.options:
-            return self.options[key]
-        spec = self.config_class.__dataclass_fields__[key]
-        if spec.default_factory is not MISSING:
-            return spec.default_factory()
-        return spec.default
+    def to_config(self):
+        """The config dataclass of these parameters; a bad value is a ConfigError naming ``refuters.<name>.<key>``."""
+        from causal_cli.errors import ConfigError
+
+        try:
+            return self.config_class(**self.get_params())
+        except ConfigError as exc:
+            raise ConfigError(f"refuters.{self.name}.{exc}") from None
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> BaseRefuter:
+        unknown = sorted(set(params) - set(self.param_names()))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}")
+        for key, value in params.items():
+            setattr(self, key, value)
+        self.to_config()
+        return self
+
+    def clone(self) -> BaseRefuter:
+        return type(self)(**self.get_params())
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options besides ``num_simulations``, as results.json and refutations.csv record them."""
+        return {k: v for k, v in self.get_params().items() if k != "num_simulations"}
 
     def prepare(self, estimator, data) -> None:
         """Compute, once and before any simulation, what every simulation shares (kept on ``self``)."""
@@ -266,3 +310,15 @@ def implied_se_check(implied_se: float, std_error: float | None, max_ratio: floa
     ratio = implied_se / std_error
     text = f"resampling SE {implied_se:.3g} = {ratio:.2f}× the reported SE {std_error:.3g}"
     return bool(ratio <= max_ratio), text
+
+
+def _signature(cls: type) -> inspect.Signature:
+    return inspect.Signature(
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+            for name, default in cls.param_defaults().items()
+        ]
+    )
+
+
+BaseRefuter.__signature__ = _signature(BaseRefuter)

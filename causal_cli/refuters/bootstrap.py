@@ -38,12 +38,12 @@ class BootstrapRefuter(BaseRefuter):
         return resample(data, rng)
 
     def verdict(self, estimate, std_error, sims):
-        alpha = float(self.option("alpha"))
+        alpha = float(self.alpha)
         mean, sd = float(sims.mean()), float(sims.std(ddof=1))
         p, test = significance(estimate, sims)
-        se_ok, se_text = implied_se_check(sd, std_error, float(self.option("max_se_ratio")))
+        se_ok, se_text = implied_se_check(sd, std_error, float(self.max_se_ratio))
         low, high = self.ci(sims)
-        level = float(self.option("ci_level"))
+        level = float(self.ci_level)
         desc = (
             f"bootstrap estimates {mean:.4g} ± {sd:.3g}, {level:.0%} CI [{low:.4g}, {high:.4g}]; "
             f"estimate {estimate:.4g}, p = {p:.3g} ({test}); {se_text}"
@@ -69,7 +69,7 @@ class BootstrapRefuter(BaseRefuter):
         return True, p, f"{desc}: the bootstrap agrees with the estimate and its standard error"
 
     def ci(self, sims: np.ndarray) -> tuple[float, float]:
-        tail = (1 - float(self.option("ci_level"))) / 2
+        tail = (1 - float(self.ci_level)) / 2
         low, high = np.quantile(sims, [tail, 1 - tail])
         return float(low), float(high)
 
@@ -78,7 +78,7 @@ class BootstrapRefuter(BaseRefuter):
         return {
             "ci_low": low,
             "ci_high": high,
-            "ci_level": float(self.option("ci_level")),
+            "ci_level": float(self.ci_level),
             "ci_method": "bootstrap percentile",
             "bootstrap_se": float(sims.std(ddof=1)),
         }

@@ -46,7 +46,7 @@ class DataSubsetRefuter(BaseRefuter):
     )
 
     def subset_size(self, n: int) -> int:
-        return int(min(n - 1, max(2, round(float(self.option("subset_fraction")) * n))))
+        return int(min(n - 1, max(2, round(float(self.subset_fraction) * n))))
 
     def modify(self, data, rng):
         # the first subset_size rows of a permutation, in row order (a mask: O(n), no sort)
@@ -56,18 +56,16 @@ class DataSubsetRefuter(BaseRefuter):
         return subset if subset.has_both_groups else None
 
     def implied_se(self, sims: np.ndarray) -> float:
-        f = float(self.option("subset_fraction"))
+        f = float(self.subset_fraction)
         return float(sims.std(ddof=1) * np.sqrt(f / (1 - f)))
 
     def verdict(self, estimate, std_error, sims):
-        alpha = float(self.option("alpha"))
+        alpha = float(self.alpha)
         mean, sd = float(sims.mean()), float(sims.std(ddof=1))
         p, test = significance(estimate, sims)
-        se_ok, se_text = implied_se_check(
-            self.implied_se(sims), std_error, float(self.option("max_se_ratio"))
-        )
+        se_ok, se_text = implied_se_check(self.implied_se(sims), std_error, float(self.max_se_ratio))
         desc = (
-            f"subset estimates {mean:.4g} ± {sd:.3g} ({float(self.option('subset_fraction')):.0%} of rows); "
+            f"subset estimates {mean:.4g} ± {sd:.3g} ({float(self.subset_fraction):.0%} of rows); "
             f"estimate {estimate:.4g}, p = {p:.3g} ({test}); {se_text}"
         )
         if p < alpha:
@@ -92,6 +90,6 @@ class DataSubsetRefuter(BaseRefuter):
 
     def details(self, estimate, std_error, sims):
         return {
-            "subset_rows_fraction": float(self.option("subset_fraction")),
+            "subset_rows_fraction": float(self.subset_fraction),
             "subsampling_se": self.implied_se(sims),
         }

@@ -42,7 +42,7 @@ class DummyOutcomeRefuter(BaseRefuter):
 
     def prepare(self, estimator, data):
         self._fitted = self._residuals = None
-        if self.option("dummy_type") != "model":
+        if self.dummy_type != "model":
             return
         control = data.t == 0
         design = data.design
@@ -58,9 +58,9 @@ class DummyOutcomeRefuter(BaseRefuter):
         return data.with_outcome(dummy)
 
     def verdict(self, estimate, std_error, sims):
-        alpha = float(self.option("alpha"))
+        alpha = float(self.alpha)
         mean, sd = float(sims.mean()), float(sims.std(ddof=1))
-        kind = self.option("dummy_type")
+        kind = self.dummy_type
         # the dummy outcome keeps the data's covariates and treatment, so the estimator's own error in removing
         # the confounding of this sample is shared by all simulations: more simulations cannot average it away
         centred, p, why = centred_on_zero(

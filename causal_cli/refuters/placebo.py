@@ -44,16 +44,16 @@ class PlaceboRefuter(BaseRefuter):
     )
 
     def prepare(self, estimator, data):
-        if data.instruments is not None and self.option("placebo_type") != "permute":
+        if data.instruments is not None and self.placebo_type != "permute":
             from causal_cli.errors import ConfigError
 
             raise ConfigError(
-                f"refuters.placebo.placebo_type='{self.option('placebo_type')}' cannot test an instrumental-variable "
+                f"refuters.placebo.placebo_type='{self.placebo_type}' cannot test an instrumental-variable "
                 "estimator (a random treatment has no first stage); use placebo_type=permute"
             )
 
     def modify(self, data, rng):
-        if self.option("placebo_type") == "permute":
+        if self.placebo_type == "permute":
             rows = rng.permutation(data.n)
             placebo = data.with_treatment(data.t[rows])
             if data.instruments is not None:
@@ -68,13 +68,13 @@ class PlaceboRefuter(BaseRefuter):
         A permuted treatment is unconfounded, so the placebo spread can be narrower than the estimate's own
         sampling error: the estimate must also stand out by its standard error.
         """
-        alpha = float(self.option("alpha"))
+        alpha = float(self.alpha)
         p, test = significance(estimate, sims)
         z = abs(estimate - float(sims.mean())) / std_error if std_error else float("inf")
         return bool(p < alpha and z > NormalDist().inv_cdf(1 - alpha / 2)), float(p), test, float(z)
 
     def verdict(self, estimate, std_error, sims):
-        alpha = float(self.option("alpha"))
+        alpha = float(self.alpha)
         mean, sd = float(sims.mean()), float(sims.std(ddof=1))
         centred, p_mean, why = centred_on_zero(sims, estimate, alpha)
         stands_out, p, test, z = self.distinguishable(estimate, std_error, sims)

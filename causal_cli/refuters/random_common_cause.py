@@ -29,7 +29,7 @@ class RandomCommonCauseRefuter(BaseRefuter):
         return data.with_covariate(rng.standard_normal(data.n), "random_common_cause")
 
     def verdict(self, estimate, std_error, sims):
-        tol = float(self.option("tolerance"))
+        tol = float(self.tolerance)
         mean = float(sims.mean())
         scale = max(abs(estimate), std_error or 0.0)
         shift = abs(mean - estimate) / scale if scale > 0 else 0.0

@@ -101,9 +101,9 @@ class UnobservedCommonCauseRefuter(BaseRefuter):
 
     # -- the strengths to simulate -------------------------------------------------------------
     def points(self) -> list[tuple[str, float, float]]:
-        grid = [float(s) for s in self.option("strengths")]
+        grid = [float(s) for s in self.strengths]
         out = [("grid", a, b) for a in grid for b in grid]
-        out += [("curve", r, r) for r in np.geomspace(*CURVE_RANGE, int(self.option("curve_points")))]
+        out += [("curve", r, r) for r in np.geomspace(*CURVE_RANGE, int(self.curve_points))]
         if getattr(self, "_benchmark", None):
             name, r2_t, r2_y = self._benchmark
             out.append((f"benchmark:{name}", r2_t, r2_y))

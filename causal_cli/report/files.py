@@ -6,13 +6,13 @@ import csv
 import io
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from causal_cli.report.sensitivity import refutation_closing, sensitivity_markdown
 from causal_cli.report.text import naive_sentence
+from causal_cli.schema import path_safe  # noqa: F401  (re-exported: Hydra resolver)
 
 #: CSV tables must be byte-identical for the same config and seed: timings belong in results.json only
 RESULT_COLUMNS = [
@@ -140,29 +140,6 @@ def overwrite_in_place(path: Path, text: str) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-#: characters that would make one folder name into several (or be invalid on some file system)
-_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
-
-
-def path_safe(value: Any, max_bytes: int = 150) -> str:
-    """A config value as ONE folder name (Hydra resolver ``${path_safe:...}``): no separators, no ``..``.
-
-    Run and sweep folder names interpolate user values (``estimator.name``, the overrides of a sweep
-    job); without this, ``estimator.name=../../x`` or a sweep over ``graph.outcome_units=../../x``
-    would write outside the output folder. Over-long names are cut and keep a hash, so they stay unique.
-    """
-    import hashlib
-
-    text = _UNSAFE_IN_NAME.sub("_", str(value))
-    if not text.strip("."):
-        text = text.replace(".", "_")
-    raw = text.encode("utf-8")
-    if len(raw) > max_bytes:
-        digest = hashlib.sha256(raw).hexdigest()[:10]
-        text = raw[: max_bytes - 11].decode("utf-8", errors="ignore") + "~" + digest
-    return text
 
 
 def _umask() -> int:
