@@ -262,4 +262,4 @@ def summary_markdown(result: dict[str, Any]) -> str:
     from causal_cli.report import view
     from causal_cli.report.templating import render
 
-    return render("summary.md.j2", run=view.build(result))
+    return render("summary.md.j2", run=view.build(result)).rstrip("\n") + "\n"

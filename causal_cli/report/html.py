@@ -152,7 +152,7 @@ def page(
     experiment = run.experiment
     notes = list(run.notes) + [p for p in problems if p not in run.notes]
     return Page(
-        title=f"Effect of {r.get('treatment')} on {r.get('outcome')}",
+        title=run.title,
         question=_question(config_text),
         css=CSS,
         identified_by=how,

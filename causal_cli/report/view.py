@@ -638,6 +638,7 @@ class RunView:
 
     status: str
     error: str | None
+    title: str
     units: str
     headline: Headline | None
     experiment: Experiment | None
@@ -664,6 +665,12 @@ def _has_estimate(r: dict[str, Any]) -> bool:
     )
 
 
+def _title(r: dict[str, Any]) -> str:
+    if r.get("treatment") and r.get("outcome"):
+        return f"Effect of {r['treatment']} on {r['outcome']}"
+    return f"causal-cli run ({r.get('status') or 'ok'})"
+
+
 def build(r: dict[str, Any], software: bool = False) -> RunView:
     """The view of one run record (a ``results.json`` dict, also of a failed or interrupted run).
 
@@ -673,6 +680,7 @@ def build(r: dict[str, Any], software: bool = False) -> RunView:
     return RunView(
         status=str(r.get("status") or "ok"),
         error=r.get("error"),
+        title=_title(r),
         units=units_of(r),
         headline=headline(r) if _has_estimate(r) else None,
         experiment=experiment(r),
