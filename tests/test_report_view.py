@@ -255,3 +255,23 @@ def test_scorecard_view_from_a_real_sweep_folder(tmp_path):
     for row, shown in zip(card.rows, v.rows):
         assert shown.values[column] == money(row["mean_estimate"], "$")
         assert shown.best is bool(row.get("best")) and shown.values[0].endswith(row["estimator"])
+
+
+def test_progress_object_reports_notices_without_bars():
+    """What the api passes down to simulations: add/advance for bars, notice for one-line heads-ups."""
+    from rich.console import Console
+
+    from causal_cli.report import console
+
+    buf = io.StringIO()
+    saved = console._console
+    console._console = Console(file=buf, width=200, highlight=False, color_system=None)
+    try:
+        with console.progress(bars=False) as bar:
+            task = bar.add("placebo", total=3)
+            bar.advance(task, 3)
+            bar.notice("placebo: 3 simulations projected to take about 2 h")
+    finally:
+        console._console = saved
+    assert bar.progress.tasks[0].completed == 3
+    assert buf.getvalue() == "note: placebo: 3 simulations projected to take about 2 h\n"

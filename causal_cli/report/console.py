@@ -66,7 +66,12 @@ class RichProgress:
 
 
 @contextmanager
-def progress():
+def progress(bars: bool = True):
+    """The progress object the pipeline passes down to long loops (``add``, ``advance``, ``notice``).
+
+    ``bars=False`` (e.g. ``report.console=false``) keeps the notices but draws no bars; bars are never
+    drawn when stderr is not a terminal.
+    """
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -76,7 +81,7 @@ def progress():
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
+        disable=not bars or not sys.stderr.isatty(),
     )
     with bar:
         yield RichProgress(bar)
