@@ -78,7 +78,6 @@ class EstimateRow:
 @dataclass
 class Headline:
     title: str
-    question_line: str
     treatment: str
     outcome: str
     estimator: str
@@ -192,7 +191,6 @@ def headline(r: dict[str, Any]) -> Headline:
     se = r.get("se_method") or r.get("ci_method") or ""
     return Headline(
         title=f"Effect of {r['treatment']} on {r['outcome']}",
-        question_line=f"effect of {r['treatment']} on {r['outcome']}",
         treatment=r["treatment"],
         outcome=r["outcome"],
         estimator=r["estimator"],
