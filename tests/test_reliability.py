@@ -380,7 +380,7 @@ def test_out_of_range_values_are_refused_naming_the_key_and_the_allowed_range(tm
 
 
 def test_config_values_cannot_move_output_folders_outside_the_output_root(tmp_path):
-    from causal_cli.report.files import path_safe
+    from causal_cli.schema import path_safe
 
     proc = causal("run", "estimator.name=../../../escaped", *QUICK, cwd=tmp_path)
     assert proc.returncode == 1 and "estimator.name" in one_line(proc.stderr)

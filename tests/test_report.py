@@ -121,6 +121,7 @@ def test_report_html_is_self_contained_and_shows_the_headline(default_run):
     assert f"{result['max_abs_smd_before']:.3g}" in page and f"{result['max_abs_smd_after']:.3g}" in page
     for r in result["refutations"]:
         assert r["name"] in page and escape(r["reason"]) in page
+        assert r["rule"] and f"rule: {escape(r['rule'])}" in page, f"{r['name']}'s verdict rule is shown"
     assert "backdoor_method: auto" in page, "the composed config is shown"
     block = result["sensitivity"]  # the closed-form sensitivity: in report.html and summary.md
     assert "Sensitivity to an unobserved confounder" in page and f"{block['robustness_value']:.2%}" in page
@@ -150,15 +151,17 @@ def test_causal_report_redraws_from_the_saved_files(default_run, tmp_path):
 
 
 def test_a_broken_table_costs_one_picture_not_the_report(default_run, tmp_path):
+    """In-process (``causal report`` prints each of these problems on stderr)."""
+    from causal_cli.report.html import render_run_dir
+
     _, run_dir = default_run
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     (copy / "overlap.csv").write_text("something,else\n1,2\n")
-    proc = causal("report", str(copy), cwd=tmp_path)
-    assert proc.returncode == 0
-    assert "overlap.png not drawn: KeyError" in proc.stderr
+    path, problems = render_run_dir(copy)
+    assert any(p.startswith("overlap.png not drawn: KeyError") for p in problems), problems
     assert not (copy / "overlap.png").exists()
-    page = (copy / "report.html").read_text(encoding="utf-8")
+    page = path.read_text(encoding="utf-8")
     assert "overlap.png not drawn" in page and check_self_contained(page) == len(PICTURES) - 1
 
 
@@ -172,8 +175,10 @@ def test_sensitivity_grid_is_drawn_from_sensitivity_csv(default_run, tmp_path):
         for b in (0.01, 0.1, 0.3):
             lines.append(f"unobserved_common_cause,{a},{b},{10 - 40 * a * b},0.1,{10 - 40 * a * b < 0}")
     (copy / "sensitivity.csv").write_text("\n".join(lines) + "\n")
-    proc = causal("report", str(copy), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    from causal_cli.report.html import render_run_dir
+
+    _, problems = render_run_dir(copy)  # in-process: the command is tested above
+    assert not problems
     check_picture(copy / "sensitivity.png")
     assert check_self_contained((copy / "report.html").read_text(encoding="utf-8")) == len(PICTURES) + 1
 

@@ -16,9 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from causal_cli.report.sensitivity import headline, refutation_closing
-from causal_cli.report.text import money as _money
-from causal_cli.report.text import naive_sentence
+from causal_cli.report import view as views
 
 _console: Console | None = None
 
@@ -63,12 +61,17 @@ class RichProgress:
         self.progress.advance(task, n)
 
     def notice(self, message: str) -> None:
-        """A one-line heads-up from the simulations (e.g. a long run ahead)."""
+        """A heads-up from a long loop (e.g. a refutation projected to take long), printed above the bars."""
         notice(message)
 
 
 @contextmanager
-def progress():
+def progress(bars: bool = True):
+    """The progress object the pipeline passes down to long loops (``add``, ``advance``, ``notice``).
+
+    ``bars=False`` (e.g. ``report.console=false``) keeps the notices but draws no bars; bars are never
+    drawn when stderr is not a terminal.
+    """
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -78,7 +81,7 @@ def progress():
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
+        disable=not bars or not sys.stderr.isatty(),
     )
     with bar:
         yield RichProgress(bar)
@@ -114,253 +117,180 @@ def sweep_progress_line(done: int, failed: int, total: int | None, elapsed_s: fl
     return " · ".join(parts)
 
 
-def print_summary(result: dict, run_dir: str | None) -> None:
-    """Render ``results.json``'s content: the question, the headline table, refutations, paths."""
-    out = console()
-    if result.get("experiment"):
-        _print_experiment(out, result, run_dir)
-        return
-    units = (result.get("graph") or {}).get("outcome_units", "")
-    adjust = ", ".join(result.get("adjustment_set") or []) or "nothing"
-    out.print()
-    out.print(
-        f"[bold]Question:[/] effect of [cyan]{result['treatment']}[/] on [cyan]{result['outcome']}[/] "
-        f"({result['target_units'].upper()}), {result['n_rows']:,} rows"
-    )
-    ident = result.get("identification")
-    if ident == "iv":
-        out.print(
-            f"[bold]Identified by:[/] instrumental variables ({', '.join(result.get('instruments') or [])})"
-        )
-    elif ident == "frontdoor":
-        out.print(
-            f"[bold]Identified by:[/] front-door adjustment through {', '.join(result.get('mediators') or [])}"
-        )
-    elif ident == "backdoor":
-        out.print(f"[bold]Identified by:[/] backdoor adjustment for {adjust}")
-    else:
-        out.print("[bold]Identified by:[/] nothing (no adjustment: the naive comparison)")
+def _rich(sentence: views.Sentence) -> str:
+    return "".join(f"[bold]{_escape(t)}[/]" if bold else _escape(t) for t, bold in sentence.parts)
 
-    level = int(round(result.get("ci_level", 0.95) * 100))
-    ref_kind = (result.get("reference_kind") or "reference").replace("_", " ")
-    table = Table(
-        title="Effect estimates",
-        caption=(
-            f"naive = difference in means, no adjustment; {level}% CI from the "
-            f"{result.get('se_method') or result.get('ci_method', '')} SE"
-        ),
+
+def _wide(out: Console, table: Table) -> Console:
+    """Piped or captured output gets the whole table, not one squeezed into the fallback width."""
+    if out.is_terminal:
+        return out
+    from rich.measure import Measurement
+
+    need = Measurement.get(out, out.options.update(max_width=1000), table).maximum
+    return Console(file=out.file, width=need, highlight=False, soft_wrap=False) if need > out.width else out
+
+
+def print_summary(result: dict, run_dir: str | None) -> None:
+    """Render a run record (``results.json``'s content): the question, the headline table, refutations, paths."""
+    render(views.build(result), run_dir)
+
+
+def render(run: views.RunView, run_dir: str | None) -> None:
+    """The terminal summary of one run's view model."""
+    out = console()
+    out.print()
+    if run.experiment is not None:
+        _print_experiment(out, run.experiment)
+    if run.headline is not None:
+        _print_headline(out, run.headline)
+    _print_notes(out, run.notes)
+    if run.headline is not None:
+        _print_diagnostics(out, run.diagnostics)
+    if run.refutations is not None:
+        _print_refutations(out, run.refutations)
+    if run.sensitivity is not None:
+        out.print(f"[bold]Sensitivity:[/] {_escape(run.sensitivity.headline)}")
+    if run.heterogeneity is not None:
+        _print_heterogeneity(out, run.heterogeneity)
+    if run_dir:
+        out.print(f"[dim]Results: {_escape(run_dir)}[/]")
+    if run.report_html:
+        out.print(f"[dim]Report: {_escape(run.report_html)}[/]")
+
+
+def _print_notes(out: Console, notes: list[str]) -> None:
+    for note in notes:
+        out.print(f"[yellow]note:[/] {_escape(note)}")
+
+
+def _print_headline(out: Console, h: views.Headline) -> None:
+    out.print(
+        f"[bold]Question:[/] effect of [cyan]{_escape(h.treatment)}[/] on [cyan]{_escape(h.outcome)}[/] "
+        f"({h.target_units}), {h.n_rows} rows"
     )
+    out.print(
+        f"[bold]Identified by:[/] {_escape(' '.join(filter(None, (h.identified_by, h.identified_names))))}"
+    )
+    table = Table(title="Effect estimates", caption=_escape(h.se_caption))
     table.add_column("")
     table.add_column("estimate", justify="right")
-    table.add_column(f"{level}% CI", justify="right")
-    table.add_column(ref_kind, justify="right")
+    table.add_column(h.ci_label, justify="right")
+    table.add_column(_escape(h.reference_label), justify="right")
     table.add_column("bias", justify="right")
-    ref = result.get("reference")
-    table.add_row(
-        "naive",
-        _money(result["naive_estimate"], units),
-        "",
-        _money(ref, units),
-        _money(result.get("naive_bias"), units),
-    )
-    table.add_row(
-        f"causal ({result['estimator']})",
-        f"[bold]{_money(result['estimate'], units)}[/]",
-        f"[{_money(result['ci_low'], units)}, {_money(result['ci_high'], units)}]",
-        _money(ref, units),
-        _money(result.get("bias"), units),
-    )
-    for row in result.get("comparisons") or []:
-        if row.get("estimate") is None:
-            table.add_row(
-                f"{row['estimator']} ({row['target_units'].upper()})",
-                "[red]failed[/]",
-                _escape(row.get("error") or ""),
-                "",
-                "",
-            )
+    for row in h.rows:
+        if row.error is not None:
+            table.add_row(_escape(row.label), "[red]failed[/]", _escape(row.error), "", "")
             continue
+        estimate = f"[bold]{_escape(row.estimate)}[/]" if row.main else _escape(row.estimate)
         table.add_row(
-            f"{row['estimator']} ({row['target_units'].upper()})",
-            _money(row["estimate"], units),
-            f"[{_money(row['ci_low'], units)}, {_money(row['ci_high'], units)}]",
-            _money(ref, units),
-            _money(row.get("bias"), units),
+            _escape(row.label), estimate, _escape(row.ci), _escape(row.reference), _escape(row.bias)
         )
     out.print(table)
-    _print_caveats(out, result)
-    sentence = naive_sentence(result, units, emphasis=lambda text: f"[bold]{text}[/]")
-    if sentence:
-        out.print(sentence)
-    if ref is not None:
-        covered = result.get("ci_covers_reference")
-        mark = "[green]covers[/]" if covered else "[red]does not cover[/]"
-        out.print(f"The {level}% CI {mark} the {ref_kind} ({_money(ref, units)}).")
-    for note in result.get("notes") or []:
-        out.print(f"[yellow]note:[/] {_escape(note)}")
-    _print_diagnostics(out, result.get("diagnostics") or {})
-
-    refutations = result.get("refutations") or []
-    if refutations:
-        rt = Table(title="Refutations")
-        for col, justify in (
-            ("refuter", "left"),
-            ("new effect", "right"),
-            ("sd", "right"),
-            ("p-value", "right"),
-            ("verdict", "center"),
-        ):
-            rt.add_column(col, justify=justify, no_wrap=col == "refuter")
-        for r in refutations:
-            verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[blue]info[/]"}[r.get("passed")]
-            rt.add_row(
-                r["name"],
-                _money(r.get("new_effect"), units),
-                "—" if r.get("new_effect_sd") is None else f"{r['new_effect_sd']:.3g}",
-                "—" if r.get("p_value") is None else f"{r['p_value']:.3g}",
-                verdict,
+    if h.caveats:
+        out.print("[bold yellow]Caveats[/]")
+        for line in h.caveats:
+            out.print(f"  [yellow]![/] {_escape(line)}")
+    if h.naive_sentence is not None:
+        out.print(_rich(h.naive_sentence))
+    if h.coverage is not None:
+        out.print(
+            "".join(
+                _escape(t) if i != 1 else f"[{'red' if bold else 'green'}]{_escape(t)}[/]"
+                for i, (t, bold) in enumerate(h.coverage.parts)
             )
-        out.print(rt)
-        for r in refutations:
-            colour = {True: "green", False: "red", None: "blue"}[r.get("passed")]
-            out.print(f"  [bold {colour}]{r['name']}[/]: {_escape(r.get('reason', ''))}")
-        judged = [r for r in refutations if r.get("passed") is not None]
-        passed = sum(1 for r in judged if r["passed"])
-        colour = "green" if passed == len(judged) else "red"
-        if judged:
-            closing = refutation_closing(passed, len(judged), result.get("sensitivity"))
-            out.print(f"[{colour}]{_escape(closing)}[/]")
-        for r in refutations:
-            if r.get("table"):
-                _print_sensitivity(out, r, units)
-    sensitivity = headline(result.get("sensitivity"))
-    if sensitivity:
-        out.print(f"[bold]Sensitivity:[/] {_escape(sensitivity)}")
-    if result.get("heterogeneity"):
-        from causal_cli.report.heterogeneity import print_heterogeneity
-
-        print_heterogeneity(out, result, units)
-    if run_dir:
-        out.print(f"[dim]Results: {run_dir}[/]")
-    if result.get("report_html"):
-        out.print(f"[dim]Report: {result['report_html']}[/]")
+        )
 
 
-def _print_experiment(out: Console, result: dict, run_dir: str | None) -> None:
+def _print_diagnostics(out: Console, diag: views.Diagnostics) -> None:
+    """One balance line; a warning line when overlap is poor."""
+    b = diag.balance
+    if b is not None:
+        line = f"[bold]Balance:[/] max |SMD| {b.max_before} before adjustment"
+        if b.max_after is not None:
+            colour = "red" if b.after_above_threshold else "green"
+            line += f", [{colour}]{b.max_after} {b.after_label}[/]"
+        out.print(f"{line} (threshold {b.threshold}).")
+    for i, warning in enumerate(diag.overlap.warnings if diag.overlap else []):
+        prefix = "[bold yellow]warning:[/] " if i == 0 else "  "
+        out.print(prefix + _escape(warning))
+
+
+def _print_refutations(out: Console, refs: views.Refutations) -> None:
+    table = Table(title="Refutations")
+    for col, justify in (
+        ("refuter", "left"),
+        ("new effect", "right"),
+        ("sd", "right"),
+        ("p-value", "right"),
+        ("verdict", "center"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=col == "refuter")
+    colours = {"pass": "green", "fail": "red", "info": "blue"}
+    for r in refs.rows:
+        verdict = f"[{colours[r.status]}]{r.verdict}[/]"
+        table.add_row(_escape(r.name), _escape(r.new_effect), r.sd, r.p_value, verdict)
+    out.print(table)
+    for r in refs.rows:
+        out.print(f"  [bold {colours[r.status]}]{_escape(r.name)}[/]: {_escape(r.reason)}")
+    if refs.closing is not None:
+        colour = "green" if refs.all_passed else "red"
+        out.print(f"[{colour}]{_escape(refs.closing.plain)}[/]")
+    for grid in refs.grids:
+        _print_grid(out, grid)
+
+
+def _print_grid(out: Console, grid: views.SensitivityGrid) -> None:
+    """The sensitivity grid, compactly: re-estimated effect by the confounder's partial R² with T and Y."""
+    table = Table(title=_escape(grid.title), caption=_escape(grid.caption))
+    table.add_column("R² T \\ Y", justify="right")
+    for c in grid.columns:
+        table.add_column(c, justify="right")
+    for row in grid.rows:
+        table.add_row(row.label, *(f"[red]{text}[/]" if away else text for text, away in row.cells))
+    out.print(table)
+    out.print(f"  {_escape(grid.explain_away)}")
+
+
+def _print_experiment(out: Console, e: views.Experiment) -> None:
     """A randomized design: design and checks, every metric with and without CUPED, the A/A rates."""
-    from causal_cli.report import experiment as ab
-
-    e = result["experiment"]
-    out.print()
-    out.print(f"[bold]{_escape(ab.design_line(result))}[/]")
-    for flagged, text in (ab.srm_line(e), ab.balance_line(e)):
+    out.print(f"[bold]{_escape(e.design)}[/]")
+    for flagged, text in e.checks:
         out.print(f"[bold red]{_escape(text)}[/]" if flagged else f"[green]{_escape(text)}[/]")
-    table = Table(title="A/B test: metrics", caption=ab.metric_caption(e))
-    for i, col in enumerate(ab.METRIC_HEADER):
+    table = Table(title="A/B test: metrics", caption=_escape(e.metric_caption))
+    for i, col in enumerate(e.metric_header):
         table.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
-    for cells, significant in ab.metric_rows(e):
+    for cells, significant in e.metric_rows:
         table.add_row(*(_escape(c) for c in cells), style="bold" if significant else None)
-    wide = out
-    if not out.is_terminal:  # piped or captured: the whole table, not one squeezed into 110 columns
-        from rich.measure import Measurement
-
-        need = Measurement.get(out, out.options.update(max_width=1000), table).maximum
-        if need > out.width:
-            wide = Console(file=out.file, width=need, highlight=False, soft_wrap=False)
-    wide.print(table)
-    out.print(f"[bold]{_escape(ab.primary_sentence(result))}[/]")
-    if e.get("aa"):
-        aa = Table(title="A/A check: false-positive rate", caption=ab.aa_caption(e))
-        for i, col in enumerate(ab.AA_HEADER):
+    _wide(out, table).print(table)
+    out.print(f"[bold]{_escape(e.primary)}[/]")
+    if e.aa_rows:
+        aa = Table(title="A/A check: false-positive rate", caption=_escape(e.aa_caption))
+        for i, col in enumerate(e.aa_header):
             aa.add_column(col, justify="left" if i == 0 else "right")
-        for row in ab.aa_rows(e):
+        for row in e.aa_rows:
             aa.add_row(*(_escape(c) for c in row))
         out.print(aa)
-    for note in result.get("notes") or []:
-        out.print(f"[yellow]note:[/] {_escape(note)}")
-    if run_dir:
-        out.print(f"[dim]Results: {run_dir}[/]")
-    if result.get("report_html"):
-        out.print(f"[dim]Report: {result['report_html']}[/]")
 
 
-def _print_sensitivity(out: Console, refutation: dict, units: str) -> None:
-    """The sensitivity grid, compactly: re-estimated effect by the confounder's partial R² with T and Y."""
-    rows = [r for r in refutation["table"] if "r2_treatment" in r and "r2_outcome" in r]
-    if not rows:
-        return
-    cols = sorted({r["r2_outcome"] for r in rows})
-    table = Table(
-        title=f"Sensitivity ({refutation['name']}): estimate after adjusting for a confounder U",
-        caption="rows: partial R² of U with the treatment; columns: with the outcome; red: explained away",
-    )
-    table.add_column("R² T \\ Y", justify="right")
-    for c in cols:
-        table.add_column(f"{c:g}", justify="right")
-    for r2_t in sorted({r["r2_treatment"] for r in rows}):
-        cells = {r["r2_outcome"]: r for r in rows if r["r2_treatment"] == r2_t}
-        values = []
-        for c in cols:
-            row = cells.get(c)
-            text = _money(row.get("new_effect"), units) if row else ""
-            values.append(f"[red]{text}[/]" if row and row.get("explains_away") else text)
-        table.add_row(f"{r2_t:g}", *values)
-    out.print(table)
-    details = refutation.get("details") or {}
-    rv, evalue = details.get("robustness_value"), details.get("e_value")
-    line = "not reached on the curve" if rv is None else f"partial R² {rv:.3f} with both"
-    out.print(
-        f"  explained away by a confounder of strength: {line}"
-        + (f"; E-value {evalue:.2f}" if evalue is not None else "")
-    )
-
-
-def all_caveats(result: dict) -> list[str]:
-    """The main estimate's caveats, then each compared estimator's (prefixed with its name)."""
-    lines = list(result.get("caveats") or [])
-    for row in result.get("comparisons") or []:
-        lines += [f"{row['estimator']}: {c}" for c in row.get("caveats") or []]
-    return lines
-
-
-def _print_caveats(out: Console, result: dict) -> None:
-    """A yellow block right under the effect table: what the estimate's number does not say by itself."""
-    lines = all_caveats(result)
-    if lines:
-        out.print("[bold yellow]Caveats[/]")
-        for line in lines:
-            out.print(f"  [yellow]![/] {_escape(line)}")
-
-
-def _print_diagnostics(out: Console, diag: dict) -> None:
-    """One balance line; a warning line when overlap is poor."""
-    if diag.get("max_abs_smd_before") is not None:
-        after = {"matching": "after matching", "weighting": "after weighting"}.get(diag.get("adjustment"))
-        line = f"[bold]Balance:[/] max |SMD| {diag['max_abs_smd_before']:.3f} before adjustment"
-        if after and diag.get("max_abs_smd_after") is not None:
-            colour = "red" if diag["max_abs_smd_after"] > diag.get("smd_threshold", 0.1) else "green"
-            line += f", [{colour}]{diag['max_abs_smd_after']:.3f} {after}[/]"
-        out.print(f"{line} (threshold {diag.get('smd_threshold', 0.1):g}).")
-    overlap = diag.get("overlap") or {}
-    if overlap.get("poor") and overlap.get("estimand") in ("att", "atc"):
-        out.print(
-            f"[bold yellow]warning:[/] {_escape(overlap['message'])}; the estimate leans on extrapolation "
-            "(see overlap.png)."
-        )
-    elif overlap.get("poor"):
-        low, high = overlap["bounds"]
-        groups = overlap.get("groups") or {}
-        by_group = ", ".join(f"{g} {100 * v['share_outside']:.1f}%" for g, v in groups.items())
-        out.print(
-            f"[bold yellow]warning:[/] poor overlap: {100 * overlap['share_outside']:.1f}% of units have a propensity "
-            f"score outside [{low:g}, {high:g}] ({by_group}); the estimate leans on extrapolation (see overlap.png)."
-        )
-        k = overlap.get("weight_tail_index")
-        if k is not None and k > 0.5:
-            out.print(
-                f"  the inverse-propensity weights are heavy-tailed (tail index {k:.2f} > 0.5: infinite variance), "
-                "so weighting CIs under-cover."
+def _print_heterogeneity(out: Console, h: views.Heterogeneity) -> None:
+    """The segment table and the one-line answers (is it real? whom to target?)."""
+    table = Table(title=_escape(h.title))
+    columns = [("modifier", "left"), ("segment", "left"), ("n", "right"), ("effect", "right")]
+    columns += [("95% CI", "right")] + ([("true", "right")] if h.has_truth else [])
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for seg in h.segments:
+        for row in seg.rows:
+            cells = [row.modifier, row.segment, row.n, row.effect, row.ci] + (
+                [row.truth] if h.has_truth else []
             )
+            table.add_row(*(_escape(c) for c in cells))
+        padding = [""] * (len(columns) - 2)
+        table.add_row("", f"[dim]differ? p = {seg.p_value}[/]", *padding)
+    out.print(table)
+    for line in h.summary:
+        out.print(_escape(line))
 
 
 def print_scorecard(
@@ -376,81 +306,36 @@ def print_scorecard(
     problems: list[str],
 ) -> None:
     """The sweep scorecard (``causal_cli.sweep``): one block per setting, best estimator of each in bold green."""
-    out = console()
-    truths = {round(r["truth"], 9) for r in rows if r.get("truth") is not None}
-    notes = ["★ best per setting: smallest |mean bias|, then RMSE, no failures"]
-    if replications:
-        notes.append("replications over " + ", ".join(f"{k} ({n} values)" for k, n in replications.items()))
-    kinds = {k for r in rows for k in str(r.get("reference_kind") or "").split("+") if k}
-    label = (
-        "truth"
-        if kinds <= {"ground_truth"}
-        else ("reference (" + ", ".join(sorted(kinds)).replace("_", " ") + ")")
-    )
-    if len(truths) == 1:
-        notes.append(f"{label} {_money(next(iter(truths)), units)}")
-    elif truths and label != "truth":
-        notes.append(f"bias against the {label}")
-    if fixed:
-        notes.append("fixed: " + " ".join(f"{k}={v}" for k, v in fixed.items()))
-    table = Table(
-        title=f"Sweep scorecard: {n_jobs} jobs, {len(failed)} failed",
-        caption=_escape(" · ".join(notes)),
-        caption_justify="left",
-    )
-    for key in settings:
-        table.add_column(_escape(key))
-    columns = (
-        ["estimator", "runs", "failed", "mean estimate"]
-        + (["truth"] if len(truths) > 1 else [])
-        + ["mean bias", "MAE", "RMSE", "CI coverage", "CI width", "refutations", "runtime"]
-    )
-    hte = any(row.get("mean_pehe") is not None for row in rows)
-    if hte:
-        columns += ["PEHE", "segment CI coverage"]
-    for col in columns:
-        table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
-    previous = None
-    for row in rows:
-        setting = tuple(row.get(k) for k in settings)
-        if previous is not None and setting != previous:
-            table.add_section()
-        cells = [_escape(str(v)) if setting != previous else "" for v in setting]
-        previous = setting
-        coverage = row.get("ci_coverage")
-        judged = row.get("refutations_judged") or 0
-        runtime = row.get("mean_runtime_s")
-        values = [
-            ("★ " if row.get("best") else "  ") + _escape(row["estimator"]),
-            str(row["runs"]),
-            f"[red]{row['failures']}[/]" if row["failures"] else "0",
-            _money(row.get("mean_estimate"), units),
-            *([_money(row.get("truth"), units)] if len(truths) > 1 else []),
-            _money(row.get("mean_bias"), units),
-            _money(row.get("mae"), units),
-            _money(row.get("rmse"), units),
-            "—" if coverage is None else f"{100 * coverage:.0f}%",
-            _money(row.get("mean_ci_width"), units),
-            f"{row.get('refutations_passed', 0)}/{judged}" if judged else "—",
-            "—" if runtime is None else f"{runtime:.2f} s",
-        ]
-        if hte:
-            pehe, seg = row.get("mean_pehe"), row.get("segment_ci_coverage")
-            values += ["—" if pehe is None else f"{pehe:.3g}", "—" if seg is None else f"{100 * seg:.0f}%"]
-        table.add_row(*cells, *values, style="bold green" if row.get("best") else None)
-    wide = out
-    if not out.is_terminal:  # piped or captured: the whole table, not one squeezed into 80 columns
-        from rich.measure import Measurement
+    from causal_cli.report import scorecard
 
-        need = Measurement.get(out, out.options.update(max_width=1000), table).maximum
-        if need > out.width:
-            wide = Console(file=out.file, width=need, highlight=False, soft_wrap=False)
+    card = scorecard.build(
+        rows, settings, replications, fixed, units, failed, n_jobs, sweep_dir, files, problems
+    )
+    render_scorecard(card)
+
+
+def render_scorecard(card) -> None:
+    """Print a :class:`causal_cli.report.scorecard.ScorecardView`."""
+    out = console()
+    table = Table(title=_escape(card.title), caption=_escape(card.caption), caption_justify="left")
+    for key in card.settings:
+        table.add_column(_escape(key))
+    for col in card.columns:
+        table.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=col == "estimator")
+    failed_col = card.columns.index("failed")
+    for row in card.rows:
+        if row.new_section:
+            table.add_section()
+        values = [_escape(v) for v in row.values]
+        if row.failures:
+            values[failed_col] = f"[red]{values[failed_col]}[/]"
+        table.add_row(*(_escape(v) for v in row.setting), *values, style="bold green" if row.best else None)
     out.print()
-    wide.print(table)
-    for name, message in failed[:10]:
+    _wide(out, table).print(table)
+    for name, message in card.failed:
         out.print(f"[red]failed[/] {_escape(name)}: {_escape(message)}", soft_wrap=True)
-    if len(failed) > 10:
-        out.print(f"[red]... and {len(failed) - 10} more failed jobs[/] (see status in each results.json)")
-    for problem in problems:
+    if card.more_failed:
+        out.print(f"[red]... and {card.more_failed} more failed jobs[/] (see status in each results.json)")
+    for problem in card.problems:
         out.print(f"[yellow]note:[/] {_escape(problem)}")
-    out.print(f"[dim]Scorecard: {_escape(', '.join(files) or sweep_dir)}[/]")
+    out.print(f"[dim]Scorecard: {_escape(card.files)}[/]")

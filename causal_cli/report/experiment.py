@@ -1,11 +1,10 @@
-"""The A/B test part of a run's report, as plain text rows: the console, Markdown and HTML render these.
+"""The A/B test part of a run's report, as plain text rows for the view model (causal_cli.report.view).
 
 Everything is read from ``results.json``'s ``experiment`` block, so ``causal report RUN_DIR`` redraws it.
 """
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 CORRECTION_NAMES = {"bh": "Benjamini-Hochberg", "holm": "Holm", "none": "no correction"}
@@ -184,64 +183,3 @@ def aa_caption(e: dict[str, Any]) -> str:
         f"A/A: {aa['simulations']:,} re-randomizations of these units (planned split), p < {aa['alpha']:g}; "
         "every null is true, so the family rate is both the FWER and the FDR"
     )
-
-
-def markdown(r: dict[str, Any]) -> str:
-    e = r["experiment"]
-    lines = [f"# A/B test: `{e['treatment']}`", "", f"- {design_line(r)}"]
-    for flagged, text in (srm_line(e), balance_line(e)):
-        lines.append(f"- {'**' + text + '**' if flagged else text}")
-    lines += [
-        "",
-        primary_sentence(r),
-        "",
-        "| " + " | ".join(METRIC_HEADER) + " |",
-        "|" + " --- |" * len(METRIC_HEADER),
-    ]
-    for cells, significant in metric_rows(e):
-        lines.append(
-            "| "
-            + " | ".join(f"**{c}**" if significant and c and k in (4, 5) else c for k, c in enumerate(cells))
-            + " |"
-        )
-    lines += ["", metric_caption(e), ""]
-    if e.get("aa"):
-        lines += ["## A/A check", "", "| " + " | ".join(AA_HEADER) + " |", "|" + " --- |" * len(AA_HEADER)]
-        lines += ["| " + " | ".join(row) + " |" for row in aa_rows(e)]
-        lines += ["", aa_caption(e), ""]
-    lines += [f"- note: {note}" for note in r.get("notes") or []]
-    return "\n".join(lines) + "\n"
-
-
-def html_section(r: dict[str, Any]) -> str:
-    e = r["experiment"]
-
-    def table(header, rows, classes=None):
-        head = "".join(f"<th>{escape(h)}</th>" for h in header)
-        body = "".join(
-            f"<tr{' class=' + chr(34) + classes[i] + chr(34) if classes and classes[i] else ''}>"
-            + "".join(
-                f'<td class="num">{escape(c)}</td>' if k > 1 else f"<td>{escape(c)}</td>"
-                for k, c in enumerate(row)
-            )
-            + "</tr>"
-            for i, row in enumerate(rows)
-        )
-        return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-    out = ["<h2>A/B test</h2>", f'<p class="summary">{escape(design_line(r))}</p>']
-    for flagged, text in (srm_line(e), balance_line(e)):
-        out.append(
-            f'<div class="warning"><span class="flag">{escape(text)}</span></div>'
-            if flagged
-            else f"<p>{escape(text)}</p>"
-        )
-    out.append(f'<p class="summary"><b>{escape(primary_sentence(r))}</b></p>')
-    rows = metric_rows(e)
-    out.append(table(METRIC_HEADER, [c for c, _ in rows], ["main" if s else "" for _, s in rows]))
-    out.append(f'<p class="meta">{escape(metric_caption(e))}</p>')
-    if e.get("aa"):
-        out.append("<h3>A/A check</h3>")
-        out.append(table(AA_HEADER, aa_rows(e)))
-        out.append(f'<p class="meta">{escape(aa_caption(e))}</p>')
-    return "\n".join(out)

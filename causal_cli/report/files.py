@@ -10,10 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from causal_cli.report.sensitivity import refutation_closing, sensitivity_markdown
-from causal_cli.report.text import naive_sentence
-from causal_cli.schema import path_safe  # noqa: F401  (re-exported: Hydra resolver)
-
 #: CSV tables must be byte-identical for the same config and seed: timings belong in results.json only
 RESULT_COLUMNS = [
     "status",
@@ -238,65 +234,8 @@ def write_tables(
 
 
 def summary_markdown(result: dict[str, Any]) -> str:
-    if result.get("experiment"):
-        from causal_cli.report.experiment import markdown
+    """``summary.md``: the run's view model through the Markdown template."""
+    from causal_cli.report import view
+    from causal_cli.report.templating import render
 
-        return markdown(result)
-    units = (result.get("graph") or {}).get("outcome_units", "")
-
-    def fmt(v):
-        if v is None:
-            return "—"
-        return (
-            f"{'-' if v < 0 else ''}{units if units == '$' else ''}{abs(v):,.2f}"
-            if units == "$"
-            else f"{v:,.4g}"
-        )
-
-    level = int(round(result.get("ci_level", 0.95) * 100))
-    lines = [
-        f"# Effect of `{result['treatment']}` on `{result['outcome']}`",
-        "",
-        f"- estimator: `{result['estimator']}` ({result['target_units'].upper()}), {result['n_rows']:,} rows",
-        f"- identification: {result.get('identification')}; adjustment set: "
-        f"{', '.join(result.get('adjustment_set') or []) or 'none'}",
-        "",
-        f"| | estimate | {level}% CI | reference | bias |",
-        "| --- | ---: | ---: | ---: | ---: |",
-        f"| naive | {fmt(result['naive_estimate'])} | | {fmt(result.get('reference'))} | {fmt(result.get('naive_bias'))} |",
-        f"| {result['estimator']} | **{fmt(result['estimate'])}** | [{fmt(result['ci_low'])}, {fmt(result['ci_high'])}] "
-        f"| {fmt(result.get('reference'))} | {fmt(result.get('bias'))} |",
-        "",
-    ]
-    caveats = list(result.get("caveats") or []) + [
-        f"{row['estimator']}: {c}"
-        for row in result.get("comparisons") or []
-        for c in row.get("caveats") or []
-    ]
-    if caveats:
-        lines += ["**Caveats**", ""] + [f"- ⚠ {c}" for c in caveats] + [""]
-    sentence = naive_sentence(result, units)
-    if sentence:
-        lines += [sentence, ""]
-    lines += [f"- note: {note}" for note in result.get("notes") or []]
-    refs = result.get("refutations") or []
-    if refs:
-        lines += [
-            "## Refutations",
-            "",
-            "| refuter | new effect | p-value | verdict | reason |",
-            "| --- | ---: | ---: | --- | --- |",
-        ]
-        for r in refs:
-            verdict = {True: "pass", False: "FAIL", None: "info"}[r.get("passed")]
-            p = "—" if r.get("p_value") is None else f"{r['p_value']:.3g}"
-            lines.append(
-                f"| {r['name']} | {fmt(r.get('new_effect'))} | {p} | {verdict} | {r.get('reason', '')} |"
-            )
-        lines.append("")
-        judged = [r for r in refs if r.get("passed") is not None]
-        if judged:
-            passed = sum(1 for r in judged if r["passed"])
-            lines += [refutation_closing(passed, len(judged), result.get("sensitivity")), ""]
-    lines += sensitivity_markdown(result.get("sensitivity"))
-    return "\n".join(lines)
+    return render("summary.md.j2", run=view.build(result)).rstrip("\n") + "\n"

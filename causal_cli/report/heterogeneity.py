@@ -1,11 +1,10 @@
-"""The heterogeneity report: segment table (terminal), HTML section, and segments/gates/qini pictures.
+"""The heterogeneity part of a run's report: its summary sentences and the segments/gates/qini pictures.
 
 Everything is drawn from the ``heterogeneity`` block of results.json, so a saved run can be redrawn.
 """
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -20,46 +19,6 @@ IMAGES = {
 
 def _p(value) -> str:
     return "—" if value is None else f"{value:.3g}"
-
-
-def print_heterogeneity(out, result: dict, units: str) -> None:
-    """The segment table and the one-line answers (is it real? whom to target?) in the terminal."""
-    from rich.markup import escape as markup
-    from rich.table import Table
-
-    block = result.get("heterogeneity")
-    if not block:
-        return
-    table = Table(title=f"Who benefits: effect by segment ({block['learner'].upper()}-learner CATE)")
-    for name, justify in (
-        ("modifier", "left"),
-        ("segment", "left"),
-        ("n", "right"),
-        ("effect", "right"),
-        ("95% CI", "right"),
-    ):
-        table.add_column(name, justify=justify)
-    truth = block.get("truth") is not None
-    if truth:
-        table.add_column("true", justify="right")
-    for seg in block["segments"]:
-        for row in seg["segments"]:
-            cells = [
-                seg["modifier"],
-                row["segment"],
-                f"{row['n']:,}",
-                money(row["effect"], units),
-                f"[{money(row['ci_low'], units)}, {money(row['ci_high'], units)}]",
-            ]
-            if truth:
-                cells.append(money(row.get("true_effect"), units))
-            table.add_row(*[markup(c) for c in cells])
-        table.add_row(
-            "", f"[dim]differ? p = {_p(seg['test']['p_value'])}[/]", "", "", "", *([""] if truth else [])
-        )
-    out.print(table)
-    for line in summary_lines(block, units):
-        out.print(markup(line))
 
 
 def summary_lines(block: dict, units: str) -> list[str]:
@@ -81,41 +40,6 @@ def summary_lines(block: dict, units: str) -> list[str]:
             f"of {t['segments']} segments, mean |bias| {t['segment_mean_abs_bias']:.3g}."
         )
     return lines
-
-
-def html_section(r: dict[str, Any], images: dict[str, bytes], figure) -> str:
-    block = r.get("heterogeneity")
-    if not block:
-        return ""
-    units = (r.get("graph") or {}).get("outcome_units", "")
-    out = ['<h2 id="heterogeneity">Who benefits: heterogeneous effects</h2>']
-    out.append(
-        f'<p class="meta">modifiers {escape(", ".join(block["modifiers"]))}; {escape(block["learner"])}-learner with '
-        f"{escape(block['model'])}; doubly robust scores, {block['settings']['folds']}-fold cross-fitting</p>"
-    )
-    out += [f"<p>{escape(line)}</p>" for line in summary_lines(block, units)]
-    rows = []
-    for seg in block["segments"]:
-        for row in seg["segments"]:
-            rows.append(
-                f"<tr><td>{escape(seg['modifier'])}</td><td>{escape(row['segment'])}</td><td>{row['n']:,}</td>"
-                f"<td>{escape(money(row['effect'], units))}</td><td>[{escape(money(row['ci_low'], units))}, "
-                f"{escape(money(row['ci_high'], units))}]</td><td>{escape(money(row.get('true_effect'), units))}</td></tr>"
-            )
-        rows.append(
-            f'<tr><td></td><td colspan="5">effects differ? p = {_p(seg["test"]["p_value"])}</td></tr>'
-        )
-    out.append(
-        "<table><tr><th>modifier</th><th>segment</th><th>n</th><th>effect</th><th>95% CI</th><th>true</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-    for name in IMAGES:
-        out.append(figure(images, name))
-    tree = block.get("policy_tree")
-    if tree:
-        out.append(f"<h3>Policy tree (depth {tree['depth']})</h3><pre>{escape(tree['rules'])}</pre>")
-    return "\n".join(out)
 
 
 def segments_png(block: dict, units: str, path: Path) -> Path:

@@ -76,16 +76,3 @@ def rows(block: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 def _fmt(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
-
-
-def sensitivity_markdown(block: dict[str, Any] | None) -> list[str]:
-    """The ``## Sensitivity`` section of summary.md (empty without a block)."""
-    text = headline(block)
-    if not text:
-        return []
-    lines = ["## Sensitivity to an unobserved confounder", "", text, ""]
-    table = rows(block)
-    if table:
-        lines += ["| quantity | value |", "| --- | ---: |"] + [f"| {k} | {v} |" for k, v in table] + [""]
-        lines += [f"Method: {block.get('method', '')}.", ""]
-    return lines

@@ -17,12 +17,9 @@ def money(value, units: str = "") -> str:
 
 def naive_sentence(result: dict, units: str = "", emphasis: Callable[[str], str] = str) -> str | None:
     """How far the naive comparison is from the causal estimate, in words (None when undefined)."""
-    pct = result.get("naive_overstatement_pct")
-    if pct is None or result.get("estimator") == "naive":  # the naive estimate compared with itself
+    from causal_cli.report.view import naive_sentence as sentence
+
+    found = sentence(result, units)
+    if found is None:
         return None
-    naive, estimate = result["naive_estimate"], result["estimate"]
-    pair = f"({money(naive, units)} vs {money(estimate, units)})"
-    if naive * estimate < 0:
-        return f"The naive difference has the wrong sign {pair}: confounding reverses the apparent effect."
-    verb = "overstates" if abs(naive) > abs(estimate) else "understates"
-    return f"The naive difference {verb} the causal effect by {emphasis(f'{abs(pct):.1f}%')} {pair}."
+    return "".join(emphasis(text) if bold else text for text, bold in found.parts)
