@@ -14,7 +14,6 @@ from causal_cli.results import EffectResult, RunResult
 from causal_cli.schema import REFUTER_SETTINGS
 
 
-
 class NullProgress:
     def add(self, description: str, total: int):
         return None

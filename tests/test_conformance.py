@@ -180,7 +180,7 @@ def check_refuter(name: str, data: EstimationData | None = None) -> None:
 
     def run(seed):
         refuter = cls(num_simulations=3)
-        result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=seed, n_jobs=1)
+        result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=seed)
         return refuter, result
 
     refuter, result = run(7)
