@@ -13,8 +13,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from causal_cli.app import VERSION_BASE, conf_dir
 from causal_cli.schema import register_configs
+from causal_cli.task import VERSION_BASE, conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
 #: fast settings for end-to-end tests: few simulations, in-process refuters

@@ -233,7 +233,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # the installed copy, not the checkout, served the configs
     where = subprocess.run(
-        [venv / "bin" / "python", "-c", "import causal_cli.app as a; print(a.conf_dir())"],
+        [venv / "bin" / "python", "-c", "import causal_cli.task as a; print(a.conf_dir())"],
         cwd=work,
         capture_output=True,
         text=True,

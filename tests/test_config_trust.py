@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from causal_cli import cli, preflight, reproduce, trust
-from causal_cli.app import conf_dir
 from causal_cli.errors import ConfigError
+from causal_cli.task import conf_dir
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +135,7 @@ def test_show_prints_only_built_in_config_files(tmp_path, monkeypatch, capsys):
     shutil.copytree(conf_dir() / "graph", fake / "graph")
     secret = write(tmp_path / "outside.yaml", "token: 1\n")
     (fake / "graph" / "leak.yaml").symlink_to(secret)
-    monkeypatch.setattr("causal_cli.app.conf_dir", lambda: fake)
+    monkeypatch.setattr("causal_cli.task.conf_dir", lambda: fake)
     assert cli.shown_config("graph", "leak") is None
     assert cli.shown_config("graph", "custom") is not None
 
