@@ -271,7 +271,8 @@ def require_plugin(module: str) -> None:
         pytest.skip(message)
 
 
-def test_joblib_launcher(run_causal):
+def test_joblib_launcher(run_causal_process):  # workers print to the process's own stderr
+    run_causal = run_causal_process
     require_plugin("hydra_plugins.hydra_joblib_launcher")
     proc, sweep_dir = run_causal(
         "run",
@@ -288,7 +289,8 @@ def test_joblib_launcher(run_causal):
     assert "2/2 jobs · 1 failed" in proc.stderr
 
 
-def test_submitit_local_launcher(run_causal):
+def test_submitit_local_launcher(run_causal_process):  # workers print to the process's own stderr
+    run_causal = run_causal_process
     require_plugin("hydra_plugins.hydra_submitit_launcher")
     proc, sweep_dir = run_causal(
         "run",
@@ -358,7 +360,8 @@ def ray_head():
 
 
 @pytest.mark.slow
-def test_ray_launcher_on_a_local_cluster(run_causal, ray_head):
+def test_ray_launcher_on_a_local_cluster(run_causal_process, ray_head):
+    run_causal = run_causal_process  # Ray's own output goes to the process's stdout and stderr
     address, env = ray_head
     proc, sweep_dir = run_causal(
         "run",
