@@ -95,6 +95,8 @@ def test_a_run_folder_from_python_is_the_folder_causal_run_writes_and_loads_back
     assert loaded.refutations[0].rule and loaded.diagnostics.balance
     path, problems = causal.report(tmp_path / "py")  # redrawn from the record
     assert path.name == "report.html" and problems == []
+    check = causal.reproduce(tmp_path / "cli", tmp_path / "again")  # no printing, no os.chdir
+    assert check.ok and check.new_dir == (tmp_path / "again").resolve(), check.render()
 
 
 def test_a_failed_run_raises_and_its_record_round_trips(tmp_path):
