@@ -62,8 +62,8 @@ def compose_config(n: int, sims: int, n_jobs: int, seed: int = 0):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from causal_cli.app import VERSION_BASE, conf_dir
     from causal_cli.schema import register_configs
+    from causal_cli.task import VERSION_BASE, conf_dir
 
     register_configs()
     GlobalHydra.instance().clear()

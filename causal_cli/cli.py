@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         return interrupted_exit(exc)
     finally:
-        if argv is not None and "causal_cli.app" in sys.modules:  # in-process: the process goes on
-            sys.modules["causal_cli.app"].disarm_exit_watchdog()
+        if argv is not None and "causal_cli.task" in sys.modules:  # in-process: the process goes on
+            sys.modules["causal_cli.task"].disarm_exit_watchdog()
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -133,22 +133,18 @@ def cmd_run(args: list[str]) -> int:
     if problem:
         _error(problem)
         return 2
-    from causal_cli import app, sweep
+    from causal_cli import task
 
-    app.JOB_STATUSES.clear()
-    app.STOP_REQUESTED.clear()
-    app.INTERRUPT_REPORTED.clear()
-    app.CLAIMED.clear()
-    sweep.LAST_SWEEP_DIR = None
-    saved_argv = sys.argv
-    sys.argv = ["causal", *args]
+    task.STOP_REQUESTED.clear()
+    task.INTERRUPT_REPORTED.clear()
+    task.CLAIMED.clear()
     try:
         with signals_interrupt():
-            app.hydra_entry()()
+            statuses = task.launch(args)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except KeyboardInterrupt as exc:
-        app.mark_interrupted(int(getattr(exc, "signum", 2)))  # folders claimed before their job began
+        task.mark_interrupted(int(getattr(exc, "signum", 2)))  # folders claimed before their job began
         return interrupted_exit(exc)
     except Exception as exc:  # noqa: BLE001 - rendered as one line
         if debug:
@@ -157,14 +153,7 @@ def cmd_run(args: list[str]) -> int:
         from causal_cli.errors import EXIT_FAILED, EXIT_REFUSED
 
         return EXIT_FAILED if getattr(exc, "run_dir", None) is not None else EXIT_REFUSED
-    finally:
-        sys.argv = saved_argv
-    failed, jobs = app.JOB_STATUSES.count("failed"), len(app.JOB_STATUSES)
-    if (
-        sweep.LAST_SWEEP_DIR is not None
-    ):  # a multirun: its jobs may have run in other processes (joblib, ray, ...)
-        swept, swept_failed = sweep.job_outcomes(sweep.LAST_SWEEP_DIR)
-        jobs, failed = max(jobs, swept), max(failed, swept_failed)
+    failed, jobs = sum(1 for s in statuses if s != "ok"), len(statuses)
     if failed and jobs > 1:
         _error(f"{failed} of {jobs} jobs failed (see status in each results.json)")
     return 1 if failed else 0
@@ -191,7 +180,7 @@ def signals_interrupt():
             return
 
         def handle(signum, frame):
-            from causal_cli.app import arm_exit_watchdog
+            from causal_cli.task import arm_exit_watchdog
 
             arm_exit_watchdog(signum)
             raise CommandInterrupted(signum)
@@ -211,7 +200,7 @@ def interrupted_exit(exc: BaseException) -> int:
     import signal
 
     signum = int(getattr(exc, "signum", signal.SIGINT))
-    from causal_cli.app import INTERRUPT_REPORTED
+    from causal_cli.task import INTERRUPT_REPORTED
 
     if not getattr(exc, "reported", False) and not INTERRUPT_REPORTED:
         _error(f"interrupted: stopped by {signal.Signals(signum).name} before a run folder was complete")
@@ -383,7 +372,7 @@ def user_config_first(args: list[str]) -> list[str]:
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         if parser.parse_args(rest).config_dir:  # a spelling not handled here: leave it to the shadow check
             return args
-    from causal_cli.app import conf_dir
+    from causal_cli.task import conf_dir
 
     user = os.path.abspath(os.path.expanduser(parsed.config_dir))
     return ["--config-path", user, "--config-dir", str(conf_dir()), *rest]
@@ -477,7 +466,7 @@ def _oversized_override(overrides: list[str]) -> str | None:
 
 
 def _config_files(group: str) -> list[tuple[str, str]]:
-    from causal_cli.app import conf_dir
+    from causal_cli.task import conf_dir
 
     folder = conf_dir() / group
     out = []
@@ -506,11 +495,11 @@ def cmd_summarize(args: list[str]) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         _error("usage: causal summarize SWEEP_DIR (a folder written by causal run -m)")
         return 2
-    from causal_cli import sweep
+    from causal_cli import api, sweep_task
     from causal_cli.errors import CausalCliError
 
     try:
-        sweep.summarize(Path(args[0]))
+        sweep_task.show(api.summarize(Path(args[0])))
     except CausalCliError as exc:
         _error(exc.one_line())
         return 2
@@ -601,9 +590,40 @@ def cmd_power(args: list[str]) -> int:
 
 
 def cmd_reproduce(args: list[str]) -> int:
+    """Exit status: 0 every value matches, 1 something differs, 2 the run could not be repeated."""
     from causal_cli import reproduce
+    from causal_cli.errors import CausalCliError
 
-    return reproduce.main(args)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    out = None
+    if "--out" in args:
+        i = args.index("--out")
+        if i + 1 >= len(args):
+            return _fail(reproduce.USAGE)
+        out = args[i + 1]
+        del args[i : i + 2]
+    if len(args) != 1 or args[0].startswith("-"):
+        return _fail(reproduce.USAGE)
+    try:
+        plan = reproduce.prepare(Path(args[0]), Path(out) if out else None)
+        print(f"reproducing {plan.run_dir} into {plan.new_dir}", flush=True)
+        done = reproduce.execute(plan)
+    except reproduce.ComposeError as exc:
+        return _fail(hydra_error_line(exc.__cause__ or exc))
+    except CausalCliError as exc:
+        return _fail(exc.one_line())
+    except Exception as exc:  # noqa: BLE001 - a damaged folder is one line, not a traceback
+        if debug:
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    print(done.render())
+    return 0 if done.ok else 1
+
+
+def _fail(message: str) -> int:
+    _error(message.removeprefix("causal: "))
+    return 2
 
 
 def cmd_list(args: list[str]) -> int:
@@ -657,34 +677,20 @@ def _list_launchers() -> None:
 
 def cmd_report(args: list[str]) -> int:
     """Re-render plots and report.html from each run folder's results.json and CSVs."""
-    import json
-    from pathlib import Path
-
     if not args or any(a.startswith("-") for a in args):
         _error("usage: causal report RUN_DIR [RUN_DIR ...] (a folder written by causal run)")
         return 2
+    from causal_cli import api
+    from causal_cli.errors import CausalCliError
+
     failed = 0
     for arg in args:
-        results = Path(arg) / "results.json"
         try:
-            payload = json.loads(results.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            _error(f"{arg}: no results.json; pass a run folder written by causal run")
+            path, problems = api.report(arg)
+        except CausalCliError as exc:
+            _error(f"{arg}: {' '.join(str(exc).split())}")
             failed += 1
             continue
-        except (OSError, ValueError) as exc:
-            _error(f"{arg}: cannot read results.json: {exc}")
-            failed += 1
-            continue
-        if payload.get("status") != "ok":
-            _error(
-                f"{arg}: run status is '{payload.get('status')}'; only finished runs (status ok) have a report"
-            )
-            failed += 1
-            continue
-        from causal_cli.report import html
-
-        path, problems = html.render_run_dir(Path(arg), payload)
         for problem in problems:
             _error(f"{arg}: {problem}")
         print(path)
@@ -706,7 +712,7 @@ def cmd_show(args: list[str]) -> int:
 
 def shown_config(group: str, name: str) -> Path | None:
     """The built-in config file GROUP/NAME; None for anything else (``..``, absolute paths, symlinks out)."""
-    from causal_cli.app import conf_dir
+    from causal_cli.task import conf_dir
 
     if group not in GROUPS or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or ".." in name:
         return None

@@ -95,10 +95,11 @@ def make_executor(settings: dict[str, Any], progress=None):
     )
 
 
-def run(cfg, progress=None, base_dir: str | None = None, executor=None) -> RunResult:
-    """The whole study for ``cfg``; simulations run on ``executor`` (default: from ``cfg.refuters``)."""
+def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=None) -> RunResult:
+    """The study ``cfg`` describes; ``frame`` (a pandas DataFrame) replaces the configured data source;
+    simulations run on ``executor`` (default: from ``cfg.refuters``)."""
     from causal_cli.bounds import check_against_data
-    from causal_cli.data import CLUSTER, WEIGHTS, load_dataset
+    from causal_cli.data import CLUSTER, WEIGHTS
     from causal_cli.data.checks import check_overlap
     from causal_cli.estimators.naive import naive_effect
     from causal_cli.identify import identify
@@ -116,14 +117,14 @@ def run(cfg, progress=None, base_dir: str | None = None, executor=None) -> RunRe
     seed = stream_seed(cfg)
     graph = CausalGraph.from_config(cfg.graph)
     if cfg.graph.get("design", "observational") == "randomized":
-        return run_randomized(cfg, graph, seed, base_dir)
+        return run_randomized(cfg, graph, seed, base_dir, frame)
     estimator_cls = registry.load("estimator", cfg.estimator.name)
     chosen, settings = refuter_settings(cfg)
     refuters = [registry.load("refuter", name).from_config(rcfg) for name, rcfg in chosen.items()]
     estimator = estimator_cls.from_config(cfg.estimator, random_state=np.random.SeedSequence([seed, 0xE57]))
     lap("setup")
 
-    dataset = load_dataset(cfg, graph, base_dir=base_dir)
+    dataset = _dataset(cfg, graph, base_dir, frame)
     frame = dataset.frame
     missing = [c for c in graph.observed_nodes if c not in frame.columns]
     if missing:
@@ -326,7 +327,17 @@ def _reference_kind(cfg, dataset) -> str | None:
     return dataset.reference_kind or ("published" if cfg.get("reference") is not None else None)
 
 
-def run_randomized(cfg, graph, seed: int, base_dir: str | None = None) -> RunResult:
+def _dataset(cfg, graph, base_dir, frame):
+    from causal_cli.data import load_dataset
+
+    if frame is None:
+        return load_dataset(cfg, graph, base_dir=base_dir)
+    from causal_cli.data.frame import frame_dataset
+
+    return frame_dataset(cfg, graph, frame)
+
+
+def run_randomized(cfg, graph, seed: int, base_dir: str | None = None, frame=None) -> RunResult:
     """A randomized design: the A/B analysis (causal_cli.abtest) in place of identification and adjustment.
 
     Randomization identifies the effect, so no DoWhy model is built and no refuter runs: the design's own
@@ -336,7 +347,6 @@ def run_randomized(cfg, graph, seed: int, base_dir: str | None = None) -> RunRes
     """
     from causal_cli.abtest.aa import aa_sweep
     from causal_cli.abtest.analysis import analyze, metric_columns
-    from causal_cli.data import load_dataset
 
     ab = cfg.get("ab")
     if ab is None:
@@ -346,7 +356,7 @@ def run_randomized(cfg, graph, seed: int, base_dir: str | None = None) -> RunRes
         )
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    dataset = load_dataset(cfg, graph, base_dir=base_dir)
+    dataset = _dataset(cfg, graph, base_dir, frame)
     frame = dataset.frame
     columns = [
         graph.treatment,

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 from causal_cli import trust
-from causal_cli.app import conf_dir
 from causal_cli.errors import ConfigError
+from causal_cli.task import conf_dir
 
 #: at most this many config files are read in one user config folder
 MAX_FILES = 2_000

@@ -10,65 +10,56 @@ meaningless. Numbers are compared exactly, as written in the CSV files (``repr``
 from __future__ import annotations
 
 import csv
-import json
-import os
-import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from causal_cli.errors import CausalCliError, ConfigError, DataError
+from causal_cli.results import MAX_RESULTS_BYTES, read_results_json
 
 USAGE = "usage: causal reproduce RUN_DIR [--out NEW_DIR]"
 #: files whose every value must match (results.json also holds timings, paths and provenance)
 HEADLINE = ("results.csv", "refutations.csv")
-#: a run's results.json is well under this; a larger one is not read
-MAX_RESULTS_BYTES = 64 << 20
+__all__ = ["MAX_RESULTS_BYTES", "Plan", "Reproduction", "execute", "prepare", "render"]
 
 
-def main(args: list[str]) -> int:
-    """Exit status: 0 every value matches, 1 something differs, 2 the run could not be repeated."""
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
-    out = None
-    if "--out" in args:
-        i = args.index("--out")
-        if i + 1 >= len(args):
-            return _fail(USAGE)
-        out = args[i + 1]
-        del args[i : i + 2]
-    if len(args) != 1 or args[0].startswith("-"):
-        return _fail(USAGE)
-    try:
-        return reproduce(Path(args[0]), Path(out) if out else None)
-    except CausalCliError as exc:
-        return _fail(exc.one_line())
-    except Exception as exc:  # noqa: BLE001 - a damaged folder is one line, not a traceback
-        if debug:
-            raise
-        return _fail(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+class ComposeError(ConfigError):
+    """The saved config cannot be composed by Hydra (the cause is Hydra's own error)."""
 
 
-def _fail(message: str) -> int:
-    print(f"causal: {message}", file=sys.stderr)
-    return 2
+@dataclass
+class Plan:
+    """A checked re-run: the original folder, its results and config, where it ran, the new folder."""
+
+    run_dir: Path
+    results: dict[str, Any]
+    config_path: Path
+    base_dir: Path
+    new_dir: Path
+
+
+@dataclass
+class Reproduction:
+    """What a re-run found: (field, original, new, equal) rows and (file, identical, detail) per CSV."""
+
+    run_dir: Path
+    new_dir: Path
+    rows: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    files: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r[3] for r in self.rows) and all(f[1] for f in self.files)
+
+    def render(self) -> str:
+        return render(self.rows, self.files)
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
     """The original run's ``results.json`` and saved config; refuse anything that is not a complete run."""
-    results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
-    if not results_path.is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (it has no results.json)")
-    try:
-        if results_path.stat().st_size > MAX_RESULTS_BYTES:
-            raise ConfigError(
-                f"{results_path} is larger than {MAX_RESULTS_BYTES:,} bytes; not a run's results"
-            )
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"{results_path} is not readable JSON: {' '.join(str(exc).split())}") from exc
-    if not isinstance(results, dict):
-        raise ConfigError(f"{results_path} is not a run's results (a JSON object)")
+    config_path = run_dir / "config.yaml"
+    results = read_results_json(run_dir)
     status = results.get("status")
     if status != "ok":
         raise ConfigError(
@@ -88,7 +79,7 @@ def check_config_unchanged(results: dict[str, Any], config_path: Path) -> None:
     so the allow-list still decides what any config may call.)
     """
     from causal_cli import trust
-    from causal_cli.app import config_sha256
+    from causal_cli.task import config_sha256
 
     trust.check_yaml_file(config_path, "the run's config.yaml")
     recorded = results.get("config_sha256")
@@ -149,9 +140,8 @@ def _override_value(text: str) -> str:
     return f"'{escaped}'"
 
 
-def reproduce(run_dir: Path, out: Path | None = None) -> int:
-    from causal_cli import cli
-
+def prepare(run_dir: Path, out: Path | None = None) -> Plan:
+    """Check that ``run_dir`` may be re-run (complete, config and data unchanged) and choose the new folder."""
     results, config_path = read_run(run_dir)
     base_dir = base_dir_of(results)
     check_data_unchanged(results, config_path, base_dir)
@@ -163,40 +153,56 @@ def reproduce(run_dir: Path, out: Path | None = None) -> int:
     ).resolve()
     if new_dir.exists() and any(new_dir.iterdir()):
         raise ConfigError(f"--out {new_dir} is not empty; reproduce writes a new folder")
-    args = [
+    return Plan(run_dir, results, config_path, base_dir, new_dir)
+
+
+def rerun_args(plan: Plan) -> list[str]:
+    """The ``causal run`` arguments that repeat the run from its saved config into the new folder."""
+    return [
         "--config-path",
-        str(config_path.parent.resolve()),
+        str(plan.config_path.parent.resolve()),
         "--config-name",
-        config_path.stem,
-        f"hydra.run.dir={_override_value(str(new_dir))}",
+        plan.config_path.stem,
+        f"hydra.run.dir={_override_value(str(plan.new_dir))}",
         "hydra/job_logging=disabled",
         "++report.console=false",
     ]
-    from causal_cli import preflight
 
-    saved_cwd = os.getcwd()
-    os.chdir(base_dir)
+
+def execute(plan: Plan, show: bool = True) -> Reproduction:
+    """Re-run through the real ``causal run`` path (relative data paths relative to where the original
+    ran), then compare; ConfigError when the re-run did not start. ``show``: the job's own error line."""
+    from causal_cli import preflight, task
+
+    args = rerun_args(plan)
     try:
         preflight.check(args)  # the allow-list, before anything of the folder's config runs
     except CausalCliError:
         raise
     except Exception as exc:  # noqa: BLE001 - a config Hydra cannot compose: one line
-        raise ConfigError(cli.hydra_error_line(exc).removeprefix("config error: ")) from exc
-    finally:
-        os.chdir(saved_cwd)
-    print(f"reproducing {run_dir} into {new_dir}", flush=True)
-    saved_cwd = os.getcwd()
-    os.chdir(base_dir)
+        raise ComposeError(" ".join(str(exc).split())[:300]) from exc
+    code = "not run"
     try:
-        code = cli.cmd_run(args)
-    finally:
-        os.chdir(saved_cwd)
-    if not (new_dir / "results.json").is_file():
-        raise ConfigError(f"the re-run did not start (exit status {code}); nothing to compare")
-    new_results = json.loads((new_dir / "results.json").read_text(encoding="utf-8"))
-    rows, files = compare(run_dir, new_dir, results, new_results)
-    print(render(rows, files))
-    return 0 if all(r[3] for r in rows) and all(f[1] for f in files) else 1
+        statuses = task.launch(args, base_dir=str(plan.base_dir)) if show else _quiet(task.launch, args, plan)
+        code = ",".join(statuses)
+    except CausalCliError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the folder says what happened, if it started
+        code = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    if not (plan.new_dir / "results.json").is_file():
+        raise ConfigError(f"the re-run did not start ({code}); nothing to compare")
+    new_results = read_results_json(plan.new_dir)
+    rows, files = compare(plan.run_dir, plan.new_dir, plan.results, new_results)
+    return Reproduction(plan.run_dir, plan.new_dir, rows, files)
+
+
+def _quiet(launch, args: list[str], plan: Plan) -> list[str]:
+    """The re-run without its one-line messages on the console (the comparison says what differs)."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        return launch(args, base_dir=str(plan.base_dir))
 
 
 def _read_csv(path: Path) -> list[dict[str, str]] | None:

@@ -1,8 +1,16 @@
-"""Plain result objects: what a run found, independent of how it is printed or saved."""
+"""Plain result objects: what a run found, independent of how it is printed or saved.
+
+:class:`RunResult` is the run record between the pipeline and every consumer: the pipeline returns
+one, the Hydra task and :func:`causal_cli.api.run` add the run around it (``run``: header, status,
+paths), ``to_dict`` is ``results.json`` and ``RunResult.load`` reads it back (report, reproduce,
+summarize and notebooks).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,26 +63,71 @@ class EffectResult:
         return asdict(self)
 
 
+#: results.json keys written before the analysis (the run's header), in this order
+RUN_HEAD = ("tool_version", "estimator", "seed", "command", "started_at", "provenance", "config_sha256")
+#: results.json keys computed from the record's fields (never stored twice)
+DERIVED = (
+    "bias",
+    "naive_bias",
+    "naive_overstatement_pct",
+    "ci_covers_reference",
+    "refutations_passed",
+    "refutations_with_verdict",
+    "max_abs_smd_before",
+    "max_abs_smd_after",
+    "overlap_share_outside",
+    "poor_overlap",
+)
+#: a run's results.json is well under this; a larger file is not read
+MAX_RESULTS_BYTES = 64 << 20
+
+
+@dataclass
+class Recorded:
+    """A typed block read back from ``results.json`` (A/B experiment, heterogeneity): kept as written.
+
+    Its per-unit tables live in the run folder's CSV files, not in the record."""
+
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def rows(self) -> list[dict[str, Any]]:
+        return []
+
+    def unit_rows(self) -> list[dict[str, Any]]:
+        return []
+
+
 @dataclass
 class RunResult:
-    treatment: str
-    outcome: str
-    estimator: str
-    target_units: str
-    n_rows: int
-    identification: str
-    adjustment_set: list[str]
-    naive_estimate: float
-    naive_std_error: float
-    estimate: float
-    std_error: float
-    ci_low: float
-    ci_high: float
-    ci_level: float
-    ci_method: str
-    reference: float | None
-    reference_kind: str | None
-    seed: int
+    """One run: the analysis (the fields below; all None for a run that failed before it) and ``run``.
+
+    ``run`` holds what ``results.json`` records around the analysis, in its order: the header
+    (``tool_version``, ``command``, ``started_at``, ``provenance``, ``config_sha256``) and the outcome
+    (``status``, ``error``, ``runtime_s``, ``output_dir``, ``warnings``, ``report_html``). A result the
+    pipeline returns has an empty ``run``; ``to_dict`` is then the analysis alone.
+    """
+
+    treatment: str | None = None
+    outcome: str | None = None
+    estimator: str | None = None
+    target_units: str | None = None
+    n_rows: int | None = None
+    identification: str | None = None
+    adjustment_set: list[str] | None = None
+    naive_estimate: float | None = None
+    naive_std_error: float | None = None
+    estimate: float | None = None
+    std_error: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float | None = None
+    ci_method: str | None = None
+    reference: float | None = None
+    reference_kind: str | None = None
+    seed: int | None = None
     instruments: list[str] = field(default_factory=list)
     mediators: list[str] = field(default_factory=list)
     references: dict[str, float] | None = None
@@ -109,6 +162,30 @@ class RunResult:
     #: the ``data.cluster`` column and its number of clusters, or None
     cluster_column: str | None = None
     n_clusters: int | None = None
+    #: the run around the analysis, as results.json records it (see the class docstring)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_analysis(self) -> bool:
+        return self.treatment is not None
+
+    @property
+    def status(self) -> str:
+        """ok | failed | interrupted | running; a pipeline result that no task wrapped is ok."""
+        return str(self.run.get("status") or ("ok" if self.has_analysis else "missing"))
+
+    @property
+    def error(self) -> str | None:
+        return self.run.get("error")
+
+    @property
+    def output_dir(self) -> Path | None:
+        folder = self.run.get("output_dir")
+        return Path(folder) if folder else None
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.run.get("warnings") or [])
 
     @property
     def bias(self) -> float | None:
@@ -129,8 +206,23 @@ class RunResult:
         return None if self.reference is None else bool(self.ci_low <= self.reference <= self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
+        """``results.json``: the run's header, the analysis, then the run's outcome."""
+        analysis = self.analysis_dict() if self.has_analysis else {}
+        out = {}
+        if any(k in self.run for k in RUN_HEAD):  # the header's estimator and seed: the analysis's values
+            out = {k: analysis.get(k, self.run.get(k)) for k in RUN_HEAD if k in self.run or k in analysis}
+        out.update(analysis)
+        out.update({k: v for k, v in self.run.items() if k not in RUN_HEAD})
+        return out
+
+    def to_json(self) -> str:
+        """``results.json`` text, as the run folder holds it."""
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def analysis_dict(self) -> dict[str, Any]:
+        """The analysis alone (what the pipeline found), JSON-safe."""
         # typed blocks serialise themselves below; asdict would deep-copy them for nothing
-        own = ("refutations", "diagnostics", "experiment", "heterogeneity")
+        own = ("refutations", "diagnostics", "experiment", "heterogeneity", "run")
         out = {k: v for k, v in asdict(self).items() if k not in own}
         for row in out["comparisons"]:
             if row["estimate"] is not None and self.reference is not None:
@@ -158,6 +250,70 @@ class RunResult:
         if self.heterogeneity is not None:
             out["heterogeneity"] = self.heterogeneity.to_dict()
         return _plain(out)
+
+    def to_frame(self):
+        """One row per estimate (the run's own, then each ``compare`` estimator) as a pandas DataFrame."""
+        import pandas as pd
+
+        columns = ["role", "estimator", "estimand", "identification", "estimate", "std_error", "ci_low"]
+        columns += ["ci_high", "truth", "bias", "error"]
+        if not self.has_analysis:
+            return pd.DataFrame(columns=columns)
+        rows = [
+            dict(
+                role="main",
+                estimator=self.estimator,
+                estimand=self.target_units,
+                identification=self.identification,
+                estimate=self.estimate,
+                std_error=self.std_error,
+                ci_low=self.ci_low,
+                ci_high=self.ci_high,
+                truth=self.reference,
+                bias=self.bias,
+                error=None,
+            )
+        ]
+        for row in self.comparisons:
+            bias = None if row.estimate is None or self.reference is None else row.estimate - self.reference
+            rows.append(
+                dict(
+                    role="compare",
+                    estimator=row.estimator,
+                    estimand=row.target_units,
+                    identification=row.identification,
+                    estimate=row.estimate,
+                    std_error=row.std_error,
+                    ci_low=row.ci_low,
+                    ci_high=row.ci_high,
+                    truth=self.reference,
+                    bias=bias,
+                    error=row.error,
+                )
+            )
+        return pd.DataFrame(rows, columns=columns)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> RunResult:
+        """The record ``results.json`` holds; ``from_dict(d).to_dict() == d`` for every run's file."""
+        own = {f.name for f in fields(cls)} - {"run"}
+        analysed = "treatment" in payload and "estimate" in payload
+        keys = own | set(DERIVED) if analysed else set()
+        run = {k: v for k, v in payload.items() if k not in keys}
+        if not analysed:
+            return cls(run=run)
+        values = {k: payload[k] for k in own if k in payload}
+        values["refutations"] = [_known(RefutationResult, r) for r in payload.get("refutations") or []]
+        values["comparisons"] = [_known(EffectResult, row) for row in payload.get("comparisons") or []]
+        values["diagnostics"] = _diagnostics(payload.get("diagnostics"))
+        for block in ("experiment", "heterogeneity"):
+            values[block] = Recorded(payload[block]) if payload.get(block) is not None else None
+        return cls(**values, run=run)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunResult:
+        """Read a run folder's ``results.json`` (``path`` is the folder or the file itself)."""
+        return cls.from_dict(read_results_json(path))
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """Row tables saved beside ``results.json`` (``<name>.csv``) so the report can be redrawn later."""
@@ -191,3 +347,43 @@ def _plain(value):
         v = float(value)
         return v if np.isfinite(v) else None
     return value
+
+
+def read_results_json(path: str | Path) -> dict[str, Any]:
+    """A run folder's ``results.json`` as a dict; ConfigError (one line) for anything that is not one."""
+    from causal_cli.errors import ConfigError
+
+    folder = Path(path)
+    path = folder / "results.json" if folder.is_dir() or not folder.name.endswith(".json") else folder
+    if not path.is_file():
+        raise ConfigError(f"{path.parent} is not a run folder (it has no results.json)")
+    try:
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_RESULTS_BYTES:,} bytes; not a run's results")
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path} is not readable JSON: {' '.join(str(exc).split())}") from exc
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{path} is not a run's results (a JSON object)")
+    return payload
+
+
+def _known(cls, row: dict[str, Any]):
+    """A row of results.json as ``cls``; keys it does not know (``bias``: derived) are left out."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in row.items() if k in names})
+
+
+def _diagnostics(block: dict[str, Any] | None):
+    """The diagnostics block back as a ``Diagnostics`` (its summary numbers are recomputed from the rows)."""
+    if block is None:
+        return None
+    from causal_cli.diagnostics import Diagnostics
+
+    return Diagnostics(
+        adjustment=block["adjustment"],
+        smd_threshold=block["smd_threshold"],
+        balance=block.get("balance") or [],
+        overlap=block.get("overlap"),
+        weights=block.get("weights"),
+    )

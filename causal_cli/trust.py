@@ -31,7 +31,7 @@ ALLOW_ENV = "CAUSAL_ALLOW"
 #: keys Hydra's instantiate interprets; a model option may carry none of them except ``_target_``
 RESERVED = ("_target_", "_args_", "_partial_", "_convert_", "_recursive_")
 #: the tool's own Hydra callbacks (conf/config.yaml)
-OWN_CALLBACKS = ("causal_cli.sweep.ProgressCallback", "causal_cli.sweep.ScorecardCallback")
+OWN_CALLBACKS = ("causal_cli.sweep_task.ProgressCallback", "causal_cli.sweep_task.ScorecardCallback")
 #: classes a logging config may name: the standard library's handlers, formatters and filters
 LOGGING_PREFIXES = ("logging.",)
 #: ``ext://`` values a logging config may use (anything else imports a module of the config's choosing)

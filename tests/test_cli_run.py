@@ -1,4 +1,4 @@
-"""End to end: the installed ``causal`` command in a subprocess, asserting on the run folder."""
+"""End to end: ``causal`` in process (and the installed command where a real process matters), asserting on the run folder."""
 
 from __future__ import annotations
 
@@ -140,20 +140,20 @@ def test_debug_flag_shows_traceback(run_causal):
     assert "Traceback" in proc.stderr
 
 
-def test_version_help_and_list():
-    exe = causal_executable()
+def test_version_help_and_list(run_causal):
+    exe = causal_executable()  # the installed command answers; the rest runs in process
     out = subprocess.run(exe + ["--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("causal-cli ")
-    out = subprocess.run(exe + ["--help"], capture_output=True, text=True)
+    out, _ = run_causal("--help")
     assert out.returncode == 0 and "causal run" in out.stdout
-    out = subprocess.run(exe + ["list"], capture_output=True, text=True)
+    out, _ = run_causal("list")
     assert out.returncode == 0
     for expected in ("estimator:", "psm", "refuters:", "placebo", "experiment:", "product_uplift", "graph:"):
         assert expected in out.stdout
     launchers = out.stdout.split("launcher:")[1]
     for name in ("basic", "joblib", "submitit_local", "submitit_slurm", "ray", "ray_cluster"):
         assert f"\n  {name} " in launchers  # the sweep launchers, with the extra that provides them
-    out = subprocess.run(exe + ["list", "nope"], capture_output=True, text=True)
+    out, _ = run_causal("list", "nope")
     assert out.returncode != 0 and "allowed" in out.stderr
 
 
@@ -233,7 +233,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # the installed copy, not the checkout, served the configs
     where = subprocess.run(
-        [venv / "bin" / "python", "-c", "import causal_cli.app as a; print(a.conf_dir())"],
+        [venv / "bin" / "python", "-c", "import causal_cli.task as a; print(a.conf_dir())"],
         cwd=work,
         capture_output=True,
         text=True,

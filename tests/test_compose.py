@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from causal_cli import registry
-from causal_cli.app import conf_dir
 from causal_cli.errors import ConfigError
+from causal_cli.task import conf_dir
 from causal_cli.validate import validate
 
 

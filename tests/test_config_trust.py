@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from causal_cli import cli, preflight, reproduce, trust
-from causal_cli.app import conf_dir
+from causal_cli import cli, preflight, trust
 from causal_cli.errors import ConfigError
+from causal_cli.task import conf_dir
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +135,7 @@ def test_show_prints_only_built_in_config_files(tmp_path, monkeypatch, capsys):
     shutil.copytree(conf_dir() / "graph", fake / "graph")
     secret = write(tmp_path / "outside.yaml", "token: 1\n")
     (fake / "graph" / "leak.yaml").symlink_to(secret)
-    monkeypatch.setattr("causal_cli.app.conf_dir", lambda: fake)
+    monkeypatch.setattr("causal_cli.task.conf_dir", lambda: fake)
     assert cli.shown_config("graph", "leak") is None
     assert cli.shown_config("graph", "custom") is not None
 
@@ -169,16 +169,13 @@ def test_config_files_beyond_the_bounds_are_refused_before_parsing(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """One real run folder (small), made by the ``causal`` command."""
-    import subprocess
-
-    from tests.conftest import causal_executable
+    """One real run folder (small), made by the ``causal`` command (in process)."""
+    from tests.conftest import run_in_process
 
     base = tmp_path_factory.mktemp("run")
     run_dir = base / "run"
-    proc = subprocess.run(
+    proc = run_in_process(
         [
-            *causal_executable(),
             "run",
             "dgp.n=300",
             "refuters=[]",
@@ -186,10 +183,7 @@ def finished_run(tmp_path_factory):
             "report.console=false",
             f"hydra.run.dir={run_dir}",
         ],
-        cwd=base,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        base,
     )
     assert proc.returncode == 0, proc.stderr
     return run_dir
@@ -232,7 +226,7 @@ def test_reproduce_refuses_in_one_line(finished_run, tmp_path, capsys, extra, re
     folder = copy_run(finished_run, tmp_path, extra, rehash)
     if results_text is not None:
         (folder / "results.json").write_text(results_text)
-    code = reproduce.main([str(folder), "--out", str(tmp_path / "again")])
+    code = cli.main(["reproduce", str(folder), "--out", str(tmp_path / "again")])
     err = capsys.readouterr().err
     assert code == 2
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err

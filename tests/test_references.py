@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from causal_cli import references, sweep
 from causal_cli.cli import expand_data_globs, multirun_first
 from causal_cli.data import Dataset
 from causal_cli.errors import ConfigError, DataError
-from tests.conftest import causal_executable
+from tests.conftest import run_in_process
 
 
 def _cfg(**values):
@@ -146,10 +144,8 @@ def test_a_real_multirun_over_replication_files_with_their_own_truths(tmp_path):
         frame.drop(columns="ite").to_csv(tmp_path / "reps" / f"rep_{i}.csv", index=False)
         truths[f"rep_{i}.csv"] = truth
     (tmp_path / "reps" / "references.json").write_text(json.dumps(truths))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
+    proc = run_in_process(
         [
-            *causal_executable(),
             "run",
             "data=csv",
             "data.path=glob(reps/rep_*.csv)",
@@ -166,11 +162,7 @@ def test_a_real_multirun_over_replication_files_with_their_own_truths(tmp_path):
             "hydra.sweep.dir=sweep",
             "-m",
         ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]

@@ -1,7 +1,8 @@
 """Reliability: reproducible runs, provenance, safe outputs under concurrency and interruption, hostile inputs.
 
-Everything runs the real installed ``causal`` command in subprocesses (cwd = tmp_path, so the
-default ``outputs/`` pattern lands in the test's folder).
+``causal`` runs in process through ``cli.main`` (cwd = tmp_path, so the default ``outputs/`` pattern
+lands in the test's folder); what needs real processes (a fresh hash seed, signals, runs started
+together) runs the installed command in subprocesses.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from pathlib import Path
 import pytest
 
 from causal_cli import registry
-from tests.conftest import FAST, causal_executable, read_results
+from tests.conftest import FAST, causal_executable, read_results, run_in_process
 
 #: deterministic files of a run: every CSV (results.json holds the timings, paths and provenance)
 TIMING_COLUMN = re.compile(r"(time|timing|runtime|duration|elapsed|_s$|started|finished|date)", re.I)
 QUICK = ["dgp.n=300", "refuters=[]", "report.console=false", "report.enabled=false"]
 
 
-def causal(*args, cwd, env=None, timeout=180) -> subprocess.CompletedProcess:
+def causal(*args, cwd, env=None) -> subprocess.CompletedProcess:
+    return run_in_process(list(args), cwd, env)
+
+
+def causal_process(*args, cwd, env=None, timeout=180) -> subprocess.CompletedProcess:
     return subprocess.run(
         causal_executable() + list(args),
         cwd=cwd,
@@ -95,7 +100,7 @@ def test_same_config_and_seed_give_byte_identical_tables_across_processes_and_re
     assert "runtime_s" in original and "timings" in original  # ... they live in results.json
 
     # a fresh process with a different hash seed (set iteration order) re-runs from the saved config
-    proc = causal(
+    proc = causal_process(
         "reproduce",
         str(tmp_path / "a"),
         "--out",
@@ -357,21 +362,12 @@ if "data_subset" in registry.REFUTERS:
 
 
 def test_out_of_range_values_are_refused_naming_the_key_and_the_allowed_range(tmp_path):
-    procs = [
-        (
-            start(
-                "run", *overrides, "report.console=false", f"hydra.run.dir={tmp_path / str(i)}", cwd=tmp_path
-            ),
-            key,
-            allowed,
-            i,
+    for i, (overrides, key, allowed) in enumerate(OUT_OF_RANGE):
+        proc = causal(
+            "run", *overrides, "report.console=false", f"hydra.run.dir={tmp_path / str(i)}", cwd=tmp_path
         )
-        for i, (overrides, key, allowed) in enumerate(OUT_OF_RANGE)
-    ]
-    for proc, key, allowed, i in procs:
-        _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 1, (key, stderr)
-        line = one_line(stderr)
+        assert proc.returncode == 1, (key, proc.stderr)
+        line = one_line(proc.stderr)
         assert f"{key}=" in line and allowed in line, line
         result = read_results(tmp_path / str(i))
         assert result["status"] == "failed" and key in result["error"]

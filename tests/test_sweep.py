@@ -22,9 +22,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from causal_cli import pipeline, registry
-from causal_cli.app import VERSION_BASE, conf_dir
 from causal_cli.cli import main as causal_main
 from causal_cli.schema import register_configs
+from causal_cli.task import VERSION_BASE, conf_dir
 from causal_cli.validate import validate
 
 #: quick jobs: small data, no per-job report files, no per-job console summary
@@ -213,7 +213,7 @@ def test_estimator_shootout_sets_multirun_and_its_sweep(compose_hydra):
     assert set(estimators) == {"naive", "regression", "psm", "ipw", "aipw", "dml"}
     assert set(estimators) <= set(registry.ESTIMATORS)
     assert params["dgp.confounding"].split(",") == ["none", "weak", "strong"]
-    assert cfg.hydra.callbacks.scorecard._target_ == "causal_cli.sweep.ScorecardCallback"
+    assert cfg.hydra.callbacks.scorecard._target_ == "causal_cli.sweep_task.ScorecardCallback"
 
 
 def test_estimator_shootout_runs_as_a_sweep_without_dash_m(run_causal, tmp_path):
@@ -271,7 +271,8 @@ def require_plugin(module: str) -> None:
         pytest.skip(message)
 
 
-def test_joblib_launcher(run_causal):
+def test_joblib_launcher(run_causal_process):  # workers print to the process's own stderr
+    run_causal = run_causal_process
     require_plugin("hydra_plugins.hydra_joblib_launcher")
     proc, sweep_dir = run_causal(
         "run",
@@ -288,7 +289,8 @@ def test_joblib_launcher(run_causal):
     assert "2/2 jobs · 1 failed" in proc.stderr
 
 
-def test_submitit_local_launcher(run_causal):
+def test_submitit_local_launcher(run_causal_process):  # workers print to the process's own stderr
+    run_causal = run_causal_process
     require_plugin("hydra_plugins.hydra_submitit_launcher")
     proc, sweep_dir = run_causal(
         "run",
@@ -358,7 +360,8 @@ def ray_head():
 
 
 @pytest.mark.slow
-def test_ray_launcher_on_a_local_cluster(run_causal, ray_head):
+def test_ray_launcher_on_a_local_cluster(run_causal_process, ray_head):
+    run_causal = run_causal_process  # Ray's own output goes to the process's stdout and stderr
     address, env = ray_head
     proc, sweep_dir = run_causal(
         "run",
@@ -404,7 +407,7 @@ def test_sweep_progress_line():
 def test_a_reused_sweep_folder_counts_progress_from_zero(tmp_path):
     from omegaconf import OmegaConf
 
-    from causal_cli.sweep import PROGRESS_FILE, ProgressCallback, record_job_end
+    from causal_cli.sweep_task import PROGRESS_FILE, ProgressCallback, record_job_end
 
     (tmp_path / PROGRESS_FILE).write_text("ok\nok\nfailed\n")  # left by an earlier sweep into this folder
     assert record_job_end(tmp_path, "ok") == (4, 1)

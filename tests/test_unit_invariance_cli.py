@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import causal_executable
+from tests.conftest import run_in_process
 
 ESTIMATORS = ("psm", "ipw", "ps_stratification", "aipw", "dml")
 SCALES = {"small": 0.02, "large": 1000.0}
@@ -36,9 +36,6 @@ def write_csv(path: Path, scale: float, n: int = 2000, seed: int = 7) -> None:
 @pytest.fixture(scope="module")
 def estimates(tmp_path_factory):
     """``{scaling: {estimator: results.json}}`` from one ``causal run -m`` per scaling."""
-    import os
-    import subprocess
-
     root = tmp_path_factory.mktemp("units")
     out: dict[str, dict[str, dict]] = {}
     for label, scale in SCALES.items():
@@ -59,14 +56,7 @@ def estimates(tmp_path_factory):
             "report.enabled=false",
             f"hydra.sweep.dir={sweep}",
         ]
-        proc = subprocess.run(
-            causal_executable() + argv,
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "COLUMNS": "120"},
-        )
+        proc = run_in_process(argv, root)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]
         out[label] = {r["estimator"]: r for r in runs}

@@ -1,4 +1,8 @@
-"""The Hydra task: validate -> pipeline.run -> write the run folder. Each job records its own failure."""
+"""The Hydra task and the run folder (api layer): validate -> pipeline.run -> write the folder.
+
+Each job records its own failure in its folder. Signal handling lives here and is installed only by
+the command line (:class:`Interrupts`); :func:`causal_cli.api.run` writes a folder without it.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,18 @@ import time
 import traceback
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from causal_cli import __version__
 from causal_cli.errors import CausalCliError
 
+if TYPE_CHECKING:
+    from causal_cli.results import RunResult
+
 VERSION_BASE = "1.3"
 
-#: outcomes of the jobs run in this process (the basic launcher runs them all here)
-JOB_STATUSES: list[str] = []
 #: a signal that arrived after a job's results.json was final (then the job stands as written)
 STOP_REQUESTED: list[int] = []
 #: set once the one "interrupted" line has been printed (by the job or by the command)
@@ -78,7 +84,7 @@ def debug_enabled() -> bool:
     return os.environ.get("CAUSAL_DEBUG") == "1"
 
 
-def run_header(cfg: DictConfig) -> dict:
+def run_header(cfg: DictConfig, argv: list[str] | None = None) -> dict:
     from causal_cli import provenance
 
     def value(key: str):
@@ -93,9 +99,9 @@ def run_header(cfg: DictConfig) -> dict:
         "tool_version": __version__,
         "estimator": value("estimator.name"),
         "seed": value("seed"),
-        "command": provenance.command_line(sys.argv[1:]),
+        "command": provenance.command_line(argv),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "provenance": provenance.collect(sys.argv[1:]),
+        "provenance": provenance.collect(argv),
     }
 
 
@@ -115,16 +121,18 @@ class Interrupts:
     """SIGINT/SIGTERM raise :class:`RunInterrupted` while the job works; while its folder is being
     claimed or its final files written they wait, so no file is left half-claimed or presented as complete."""
 
-    def __init__(self):
+    def __init__(self, signals: bool = True):
         # a signal that came after the previous job's results.json was final stops this job at its start
         self.deferring, self.pending, self.previous = (
             True,
             STOP_REQUESTED.pop() if STOP_REQUESTED else None,
             {},
         )
+        #: install the handlers (the command line); a notebook's run keeps its own (``api.run``)
+        self.signals = signals
 
     def __enter__(self) -> Interrupts:
-        if threading.current_thread() is threading.main_thread():
+        if self.signals and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -153,19 +161,43 @@ class Interrupts:
             raise RunInterrupted(signum)
 
 
-def task(cfg: DictConfig) -> str:
-    """Run one job in the folder Hydra made for it; return its status (``ok`` or ``failed``).
+class HydraTask:
+    """The Hydra task function: one job in the folder Hydra made for it; returns ``ok`` or ``failed``.
+
+    A callable object rather than a function so that it carries the command line it was started with
+    (``results.json`` records it) into launcher workers too, and so that the statuses come back to the
+    caller through Hydra's job returns instead of a module global.
 
     Ctrl-C / SIGTERM stop the job promptly: ``results.json`` says ``interrupted`` and
     :class:`RunInterrupted` propagates (ending a sweep), so the command exits non-zero.
     """
-    with Interrupts() as interrupts, warnings.catch_warnings(record=not debug_enabled()) as caught:
-        warnings.simplefilter("default")
-        status = _run_job(cfg, interrupts, caught or [])
-    if interrupts.pending is not None:
-        # results.json already says how the job ended: it stands, and the signal stops what comes next
-        STOP_REQUESTED.append(interrupts.pending)
-    return status
+
+    def __init__(self, argv: list[str] | None = None, base_dir: str | None = None):
+        self.argv = list(sys.argv[1:] if argv is None else argv)
+        #: relative data paths are relative to this folder (default: where the process runs)
+        self.base_dir = base_dir
+
+    def __call__(self, cfg: DictConfig) -> str:
+        from hydra.core.hydra_config import HydraConfig
+
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        claimed = CLAIMED.pop(str(run_dir), None)  # the folder was claimed before Hydra wrote .hydra/ into it
+        header = run_header(cfg, self.argv)
+        if claimed is not None:
+            header = {**claimed, "command": header["command"], "provenance": header["provenance"]}
+        with Interrupts() as interrupts:
+            status, _, _ = run_in_folder(
+                cfg, run_dir, header, interrupts, claimed=claimed is not None, base_dir=self.base_dir
+            )
+        if interrupts.pending is not None:
+            # results.json already says how the job ended: it stands, and the signal stops what comes next
+            STOP_REQUESTED.append(interrupts.pending)
+        return status
+
+
+def task(cfg: DictConfig) -> str:
+    """The task as a plain function (``hydra.main`` style), for the command line this process was given."""
+    return HydraTask()(cfg)
 
 
 def warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -174,28 +206,81 @@ def warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
-    from hydra.core.hydra_config import HydraConfig
+def run_in_folder(
+    cfg: DictConfig,
+    run_dir: Path,
+    header: dict,
+    interrupts: Interrupts,
+    *,
+    claimed: bool = False,
+    show: bool = True,
+    frame=None,
+    base_dir: str | None = None,
+) -> tuple[str, dict, RunResult | None]:
+    """Validate, run the pipeline and write the complete run folder -> (status, results.json, record).
 
+    Every outcome is recorded in ``run_dir/results.json``; ``show`` prints the summary and the one-line
+    error (the command line), else nothing is printed (notebooks). ``frame``: analyse this DataFrame
+    instead of loading the configured data.
+    """
+    with warnings.catch_warnings(record=not debug_enabled()) as caught:
+        warnings.simplefilter("default")
+        return _run_job(cfg, run_dir, header, interrupts, caught or [], claimed, show, frame, base_dir)
+
+
+def _run_job(cfg, run_dir, header, interrupts, caught, claimed, show, frame, base_dir):
     from causal_cli.report import files
 
     started = time.perf_counter()
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    header = run_header(cfg)
-    status, error = "ok", None
-    claimed = CLAIMED.pop(str(run_dir), None)
-    if claimed is not None:
-        header = claimed  # the folder was claimed before Hydra wrote .hydra/ into it
-    else:
+    if not claimed:
         try:
             files.claim_run_dir(run_dir, header)
         except CausalCliError as exc:
-            _report_error(exc)
-            JOB_STATUSES.append("failed")
-            return "failed"
+            if show:
+                _report_error(exc)
+            return "failed", {**header, "status": "failed", "error": exc.one_line()}, None
     payload = dict(header)
-    tables: dict[str, list[dict]] = {}
-    problem: BaseException | None = None  # printed at the end, as the job's one line
+    job = _analyse(cfg, run_dir, payload, interrupts, show, frame, base_dir or os.getcwd())
+    interrupts.defer()
+    payload.update(
+        status=job.status,
+        error=job.error,
+        runtime_s=round(time.perf_counter() - started, 3),
+        output_dir=str(run_dir),
+        warnings=warning_lines(caught),
+    )
+    if job.status != "interrupted":
+        _write_outputs(cfg, run_dir, payload, job, interrupts)
+    written = final_results(run_dir, payload)
+    if job.status == "interrupted":
+        _stop(run_dir, written, job)
+    _report_outcome(run_dir, payload, written, job, show, show and cfg.get("report", {}).get("console", True))
+    if job.result is not None:
+        job.result.run = {k: payload[k] for k in payload if k not in job.analysed}
+        job.result.notes, job.result.timings = payload["notes"], payload["timings"]
+    return job.status, payload, job.result
+
+
+class _Job:
+    """What one analysis left: its status and error, the problem to report, the record and its tables."""
+
+    def __init__(self):
+        self.status, self.error = "ok", None
+        self.problem: BaseException | None = None  # printed at the end, as the job's one line
+        self.result: RunResult | None = None
+        self.tables: dict[str, list[dict]] = {}
+        self.analysed: set[str] = set()
+        self.interrupted: RunInterrupted | None = None
+
+    def fail(self, error: str, problem: BaseException) -> None:
+        self.status, self.error, self.problem = "failed", error, problem
+
+    def interrupt(self, interrupted: RunInterrupted) -> None:
+        self.status, self.error, self.interrupted = "interrupted", interrupted.one_line(), interrupted
+
+
+def _analyse(cfg, run_dir, payload, interrupts, show, frame, base_dir) -> _Job:
+    job = _Job()
     try:
         interrupts.allow()
         from causal_cli import pipeline
@@ -204,73 +289,76 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
         typed = validate(cfg)
         atomic_config(run_dir, typed)
         payload["config_sha256"] = config_sha256(run_dir / "config.yaml")  # what reproduce may re-run
-        if typed.report.console:
+        if show and typed.report.console:
             from causal_cli.report import console
 
             with console.progress() as bar:
-                result = pipeline.run(typed, progress=bar, base_dir=os.getcwd())
+                job.result = pipeline.run(typed, progress=bar, base_dir=base_dir, frame=frame)
         else:
-            result = pipeline.run(typed, base_dir=os.getcwd())
-        payload.update(result.to_dict())
-        tables = result.tables()
+            job.result = pipeline.run(typed, base_dir=base_dir, frame=frame)
+        analysis = job.result.analysis_dict()
+        job.analysed = set(analysis) - set(payload)
+        payload.update(analysis)
+        job.tables = job.result.tables()
     except KeyboardInterrupt as exc:
-        interrupted = exc if isinstance(exc, RunInterrupted) else RunInterrupted(signal.SIGINT)
-        status, error = "interrupted", interrupted.one_line()
+        job.interrupt(exc if isinstance(exc, RunInterrupted) else RunInterrupted(signal.SIGINT))
     except CausalCliError as exc:
-        status, error, problem = "failed", exc.one_line(), exc
+        job.fail(exc.one_line(), exc)
     except Exception as exc:  # noqa: BLE001 - a job records any failure instead of killing the sweep
-        status, error = "failed", f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
-        problem = exc
-    interrupts.defer()
-    payload.update(
-        status=status,
-        error=error,
-        runtime_s=round(time.perf_counter() - started, 3),
-        output_dir=str(run_dir),
-        warnings=warning_lines(caught),
-    )
-    if status != "interrupted":
-        try:
-            summary = files.summary_markdown(payload) if status == "ok" else None
-            files.write_tables(run_dir, payload, summary, tables)
-            if status == "ok" and cfg.get("report", {}).get("enabled", True):
-                write_report(run_dir, payload)
-        except Exception as exc:  # noqa: BLE001 - never leave the folder claiming success
-            status = "failed"
-            error = (
-                exc.one_line()
-                if isinstance(exc, CausalCliError)
-                else f"internal error: could not write results: {type(exc).__name__}: {exc}"
-            )
-            payload.update(status=status, error=error)
-            problem = exc
-        if interrupts.pending is not None:  # a signal during the final writes: the run is not complete
-            interrupted = RunInterrupted(interrupts.pending)
-            interrupts.pending = None
-            status, error = "interrupted", interrupted.one_line()
-            payload.update(status=status, error=error)
-    written = final_results(run_dir, payload)
-    if status == "interrupted":
-        from causal_cli.report import console
+        job.fail(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}", exc)
+    return job
 
-        console.error(f"causal: {error}; {_folder_state(run_dir, written, status)}")
-        interrupted.reported = True
-        INTERRUPT_REPORTED.append(True)
-        JOB_STATUSES.append(status)
-        raise interrupted
+
+def _write_outputs(cfg, run_dir: Path, payload: dict, job: _Job, interrupts: Interrupts) -> None:
+    """The CSV files, summary.md and the report; a failure here marks the run failed, never half-done."""
+    from causal_cli.report import files
+
+    try:
+        summary = files.summary_markdown(payload) if job.status == "ok" else None
+        files.write_tables(run_dir, payload, summary, job.tables)
+        if job.status == "ok" and cfg.get("report", {}).get("enabled", True):
+            write_report(run_dir, payload)
+    except Exception as exc:  # noqa: BLE001 - never leave the folder claiming success
+        error = (
+            exc.one_line()
+            if isinstance(exc, CausalCliError)
+            else f"internal error: could not write results: {type(exc).__name__}: {exc}"
+        )
+        job.fail(error, exc)
+        payload.update(status=job.status, error=job.error)
+    if interrupts.pending is not None:  # a signal during the final writes: the run is not complete
+        interrupted = RunInterrupted(interrupts.pending)
+        interrupts.pending = None
+        job.interrupt(interrupted)
+        payload.update(status=job.status, error=job.error)
+
+
+def _stop(run_dir: Path, written: str, job: _Job) -> None:
+    """An interrupted job: its one line, then the interruption goes on up (ending a sweep)."""
+    from causal_cli.report import console
+
+    console.error(f"causal: {job.error}; {_folder_state(run_dir, written, job.status)}")
+    job.interrupted.reported = True
+    INTERRUPT_REPORTED.append(True)
+    raise job.interrupted
+
+
+def _report_outcome(run_dir: Path, payload: dict, written: str, job: _Job, show: bool, summary: bool) -> None:
     from causal_cli.errors import OutputError
 
-    if written != "full" or isinstance(problem, OutputError):
-        status = "failed"
-        _report_error(OutputError(f"{_output_problem(problem, payload)}; {_folder_state(run_dir, written)}"))
-    elif problem is not None:
-        _report_error(problem, internal=not isinstance(problem, CausalCliError))
-    if status == "ok" and cfg.get("report", {}).get("console", True):
+    if written != "full" or isinstance(job.problem, OutputError):
+        job.status = "failed"
+        job.problem = OutputError(
+            f"{_output_problem(job.problem, payload)}; {_folder_state(run_dir, written)}"
+        )
+        if show:
+            _report_error(job.problem)
+    elif job.problem is not None and show:
+        _report_error(job.problem, internal=not isinstance(job.problem, CausalCliError))
+    if job.status == "ok" and summary:
         from causal_cli.report import console
 
         console.print_summary(payload, str(run_dir))
-    JOB_STATUSES.append(status)
-    return status
 
 
 def _output_problem(problem: BaseException | None, payload: dict) -> str:
@@ -365,15 +453,79 @@ def _report_error(exc: BaseException, internal: bool = False) -> None:
     console.error(f"causal: {message}")
 
 
-def hydra_entry():
-    """The ``@hydra.main`` function, bound to the config folder found at run time."""
-    import hydra
+#: ``hydra.job.name`` of every run (the task lived in ``causal_cli/app.py`` when run folders began)
+JOB_NAME = "app"
+
+
+def launch(args: list[str], base_dir: str | None = None) -> list[str]:
+    """Run ``causal run ARGS`` through Hydra in this process -> the status of every job.
+
+    Hydra's ``run`` / ``multirun`` are called directly (not through ``hydra.main``): the command line
+    is passed in, never swapped into ``sys.argv``, and the jobs' statuses come back from Hydra's job
+    returns, whichever launcher ran them. Help, ``--cfg``, ``--info`` and shell completion are Hydra's own.
+    """
+    from hydra import version
+    from hydra._internal.utils import _run_hydra, get_args_parser
+    from hydra.core.global_hydra import GlobalHydra
 
     from causal_cli.schema import register_configs
 
+    version.setbase(VERSION_BASE)
     register_configs()
     guard_hydra_records()
-    return hydra.main(version_base=VERSION_BASE, config_path=str(conf_dir()), config_name="config")(task)
+    parser = get_args_parser()
+    parsed = parser.parse_args(args)
+    job = HydraTask(args, base_dir)
+    if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
+        _run_hydra(
+            args=parsed,
+            args_parser=parser,
+            task_function=job,
+            config_path=str(conf_dir()),
+            config_name="config",
+        )
+        return []
+    hydra = main_hydra(parsed)
+    try:
+        return _launch_jobs(hydra, parsed, job)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def main_hydra(parsed):
+    """Hydra's search path as ``hydra.main`` builds it: the config folder, then ``--config-dir``."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.errors import SearchPathException
+
+    config_path = parsed.config_path if parsed.config_path is not None else str(conf_dir())
+    search_path = create_automatic_config_search_path(None, __name__, config_path)
+    if parsed.config_dir is not None:
+        folder = os.path.abspath(parsed.config_dir)
+        if not os.path.isdir(folder):
+            raise SearchPathException(f"Additional config directory '{folder}' not found")
+        search_path.prepend(
+            provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery(provider="schema")
+        )
+    return Hydra.create_main_hydra2(task_name=JOB_NAME, config_search_path=search_path)
+
+
+def _launch_jobs(hydra, parsed, job: HydraTask) -> list[str]:
+    from hydra.core.utils import JobStatus
+    from hydra.types import RunMode
+
+    config_name = parsed.config_name or "config"
+    overrides = list(parsed.overrides)
+    mode = hydra.get_mode(config_name=config_name, overrides=overrides)
+    multirun = parsed.multirun or mode == RunMode.MULTIRUN
+    if mode is None or (parsed.multirun and mode == RunMode.RUN):
+        overrides.append(f"hydra.mode={'MULTIRUN' if multirun else 'RUN'}")
+    if not multirun:
+        return [hydra.run(config_name=config_name, task_function=job, overrides=overrides).return_value]
+    batches = hydra.multirun(config_name=config_name, task_function=job, overrides=overrides) or []
+    returns = [ret for batch in batches for ret in (batch if isinstance(batch, list) else [batch])]
+    return [str(ret.return_value) if ret.status == JobStatus.COMPLETED else "failed" for ret in returns]
 
 
 def guard_hydra_records() -> None:
