@@ -251,6 +251,7 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
             status, error = "interrupted", interrupted.one_line()
             payload.update(status=status, error=error)
     written = final_results(run_dir, payload)
+    log_run(payload)
     if status == "interrupted":
         from causal_cli.report import console
 
@@ -312,6 +313,26 @@ def final_results(run_dir: Path, payload: dict) -> str:
         return "short"
     path.unlink(missing_ok=True)  # absent rather than saying "running" forever
     return "absent"
+
+
+def log_run(payload: dict) -> None:
+    """run.log (conf/hydra/job_logging/causal.yaml): the job's stages, warnings and error, from its record."""
+    import logging
+
+    log = logging.getLogger("causal_cli.run")
+    log.info(
+        "estimator %s, seed %s, folder %s",
+        payload.get("estimator"),
+        payload.get("seed"),
+        payload.get("output_dir"),
+    )
+    for stage, seconds in (payload.get("timings") or {}).items():
+        log.info("stage %s: %s s", stage, seconds)
+    for line in payload.get("warnings") or []:
+        log.warning("%s", line)
+    if payload.get("error"):
+        log.error("causal: %s", payload["error"])
+    log.info("status %s after %s s", payload.get("status"), payload.get("runtime_s"))
 
 
 def mark_interrupted(signum: int) -> None:
