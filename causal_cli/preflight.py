@@ -137,6 +137,7 @@ def validate_job(cfg, overrides: list) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    from causal_cli.graph import CausalGraph
     from causal_cli.validate import validate
 
     job = copy.deepcopy(cfg)
@@ -147,7 +148,7 @@ def validate_job(cfg, overrides: list) -> None:
     try:
         with open_dict(job):
             del job["hydra"]
-        validate(job)
+        CausalGraph.from_config(validate(job).graph)  # the graph checks need no data
     finally:
         HydraConfig.instance().cfg = saved
 
