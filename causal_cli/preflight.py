@@ -135,8 +135,11 @@ def validate_job(cfg, overrides: list) -> None:
 
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
     from omegaconf import open_dict
+    from omegaconf.errors import OmegaConfBaseException
 
+    from causal_cli.errors import CausalCliError
     from causal_cli.graph import CausalGraph
     from causal_cli.validate import validate
 
@@ -144,11 +147,19 @@ def validate_job(cfg, overrides: list) -> None:
     if overrides:
         ConfigLoaderImpl._apply_overrides_to_config(overrides, job)
     saved = HydraConfig.instance().cfg
+    with open_dict(job):
+        job.hydra.runtime.output_dir = os.path.abspath(
+            "outputs"
+        )  # Hydra sets the real one when the job starts
     HydraConfig.instance().set_config(job)  # a value may read ${hydra:...}, as in the job
     try:
         with open_dict(job):
             del job["hydra"]
         CausalGraph.from_config(validate(job).graph)  # the graph checks need no data
+    except (CausalCliError, OmegaConfBaseException, HydraException):
+        raise
+    except Exception:  # noqa: BLE001 - not a refusal: the job meets it again and records it in its folder
+        return
     finally:
         HydraConfig.instance().cfg = saved
 
