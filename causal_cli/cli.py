@@ -148,7 +148,22 @@ def cmd_run(args: list[str]) -> int:
     if problem:
         _error(problem, kind="config")
         return 2
+    if "--hydra-help" in args:
+        return _hydra_help(args)
     return _run_hydra(args, debug)
+
+
+def _hydra_help(args: list[str]) -> int:
+    """Hydra's own help, without the flag ``causal`` refuses (``--experimental-rerun``: see causal reproduce)."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = _run_hydra(args, debug=False)
+    lines = buffer.getvalue().splitlines(keepends=True)
+    print("".join(ln for ln in lines if not ln.startswith("--experimental-rerun")), end="")
+    return code
 
 
 def prepare_run_args(args: list[str]) -> list[str]:
@@ -252,7 +267,11 @@ def completions(line: str) -> list[str]:
     from causal_cli.preflight import hydra_session
 
     rest = line.split("run", 1)[1].lstrip()
-    with hydra_session(get_args_parser().parse_args([])) as hydra:
+    try:  # the user's --config-dir / --config-path count; a half-typed option does not
+        parsed = get_args_parser().parse_args(user_config_first(rest.split()))
+    except SystemExit:
+        parsed = get_args_parser().parse_args([])
+    with hydra_session(parsed) as hydra:
         found = BashCompletion(hydra.config_loader)._query(config_name="config", line=rest)
     return [w for w in found if not w.startswith("schema")]
 

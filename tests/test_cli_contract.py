@@ -98,6 +98,13 @@ def test_run_help_imports_nothing_heavy():
     assert proc.stdout.strip().endswith("[]"), proc.stdout[-300:]
 
 
+def test_hydra_help_advertises_only_commands_that_work(capsys):
+    assert cli.main(["run", "--hydra-help"]) == 0
+    text = capsys.readouterr().out
+    assert 'eval "$(causal -sc install=bash)"' in text and "causal -sc install=fish | source" in text
+    assert "--experimental-rerun" not in text  # refused by causal run (use causal reproduce)
+
+
 def test_the_help_config_is_hydras_too(compose_cfg):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
@@ -127,6 +134,13 @@ def test_completion_queries(line, expected, absent):
     found = set(cli.completions(line))
     assert expected <= found, sorted(found)
     assert not any(w.startswith("schema") for w in found) and not (absent & found)
+
+
+def test_completion_offers_the_users_own_options(tmp_path):
+    (tmp_path / "estimator").mkdir()
+    (tmp_path / "estimator" / "my_psm.yaml").write_text("defaults:\n  - psm\n  - _self_\nk: 3\n")
+    found = cli.completions(f"causal run --config-dir {tmp_path} estimator=")
+    assert {"estimator=my_psm", "estimator=psm"} <= set(found)
 
 
 @pytest.mark.parametrize("first", [["-sc"], ["run", "-sc"], ["--shell-completion"]])
