@@ -202,7 +202,20 @@ def _run_hydra(args: list[str], debug: bool) -> int:
         return EXIT_FAILED if getattr(exc, "run_dir", None) is not None else EXIT_REFUSED
     finally:
         sys.argv = saved_argv
+        _close_run_logs()
     return _jobs_exit(app.JOB_STATUSES)
+
+
+def _close_run_logs() -> None:
+    """Hydra leaves its job logging configured: a later job, or anything else this process logs, must not
+    write into a finished run's ``run.log`` (conf/hydra/job_logging/causal.yaml)."""
+    import logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and os.path.basename(handler.baseFilename) == "run.log":
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _jobs_exit(statuses: list[str]) -> int:

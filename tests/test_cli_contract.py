@@ -216,3 +216,6 @@ def test_runs_log_to_their_own_run_log_and_graph_files_give_the_same_estimate(in
     assert re.search(r"INFO causal_cli.run: stage estimate: [\d.]+ s", logs["a"])
     assert "status ok after" in logs["a"]
     assert f"ERROR causal_cli.run: {err[0]}" in logs["c"] and "status failed" in logs["c"]
+    import logging  # nothing this process logs later lands in a finished run's log
+
+    assert not [h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "").endswith("run.log")]
