@@ -159,6 +159,9 @@ def task(cfg: DictConfig) -> str:
     Ctrl-C / SIGTERM stop the job promptly: ``results.json`` says ``interrupted`` and
     :class:`RunInterrupted` propagates (ending a sweep), so the command exits non-zero.
     """
+    import logging
+
+    logging.raiseExceptions = False  # run.log on a full disk: no "--- Logging error ---" traceback on stderr
     with Interrupts() as interrupts, warnings.catch_warnings(record=not debug_enabled()) as caught:
         warnings.simplefilter("default")
         status = _run_job(cfg, interrupts, caught or [])

@@ -209,13 +209,15 @@ def _run_hydra(args: list[str], debug: bool) -> int:
 def _close_run_logs() -> None:
     """Hydra leaves its job logging configured: a later job, or anything else this process logs, must not
     write into a finished run's ``run.log`` (conf/hydra/job_logging/causal.yaml)."""
+    import contextlib
     import logging
 
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, logging.FileHandler) and os.path.basename(handler.baseFilename) == "run.log":
             root.removeHandler(handler)
-            handler.close()
+            with contextlib.suppress(OSError):  # a full disk: the run already said what it could not write
+                handler.close()
 
 
 def _jobs_exit(statuses: list[str]) -> int:
