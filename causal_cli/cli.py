@@ -17,7 +17,7 @@ Declarative causal inference: model (graph), identify (DoWhy), estimate, refute,
 commands:
   run [OVERRIDES]     compose the config from conf/ groups and overrides, run the study, write a
                       timestamped folder under outputs/ (Hydra syntax: estimator=psm dgp.n=5000,
-                      -m for sweeps, --cfg job to print the config, --help for Hydra's help)
+                      -m for sweeps, --cfg job to print the config; causal run --help for more)
   list [GROUP]        the options of each config group (graph, dgp, data, estimator, refuters,
                       experiment) and the sweep launchers (launcher)
                       and the checked-in experiments
@@ -33,7 +33,11 @@ commands:
 options:
   --version           print the version
   --debug             (with run) full tracebacks instead of one-line errors
+  -sc install=bash    shell completion (bash, zsh, fish): eval "$(causal -sc install=bash)"
   -h, --help          this help
+
+exit codes: 0 ok, 1 the run failed (its results.json says why), 2 refused before anything was written,
+130 / 143 stopped by Ctrl-C / SIGTERM; every failure is one line: causal: <kind> error: <message>
 
 examples:
   causal run                                        # the default product-uplift study
