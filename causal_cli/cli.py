@@ -17,7 +17,7 @@ Declarative causal inference: model (graph), identify (DoWhy), estimate, refute,
 commands:
   run [OVERRIDES]     compose the config from conf/ groups and overrides, run the study, write a
                       timestamped folder under outputs/ (Hydra syntax: estimator=psm dgp.n=5000,
-                      -m for sweeps, --cfg job to print the config, --help for Hydra's help)
+                      -m for sweeps, --cfg job to print the config; causal run --help for more)
   list [GROUP]        the options of each config group (graph, dgp, data, estimator, refuters,
                       experiment) and the sweep launchers (launcher)
                       and the checked-in experiments
@@ -33,7 +33,11 @@ commands:
 options:
   --version           print the version
   --debug             (with run) full tracebacks instead of one-line errors
+  -sc install=bash    shell completion (bash, zsh, fish): eval "$(causal -sc install=bash)"
   -h, --help          this help
+
+exit codes: 0 ok, 1 the run failed (its results.json says why), 2 refused before anything was written,
+130 / 143 stopped by Ctrl-C / SIGTERM; every failure is one line: causal: <kind> error: <message>
 
 examples:
   causal run                                        # the default product-uplift study
@@ -91,6 +95,8 @@ def _main(argv: list[str] | None = None) -> int:
     if args[0] == "--version":
         print(f"causal-cli {__version__}")
         return 0
+    if args[0] in ("-sc", "--shell-completion") or args[0].startswith("--shell-completion="):
+        return cmd_run(args)  # the completion script Hydra installs calls `causal -sc query=SHELL`
     command, rest = args[0], args[1:]
     handlers = {
         "run": cmd_run,
@@ -102,7 +108,9 @@ def _main(argv: list[str] | None = None) -> int:
         "power": cmd_power,
     }
     if command not in handlers:
-        _error(f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)")
+        _error(
+            f"unknown command '{command}'; allowed: {', '.join(handlers)} (see causal --help)", kind="usage"
+        )
         return 2
     if command == "run" and argv is None:
         from causal_cli.runtime.tuning import fewer_full_collections
@@ -117,8 +125,16 @@ def _main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _error(message: str) -> None:
-    print(f"causal: {message}", file=sys.stderr)
+#: the first words of every failure line: ``causal: <kind> error: <message>`` (or ``causal: interrupted: ...``)
+ERROR_LINE = re.compile(r"^(?:[a-z][a-z ]* error|interrupted): ")
+
+
+def _error(message: str, kind: str = "usage") -> None:
+    """One line on stderr, ``causal: <kind> error: <message>`` (``kind`` when the message names none)."""
+    line = " ".join(str(message).split())
+    if not ERROR_LINE.match(line):
+        line = f"{kind} error: {line}"
+    print(f"causal: {line}", file=sys.stderr)
 
 
 def cmd_run(args: list[str]) -> int:
@@ -127,12 +143,42 @@ def cmd_run(args: list[str]) -> int:
     if debug:
         os.environ["CAUSAL_DEBUG"] = "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    args = expand_data_globs(multirun_first(args))
-    args = user_config_first(args)
+    answered = answer_without_running(args)
+    if answered is not None:
+        return answered
+    args = prepare_run_args(args)
     problem = _check_run_args(args) or ray_address_problem(args) or _check_trust(args, debug)
     if problem:
-        _error(problem)
+        _error(problem, kind="config")
         return 2
+    if "--hydra-help" in args:
+        return _hydra_help(args)
+    return _run_hydra(args, debug)
+
+
+def _hydra_help(args: list[str]) -> int:
+    """Hydra's own help, without the flag ``causal`` refuses (``--experimental-rerun``: see causal reproduce)."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = _run_hydra(args, debug=False)
+    lines = buffer.getvalue().splitlines(keepends=True)
+    print("".join(ln for ln in lines if not ln.startswith("--experimental-rerun")), end="")
+    return code
+
+
+def prepare_run_args(args: list[str]) -> list[str]:
+    """The command line as Hydra needs it: ``-m`` first, data globs expanded, the user's config folder
+    first, and ``~refuters`` deletions in a form Hydra can apply (preflight.hydra_deletions)."""
+    from causal_cli.preflight import hydra_deletions
+
+    return hydra_deletions(user_config_first(expand_data_globs(multirun_first(args))))
+
+
+def _run_hydra(args: list[str], debug: bool) -> int:
+    """Hand the checked command line to the Hydra task; the exit status from how the jobs ended."""
     from causal_cli import task
 
     task.STOP_REQUESTED.clear()
@@ -153,10 +199,118 @@ def cmd_run(args: list[str]) -> int:
         from causal_cli.errors import EXIT_FAILED, EXIT_REFUSED
 
         return EXIT_FAILED if getattr(exc, "run_dir", None) is not None else EXIT_REFUSED
+    finally:
+        _close_run_logs()
+    return _jobs_exit(statuses)
+
+
+def _close_run_logs() -> None:
+    """Hydra leaves its job logging configured: a later job, or anything else this process logs, must not
+    write into a finished run's ``run.log`` (conf/hydra/job_logging/causal.yaml)."""
+    import contextlib
+    import logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and os.path.basename(handler.baseFilename) == "run.log":
+            root.removeHandler(handler)
+            with contextlib.suppress(OSError):  # a full disk: the run already said what it could not write
+                handler.close()
+
+
+def _jobs_exit(statuses: list[str]) -> int:
+    """0 when every job ended ok, else 1."""
     failed, jobs = sum(1 for s in statuses if s != "ok"), len(statuses)
     if failed and jobs > 1:
-        _error(f"{failed} of {jobs} jobs failed (see status in each results.json)")
+        _error(f"{failed} of {jobs} jobs failed (see status in each results.json)", kind="run")
     return 1 if failed else 0
+
+
+def answer_without_running(args: list[str]) -> int | None:
+    """``--help`` (our own text, without composing anything) and shell-completion queries; None otherwise."""
+    if "-h" in args or "--help" in args:
+        print(run_help(), end="")
+        return 0
+    shell = _completion_query(args)
+    if shell is None:
+        return None
+    words = completions(os.environ.get("COMP_LINE", ""))
+    print(("\n" if shell == "fish" else " ").join(words))
+    return 0
+
+
+def _completion_query(args: list[str]) -> str | None:
+    """The shell of ``-sc query=SHELL`` (install/uninstall are Hydra's own), else None."""
+    for i, arg in enumerate(args):
+        if arg in ("-sc", "--shell-completion") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--shell-completion="):
+            value = arg.partition("=")[2]
+        else:
+            continue
+        if value.startswith("query="):
+            return value.partition("=")[2]
+    return None
+
+
+#: the commands ``causal`` completes in first position
+COMMANDS = ("run", "list", "show", "report", "reproduce", "summarize", "power")
+
+
+def completions(line: str) -> list[str]:
+    """What the shell may complete ``line`` (``COMP_LINE``) with: commands, then ``causal run`` overrides.
+
+    The overrides come from Hydra's own completion over our config (groups, keys, options), without the
+    internal ``schema/*`` groups.
+    """
+    words = line.split()
+    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+        typed = words[1] if len(words) == 2 else ""
+        return [c for c in COMMANDS if c.startswith(typed)]
+    if words[1] != "run":
+        return []
+    from hydra._internal.core_plugins.bash_completion import BashCompletion
+    from hydra._internal.utils import get_args_parser
+
+    from causal_cli.preflight import hydra_session
+
+    rest = line.split("run", 1)[1].lstrip()
+    try:  # the user's --config-dir / --config-path count; a half-typed option does not
+        parsed = get_args_parser().parse_args(user_config_first(rest.split()))
+    except SystemExit:
+        parsed = get_args_parser().parse_args([])
+    with hydra_session(parsed) as hydra:
+        found = BashCompletion(hydra.config_loader)._query(config_name="config", line=rest)
+    return [w for w in found if not w.startswith("schema")]
+
+
+def run_help() -> str:
+    """``causal run --help``: conf/hydra/help/causal.yaml rendered without Hydra (nothing heavy imported)."""
+    import textwrap
+
+    import yaml
+
+    folder = _conf_dir()
+    spec = yaml.safe_load((folder / "hydra" / "help" / "causal.yaml").read_text(encoding="utf-8"))
+    text = spec["template"]
+    for key in ("header", "footer", "app_name"):
+        text = text.replace(
+            "${hydra.help." + key + "}", str(spec[key]).strip("\n") + ("\n" if key == "header" else "")
+        )
+    groups = []
+    for group in sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in ("hydra", "schema")):
+        options = ", ".join(sorted(f.stem for f in (folder / group).glob("*.yaml")))
+        groups.append(
+            textwrap.fill(options, 100, initial_indent=f"  {group + ':':<12}", subsequent_indent=" " * 14)
+        )
+    return text.replace("$APP_CONFIG_GROUPS", "\n".join(groups))
+
+
+def _conf_dir() -> Path:
+    """app.conf_dir without importing the app (``--help`` stays fast)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_conf"
+    return packaged if packaged.is_dir() else here.parent / "conf"
 
 
 class CommandInterrupted(KeyboardInterrupt):
@@ -224,21 +378,28 @@ def _check_run_args(args: list[str]) -> str | None:
             return None  # --version, --help: Hydra prints them
         lines = [ln for ln in stderr.getvalue().splitlines() if ln.strip()]
         detail = lines[-1].split("error:", 1)[-1].strip() if lines else "invalid arguments"
-        return f"{detail} (see causal run --help)"
-    for override in parsed.overrides:
+        return f"usage error: {detail} (see causal run --help)"
+    return _override_problem(parsed.overrides) or _option_problem(args, parsed)
+
+
+def _override_problem(overrides: list[str]) -> str | None:
+    for override in overrides:
         if re.search(r"://[^/\s@:]*:[^/\s@]+@", override):  # user:password@ would be saved in .hydra/
             return (
                 "config error: an override holds a URL with a password; remove it and name the environment "
                 "variable that holds it with data.password_env=NAME (nothing was run or saved)"
             )
-    subdir = _unsafe_output_subdir(parsed.overrides) or _oversized_override(parsed.overrides)
-    if subdir:
-        return subdir
+    return _unsafe_output_subdir(overrides) or _oversized_override(overrides)
+
+
+def _option_problem(args: list[str], parsed) -> str | None:
     dashed = next((a for a in args if a.startswith("--exp")), None)
     if dashed and not dashed.startswith("--experimental-rerun"):  # argparse took it for an abbreviation
-        return f"'{dashed}' is not an option; pick an experiment with experiment=NAME (no dashes)"
+        return (
+            f"usage error: '{dashed}' is not an option; pick an experiment with experiment=NAME (no dashes)"
+        )
     if parsed.experimental_rerun is not None:
-        return "--experimental-rerun is not supported; use causal reproduce RUN_DIR"
+        return "usage error: --experimental-rerun is not supported; use causal reproduce RUN_DIR"
     if parsed.multirun:
         return None
     for override in parsed.overrides:
@@ -246,7 +407,7 @@ def _check_run_args(args: list[str]) -> str | None:
         if sep and key.lstrip("+") == "hydra.run.dir" and "${" not in value:
             folder = Path(value.strip("'\"")).expanduser()
             if (folder / "results.json").exists():
-                return f"hydra.run.dir={folder} already holds a run; choose another folder"
+                return f"config error: hydra.run.dir={folder} already holds a run; choose another folder"
     return None
 
 

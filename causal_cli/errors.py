@@ -11,6 +11,12 @@ class CausalCliError(Exception):
         return f"{self.kind}: {text}"
 
 
+class UsageError(CausalCliError):
+    """The command line itself: an unknown command or option, a missing argument."""
+
+    kind = "usage error"
+
+
 class ConfigError(CausalCliError):
     kind = "config error"
 
@@ -37,7 +43,8 @@ class OutputError(CausalCliError, OSError):
     kind = "output error"
 
 
-#: exit statuses of ``causal``: one per outcome, whatever the error type
+#: every failure is one line on stderr, ``causal: <kind> error: <message>`` (``kind`` above), and one of
+#: these exit statuses: one per outcome, whatever the error type
 EXIT_OK = 0
 #: the run started (a run folder was claimed) and failed: its results.json says ``failed``
 EXIT_FAILED = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from causal_cli.errors import GraphError
 
@@ -27,28 +28,16 @@ class CausalGraph:
 
     @classmethod
     def from_config(cls, cfg) -> CausalGraph:
+        """The graph a ``graph`` config node declares: roles and edges, or a DOT/GML file (``graph.file``)."""
+        from omegaconf import OmegaConf
+
+        if "file" in cfg and OmegaConf.is_missing(cfg, "file"):
+            raise GraphError("graph.file is not set; name a DOT or GML file, e.g. graph.file=my_graph.dot")
+        if cfg.get("file") is not None:
+            return cls.from_file(cfg)
         treatment, outcome = _required(cfg, "treatment"), _required(cfg, "outcome")
-        if treatment == outcome:
-            raise GraphError(f"graph.treatment and graph.outcome are both '{treatment}'; they must differ")
-        for role in ROLES:
-            for key, node in (("treatment", treatment), ("outcome", outcome)):
-                if node in cfg[role]:
-                    raise GraphError(
-                        f"graph.{role} lists '{node}', the graph's {key}; a variable has one role "
-                        f"(remove it from graph.{role} or choose another graph.{key})"
-                    )
-        edges: list[tuple[str, str]] = []
-        for c in cfg.confounders:
-            edges += [(c, treatment), (c, outcome)]
-        edges += [(z, treatment) for z in cfg.instruments]
-        for m in cfg.mediators:
-            edges += [(treatment, m), (m, outcome)]
-        edges += [(e, outcome) for e in cfg.effect_modifiers]
-        for i, text in enumerate(cfg.edges):
-            match = _EDGE.match(str(text))
-            if not match:
-                raise GraphError(f"graph.edges[{i}] = '{text}' is not an edge; write it as 'cause -> effect'")
-            edges.append((match.group(1), match.group(2)))
+        _check_roles(cfg, treatment, outcome)
+        edges = _role_edges(cfg, treatment, outcome) + _extra_edges(cfg)
         if not cfg.mediators and (treatment, outcome) not in edges:
             edges.append((treatment, outcome))
         graph = cls(
@@ -57,6 +46,40 @@ class CausalGraph:
             edges=list(dict.fromkeys(edges)),
             unobserved=list(cfg.unobserved),
             name=cfg.name,
+            outcome_units=cfg.outcome_units,
+            effect_modifiers=[str(m) for m in cfg.effect_modifiers],
+        )
+        graph.check()
+        return graph
+
+    @classmethod
+    def from_file(cls, cfg) -> CausalGraph:
+        """``graph.file``: the file's nodes and edges are the graph; treatment and outcome come from
+        ``graph.treatment`` / ``graph.outcome`` or the file's ``role`` node attributes; ``graph.edges``,
+        ``graph.unobserved`` and ``graph.effect_modifiers`` add to it. Role lists (confounders, ...) are
+        refused: the file declares those edges."""
+        from causal_cli import graph_files
+
+        path = cfg.file
+        if not isinstance(path, str) or not path.strip():
+            raise GraphError("graph.file is not set; name a DOT or GML file, e.g. graph.file=my_graph.dot")
+        for role in ("confounders", "instruments", "mediators"):
+            if cfg.get(role):
+                raise GraphError(
+                    f"graph.{role}={list(cfg[role])} is set beside graph.file={path}; the file declares the "
+                    f"edges: choose graph=file (no roles of its own) or add edges with graph.edges"
+                )
+        read = graph_files.read(path)
+        treatment, outcome = (_file_role(cfg, read, key) for key in ("treatment", "outcome"))
+        _check_roles(cfg, treatment, outcome)
+        edges = read.edges + [(e, outcome) for e in cfg.effect_modifiers] + _extra_edges(cfg)
+        name = cfg.name if cfg.get("name") not in (None, "", "custom", "file") else Path(path).stem
+        graph = cls(
+            treatment=treatment,
+            outcome=outcome,
+            edges=list(dict.fromkeys(edges)),
+            unobserved=list(dict.fromkeys([*read.marked("unobserved"), *cfg.unobserved])),
+            name=name,
             outcome_units=cfg.outcome_units,
             effect_modifiers=[str(m) for m in cfg.effect_modifiers],
         )
@@ -143,6 +166,64 @@ class CausalGraph:
         import networkx as nx
 
         return "\n".join(nx.generate_gml(self.to_networkx()))
+
+
+def _check_roles(cfg, treatment: str, outcome: str) -> None:
+    if treatment == outcome:
+        raise GraphError(f"graph.treatment and graph.outcome are both '{treatment}'; they must differ")
+    for role in ROLES:
+        for key, node in (("treatment", treatment), ("outcome", outcome)):
+            if node in cfg[role]:
+                raise GraphError(
+                    f"graph.{role} lists '{node}', the graph's {key}; a variable has one role "
+                    f"(remove it from graph.{role} or choose another graph.{key})"
+                )
+
+
+def _role_edges(cfg, treatment: str, outcome: str) -> list[tuple[str, str]]:
+    """The edges each role list stands for."""
+    edges: list[tuple[str, str]] = []
+    for c in cfg.confounders:
+        edges += [(c, treatment), (c, outcome)]
+    edges += [(z, treatment) for z in cfg.instruments]
+    for m in cfg.mediators:
+        edges += [(treatment, m), (m, outcome)]
+    return edges + [(e, outcome) for e in cfg.effect_modifiers]
+
+
+def _extra_edges(cfg) -> list[tuple[str, str]]:
+    """``graph.edges``: each written ``cause -> effect``."""
+    edges = []
+    for i, text in enumerate(cfg.edges):
+        match = _EDGE.match(str(text))
+        if not match:
+            raise GraphError(f"graph.edges[{i}] = '{text}' is not an edge; write it as 'cause -> effect'")
+        edges.append((match.group(1), match.group(2)))
+    return edges
+
+
+def _file_role(cfg, read, key: str) -> str:
+    """``graph.<key>`` if set, else the one node the file marks ``role=<key>``; it must be a node of the file."""
+    from omegaconf import OmegaConf
+
+    named = None if OmegaConf.is_missing(cfg, key) or not str(cfg.get(key) or "").strip() else str(cfg[key])
+    marked = read.marked(key)
+    if named is None and len(marked) != 1:
+        found = f"marks {len(marked)} nodes ({', '.join(marked)})" if marked else "marks none"
+        raise GraphError(
+            f"graph.{key} is not set and graph.file={read.path} {found} with role={key}; "
+            f"name it with graph.{key}=NODE or mark one node [role={key}]"
+        )
+    if named is not None and marked and marked != [named]:
+        raise GraphError(
+            f"graph.{key}={named} but graph.file={read.path} marks {', '.join(marked)} with role={key}; "
+            "make them agree"
+        )
+    node = named if named is not None else marked[0]
+    if node not in read.nodes:
+        nodes = ", ".join(list(read.nodes)[:20])
+        raise GraphError(f"graph.{key}={node} is not a node of graph.file={read.path}; its nodes: {nodes}")
+    return node
 
 
 def _required(cfg, key: str) -> str:

@@ -27,21 +27,48 @@ MAX_COMPOSES = 64
 
 
 def check(args: list[str]) -> None:
-    """Raise ConfigError (or Hydra's own composition error) when the command line may not run."""
-    from hydra._internal.utils import get_args_parser
+    """Raise ConfigError (or Hydra's own composition error) when the command line may not run.
 
+    Besides the allow-list, every value is validated here (causal_cli.validate) as the job would,
+    so a bad value (``dgp.n=-3``) is refused before a run folder exists; in a multirun, each swept
+    value (see :func:`validate_sweep`).
+    """
     for arg in args:
         trust.check_override(arg)
-    try:
-        parsed = get_args_parser().parse_args(args)
-    except SystemExit:
-        return  # Hydra reports its own usage errors (cli._check_run_args renders them)
-    if parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion:
+    parsed = parse(args)
+    if parsed is None:
         return
     for override in parsed.overrides:
         key, sep, value = override.partition("=")
         if sep:
             trust.check_value(key.lstrip("+~"), value)
+    user_dirs = user_folders(parsed)
+    for folder in user_dirs:
+        check_folder(folder)
+    cfgs = compose_all(parsed, user_dirs)
+    for cfg in cfgs:
+        for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
+            check_folder(folder)
+        check_composed(cfg)
+    validate_sweep(parsed, cfgs)
+
+
+def parse(args: list[str]):
+    """Hydra's reading of the command line; None when Hydra prints something instead of running
+    (usage errors, which cli._check_run_args renders, --help, --hydra-help, --info, -sc)."""
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        parsed = get_args_parser().parse_args(args)
+    except SystemExit:
+        return None
+    if parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion or parsed.cfg:
+        return None
+    return parsed
+
+
+def user_folders(parsed) -> list[Path]:
+    """The user's config folders: ``--config-dir``, a ``--config-path`` and ``hydra.searchpath`` entries."""
     user_dirs = []
     if parsed.config_dir:
         config_dir = Path(parsed.config_dir).expanduser()
@@ -53,12 +80,88 @@ def check(args: list[str]) -> None:
     for override in parsed.overrides:
         if "searchpath" in override.partition("=")[0]:
             user_dirs += search_path_folders(override.partition("=")[2])
-    for folder in user_dirs:
-        check_folder(folder)
-    for cfg in compose_all(parsed, user_dirs):
-        for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
-            check_folder(folder)
-        check_composed(cfg)
+    return user_dirs
+
+
+#: at most this many swept values are validated before a multirun starts (numeric sweeps count their
+#: smallest and largest value only: every range check is an interval); later ones are validated by their job
+MAX_VALUE_CHECKS = 32
+
+
+def validate_sweep(parsed, cfgs: list) -> None:
+    """Validate each composed config, and each swept plain value (``dgp.n=100,-3``) applied to the first.
+
+    A value sweep is applied to the composed config with Hydra's own override code, one value at a
+    time (the other swept keys at their first value), so a multirun is refused in one line, before
+    any job folder exists, when any of its values is invalid.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    groups = set(cfgs[0].hydra.runtime.choices)  # a sweep of a config group was composed by compose_all
+    swept = [
+        o
+        for o in parser.parse_overrides(list(parsed.overrides))
+        if o.is_discrete_sweep() and not o.is_hydra_override() and o.key_or_group not in groups
+    ]
+    values = {o.get_key_element(): _values_to_check(o) for o in swept}
+    firsts = [f"{o.get_key_element()}={values[o.get_key_element()][0]}" for o in swept]
+    for cfg in cfgs:
+        validate_job(cfg, parser.parse_overrides(firsts))
+    budget = MAX_VALUE_CHECKS
+    for i, override in enumerate(swept):
+        for value in values[override.get_key_element()][1:budget]:
+            budget -= 1
+            line = f"{override.get_key_element()}={value}"
+            validate_job(cfgs[0], parser.parse_overrides([*firsts[:i], line, *firsts[i + 1 :]]))
+
+
+def _values_to_check(override) -> list[str]:
+    """The distinct swept values as Hydra strings; for an all-numeric sweep, its first, smallest and largest."""
+    values = list(dict.fromkeys(override.sweep_string_iterator()))
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return values
+    if len(values) <= 3:
+        return values
+    ends = [values[0], values[numbers.index(min(numbers))], values[numbers.index(max(numbers))]]
+    return list(dict.fromkeys(ends))
+
+
+def validate_job(cfg, overrides: list) -> None:
+    """What the job's own validation would say about ``cfg`` with ``overrides`` applied (Hydra's code)."""
+    import copy
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
+    from omegaconf import open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    from causal_cli.errors import CausalCliError
+    from causal_cli.graph import CausalGraph
+    from causal_cli.validate import validate
+
+    job = copy.deepcopy(cfg)
+    if overrides:
+        ConfigLoaderImpl._apply_overrides_to_config(overrides, job)
+    saved = HydraConfig.instance().cfg
+    with open_dict(job):
+        job.hydra.runtime.output_dir = os.path.abspath(
+            "outputs"
+        )  # Hydra sets the real one when the job starts
+    HydraConfig.instance().set_config(job)  # a value may read ${hydra:...}, as in the job
+    try:
+        with open_dict(job):
+            del job["hydra"]
+        CausalGraph.from_config(validate(job).graph)  # the graph checks need no data
+    except (CausalCliError, OmegaConfBaseException, HydraException):
+        raise
+    except Exception:  # noqa: BLE001 - not a refusal: the job meets it again and records it in its folder
+        return
+    finally:
+        HydraConfig.instance().cfg = saved
 
 
 def search_path_folders(text: str) -> list[Path]:
@@ -114,7 +217,7 @@ def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides = list(parsed.overrides)
-    with _hydra(parsed) as hydra:
+    with hydra_session(parsed) as hydra:
         if not parsed.multirun and not any("," in o.partition("=")[2] for o in overrides):
             return [_compose(hydra, parsed, overrides)]
         parser = OverridesParser.create(config_loader=hydra.config_loader)
@@ -127,6 +230,8 @@ def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
                 choices = [f"{key}={value}" for value in override.sweep_string_iterator()]
                 group = key.lstrip("+~").split("@")[0]
                 user_group = any((Path(d) / group).is_dir() for d in user_dirs)
+                if not user_group:
+                    _check_options(hydra, group, choices)
                 swept.append(choices if user_group else choices[:1])
         combos = list(itertools.islice(itertools.product(*swept), MAX_COMPOSES + 1))
         if len(combos) > MAX_COMPOSES:
@@ -136,8 +241,19 @@ def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
         return [_compose(hydra, parsed, fixed + list(combo)) for combo in combos]
 
 
+def _check_options(hydra, group: str, choices: list[str]) -> None:
+    """Each swept option of a built-in group exists (its values are the tool's own, tested files)."""
+    options = hydra.config_loader.get_group_options(group)
+    if not options:
+        return  # not a group: Hydra reports what it is when the job composes
+    for choice in choices:
+        option = choice.partition("=")[2]
+        if option not in options and option != "null":
+            raise ConfigError(f"{group}={option} is not an option; available: {', '.join(options)}")
+
+
 @contextlib.contextmanager
-def _hydra(parsed):
+def hydra_session(parsed):
     """A Hydra instance with the search path ``hydra.main`` builds (Hydra's global state restored after)."""
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_automatic_config_search_path
@@ -191,3 +307,24 @@ def check_composed(cfg) -> None:
     if isinstance(path, str) and path.strip() and "${" not in path:
         trust.check_data_path(path)
     trust.check_run_config(raw, imports=False)  # the job imports and checks each class before building it
+
+
+#: config groups selected as a list in config.yaml (``refuters: [placebo, ...]``)
+MULTI_SELECT_GROUPS = ("refuters",)
+
+
+def hydra_deletions(args: list[str]) -> list[str]:
+    """Deletions Hydra cannot apply to a multi-select default, in the form it can.
+
+    Hydra 1.3 matches ``~group`` against single-option defaults only ("Could not delete 'refuters'"),
+    so ``~refuters`` becomes ``refuters=[]`` (no refuter runs) and ``~refuters=NAME`` becomes
+    ``~refuters.NAME`` (the other defaults stay).
+    """
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if key.startswith("~") and key[1:] in MULTI_SELECT_GROUPS:
+            name = value.strip().strip("'\"")
+            arg = f"{key}.{name}" if sep and name else f"{key[1:]}=[]"
+        out.append(arg)
+    return out

@@ -231,6 +231,8 @@ class GraphConfig:
     outcome_units: str = ""
     #: observational (identify and adjust) or randomized (an A/B test, analysed with the ``ab`` group)
     design: str = "observational"
+    #: a DOT (.dot, .gv) or GML (.gml) file holding the graph (causal_cli/graph_files.py); null = the roles above
+    file: Any = None
 
 
 @dataclass

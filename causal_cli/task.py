@@ -178,7 +178,13 @@ class HydraTask:
         self.base_dir = base_dir
 
     def __call__(self, cfg: DictConfig) -> str:
+        import logging
+
         from hydra.core.hydra_config import HydraConfig
+
+        logging.raiseExceptions = (
+            False  # run.log on a full disk: no "--- Logging error ---" traceback on stderr
+        )
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         claimed = CLAIMED.pop(str(run_dir), None)  # the folder was claimed before Hydra wrote .hydra/ into it
@@ -252,6 +258,7 @@ def _run_job(cfg, run_dir, header, interrupts, caught, claimed, show, frame, bas
     if job.status != "interrupted":
         _write_outputs(cfg, run_dir, payload, job, interrupts)
     written = final_results(run_dir, payload)
+    log_run(payload)
     if job.status == "interrupted":
         _stop(run_dir, written, job)
     _report_outcome(run_dir, payload, written, job, show, show and cfg.get("report", {}).get("console", True))
@@ -399,6 +406,26 @@ def final_results(run_dir: Path, payload: dict) -> str:
         return "short"
     path.unlink(missing_ok=True)  # absent rather than saying "running" forever
     return "absent"
+
+
+def log_run(payload: dict) -> None:
+    """run.log (conf/hydra/job_logging/causal.yaml): the job's stages, warnings and error, from its record."""
+    import logging
+
+    log = logging.getLogger("causal_cli.run")
+    log.info(
+        "estimator %s, seed %s, folder %s",
+        payload.get("estimator"),
+        payload.get("seed"),
+        payload.get("output_dir"),
+    )
+    for stage, seconds in (payload.get("timings") or {}).items():
+        log.info("stage %s: %s s", stage, seconds)
+    for line in payload.get("warnings") or []:
+        log.warning("%s", line)
+    if payload.get("error"):
+        log.error("causal: %s", payload["error"])
+    log.info("status %s after %s s", payload.get("status"), payload.get("runtime_s"))
 
 
 def mark_interrupted(signum: int) -> None:

@@ -50,8 +50,10 @@ def test_every_graph_option_composes(compose_cfg, name):
     from causal_cli.graph import CausalGraph
 
     cfg = validate(compose_cfg([f"graph={name}"]))
-    if name == "custom":  # a template: treatment and outcome are for the user to fill in
-        with pytest.raises(GraphError, match="graph.treatment is not set"):
+    if name in ("custom", "file"):  # templates: the roles, or the file, are for the user to fill in
+        with pytest.raises(
+            GraphError, match=f"graph.{'treatment' if name == 'custom' else 'file'} is not set"
+        ):
             CausalGraph.from_config(cfg.graph)
     else:
         graph = CausalGraph.from_config(cfg.graph)

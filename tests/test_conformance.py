@@ -30,10 +30,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from causal_cli import registry
-from causal_cli.app import VERSION_BASE, conf_dir
 from causal_cli.errors import ConfigError
 from causal_cli.estimators.base import EstimationData
 from causal_cli.schema import register_configs
+from causal_cli.task import VERSION_BASE, conf_dir
 from causal_cli.validate import validate
 
 ARRAYS = ("t", "y", "X", "instruments", "mediators", "w", "cluster", "modifiers")

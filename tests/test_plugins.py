@@ -21,9 +21,9 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 
 from causal_cli import registry
-from causal_cli.app import VERSION_BASE, conf_dir
 from causal_cli.errors import ConfigError
 from causal_cli.schema import register_configs
+from causal_cli.task import VERSION_BASE, conf_dir
 from causal_cli.validate import validate
 from tests.conftest import REPO, causal_executable
 from tests.test_conformance import (

@@ -366,20 +366,18 @@ def test_out_of_range_values_are_refused_naming_the_key_and_the_allowed_range(tm
         proc = causal(
             "run", *overrides, "report.console=false", f"hydra.run.dir={tmp_path / str(i)}", cwd=tmp_path
         )
-        assert proc.returncode == 1, (key, proc.stderr)
+        assert proc.returncode == 2, (key, proc.stderr)  # refused before the run (preflight validates values)
         line = one_line(proc.stderr)
         assert f"{key}=" in line and allowed in line, line
-        result = read_results(tmp_path / str(i))
-        assert result["status"] == "failed" and key in result["error"]
-        # refused before any work: no data was loaded, nothing estimated, nothing presented
-        assert "estimate" not in result and not (tmp_path / str(i) / "results.csv").exists()
+        # refused before any work: no run folder, nothing loaded, estimated or presented
+        assert not (tmp_path / str(i)).exists()
 
 
 def test_config_values_cannot_move_output_folders_outside_the_output_root(tmp_path):
     from causal_cli.schema import path_safe
 
     proc = causal("run", "estimator.name=../../../escaped", *QUICK, cwd=tmp_path)
-    assert proc.returncode == 1 and "estimator.name" in one_line(proc.stderr)
+    assert proc.returncode == 2 and "estimator.name" in one_line(proc.stderr)
     proc = causal("run", "-m", "graph.outcome_units=../../../../escaped2", *QUICK, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     created = [p for p in tmp_path.rglob("*") if "escaped" in p.name]

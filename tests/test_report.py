@@ -187,7 +187,8 @@ def test_causal_report_refuses_a_folder_without_a_finished_run(tmp_path):
     proc = causal("report", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 1
     assert (
-        proc.stderr.strip() == f"causal: {tmp_path}: no results.json; pass a run folder written by causal run"
+        proc.stderr.strip()
+        == f"causal: usage error: {tmp_path}: no results.json; pass a run folder written by causal run"
     )
     (tmp_path / "results.json").write_text(json.dumps({"status": "failed"}))
     proc = causal("report", str(tmp_path), cwd=tmp_path)

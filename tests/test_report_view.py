@@ -36,8 +36,8 @@ def fresh():
     from hydra.core.global_hydra import GlobalHydra
 
     from causal_cli import pipeline
-    from causal_cli.app import VERSION_BASE, conf_dir
     from causal_cli.schema import register_configs
+    from causal_cli.task import VERSION_BASE, conf_dir
     from causal_cli.validate import validate
 
     register_configs()
