@@ -258,7 +258,7 @@ def test_scorecard_view_from_a_real_sweep_folder(tmp_path):
 
 
 def test_progress_object_reports_notices_without_bars():
-    """What the api passes down to simulations: add/advance for bars, notice for one-line heads-ups."""
+    """What the api passes down to simulations (add/advance), and the one-line heads-up they may print."""
     from rich.console import Console
 
     from causal_cli.report import console
@@ -270,7 +270,7 @@ def test_progress_object_reports_notices_without_bars():
         with console.progress(bars=False) as bar:
             task = bar.add("placebo", total=3)
             bar.advance(task, 3)
-            bar.notice("placebo: 3 simulations projected to take about 2 h")
+            console.notice("placebo: 3 simulations projected to take about 2 h")
     finally:
         console._console = saved
     assert bar.progress.tasks[0].completed == 3

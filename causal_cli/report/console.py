@@ -60,17 +60,13 @@ class RichProgress:
     def advance(self, task, n: int = 1) -> None:
         self.progress.advance(task, n)
 
-    def notice(self, message: str) -> None:
-        """A heads-up from a long loop (e.g. a refutation projected to take long), printed above the bars."""
-        notice(message)
-
 
 @contextmanager
 def progress(bars: bool = True):
-    """The progress object the pipeline passes down to long loops (``add``, ``advance``, ``notice``).
+    """The progress object the pipeline passes down to long loops (``add``, ``advance``).
 
-    ``bars=False`` (e.g. ``report.console=false``) keeps the notices but draws no bars; bars are never
-    drawn when stderr is not a terminal.
+    ``bars=False`` (e.g. ``report.console=false``) draws no bars; bars are never drawn when stderr is
+    not a terminal. One-line heads-ups go through :func:`notice`.
     """
     bar = Progress(
         TextColumn("{task.description}"),
