@@ -6,6 +6,7 @@ the command line (:class:`Interrupts`); :func:`causal_cli.api.run` writes a fold
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -504,19 +505,31 @@ def launch(args: list[str], base_dir: str | None = None) -> list[str]:
     parsed = parser.parse_args(args)
     job = HydraTask(args, base_dir)
     if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
-        _run_hydra(
-            args=parsed,
-            args_parser=parser,
-            task_function=job,
-            config_path=str(conf_dir()),
-            config_name="config",
-        )
+        with _program_name("causal", args):  # Hydra's help and completion scripts name sys.argv[0]
+            _run_hydra(
+                args=parsed,
+                args_parser=parser,
+                task_function=job,
+                config_path=str(conf_dir()),
+                config_name="config",
+            )
         return []
     hydra = main_hydra(parsed)
     try:
         return _launch_jobs(hydra, parsed, job)
     finally:
         GlobalHydra.instance().clear()
+
+
+@contextlib.contextmanager
+def _program_name(name: str, args: list[str]):
+    """``sys.argv`` as the installed command's own, only while Hydra writes help or completion text."""
+    saved = sys.argv
+    sys.argv = [name, *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def main_hydra(parsed):

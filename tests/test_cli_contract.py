@@ -179,7 +179,7 @@ def test_fish_install_script(capsys):
 )
 def test_refuter_deletions_compose(compose_cfg, override, kept):
     cfg = validate(compose_cfg(hydra_deletions([override])))
-    assert set(cfg.refuters) - {"n_jobs"} == kept
+    assert set(cfg.refuters) - {"n_jobs", "backend", "address"} == kept
 
 
 def read(folder):
