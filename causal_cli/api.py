@@ -83,7 +83,7 @@ def _compose(overrides: list[str], config_dir, config_name: str) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()
     try:
-        preflight.check(args)
+        preflight.check(args, values=False)  # validated below, once the graph / frame are in
         parsed = get_args_parser().parse_args(args)
         hydra = task.main_hydra(parsed)
         cfg = hydra.compose_config(

@@ -26,12 +26,13 @@ MAX_FILES = 2_000
 MAX_COMPOSES = 64
 
 
-def check(args: list[str]) -> None:
+def check(args: list[str], values: bool = True) -> None:
     """Raise ConfigError (or Hydra's own composition error) when the command line may not run.
 
     Besides the allow-list, every value is validated here (causal_cli.validate) as the job would,
     so a bad value (``dgp.n=-3``) is refused before a run folder exists; in a multirun, each swept
-    value (see :func:`validate_sweep`).
+    value (see :func:`validate_sweep`). ``values=False``: the caller validates the values itself
+    (the Python API, which adds a graph or a data frame to the composed config first).
     """
     for arg in args:
         trust.check_override(arg)
@@ -50,7 +51,8 @@ def check(args: list[str]) -> None:
         for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
             check_folder(folder)
         check_composed(cfg)
-    validate_sweep(parsed, cfgs)
+    if values:
+        validate_sweep(parsed, cfgs)
 
 
 def parse(args: list[str]):
