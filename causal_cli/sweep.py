@@ -413,7 +413,24 @@ class ProgressCallback(Callback):
             return
         from causal_cli.report import console
 
-        console.sweep_progress(done, failed, sweep_size(sweep_dir), sweep_elapsed_s(sweep_dir))
+        total, elapsed = sweep_size(sweep_dir), sweep_elapsed_s(sweep_dir)
+        console.sweep_progress(done, failed, total, elapsed, eta_s=self._eta(done, total, elapsed))
+
+    def _eta(self, done: int, total: int | None, elapsed: float | None) -> float | None:
+        """Seconds left at the pace of the jobs since the first one this process saw end.
+
+        The first job also pays the imports and the first composition (seconds, against a fraction of a
+        second per later job): timed from the sweep's start, its pace made the first ETAs 15x too long.
+        None (the console then divides the elapsed time by the jobs done) until a second job has ended,
+        and for launchers whose jobs end in other processes.
+        """
+        first = getattr(self, "_first_end", None)
+        if elapsed is None or not total:
+            return None
+        if first is None or done <= first[0]:
+            self._first_end = (done, elapsed)
+            return None
+        return (elapsed - first[1]) / (done - first[0]) * max(total - done, 0)
 
 
 def record_job_end(sweep_dir: Path, status: str) -> tuple[int, int]:
