@@ -413,7 +413,11 @@ class ProgressCallback(Callback):
             return
         from causal_cli.report import console
 
-        total, elapsed = sweep_size(sweep_dir), sweep_elapsed_s(sweep_dir)
+        # the size is fixed for the sweep: parse multirun.yaml once (after every job it took 3% of a sweep)
+        cached = getattr(self, "_size", None)
+        total = cached[1] if cached and cached[0] == sweep_dir else sweep_size(sweep_dir)
+        self._size = (sweep_dir, total)
+        elapsed = sweep_elapsed_s(sweep_dir)
         console.sweep_progress(done, failed, total, elapsed, eta_s=self._eta(done, total, elapsed))
 
     def _eta(self, done: int, total: int | None, elapsed: float | None) -> float | None:
