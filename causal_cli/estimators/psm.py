@@ -70,7 +70,8 @@ def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGH
         return np.zeros((at.size, Xs.shape[1]))
     pos = (np.cumsum(in_group) - in_group)[at]
     lo, hi = match_ranges(s[pool_at], pos, s[at], neighbours)
-    Xc = Xs[pool_at] - Xs[pool_at].mean(axis=0)
+    pooled = Xs[pool_at]  # gathered once, centred in place
+    Xc = np.subtract(pooled, pooled.mean(axis=0), out=pooled)
     yc = ys[pool_at] - ys[pool_at].mean()
     count = (hi - lo).astype(float)[:, None]
     sum_x = range_sums(Xc, lo, hi)
@@ -273,7 +274,8 @@ class PSMEstimator(BaseEstimator):
         # c' I^-1 c does not depend on the covariates' units in theory, and in floating point only on
         # comparable scales: a confounder in the tens of millions made the information matrix singular
         spread = Xs.std(axis=0)
-        Zs = (Xs - Xs.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        Zs = np.subtract(Xs, Xs.mean(axis=0), out=Xs)  # in place: Xs is not used again (two copies fewer)
+        Zs /= np.where(spread > 0, spread, 1.0)
         covs = [conditional_covariances(s, group, Zs, y_net, at) for group in (t, ~t)]
         design = np.column_stack([np.ones(at.size), Zs[at]])
         change = ai2016_variance_change(
