@@ -31,6 +31,7 @@ process and the worker processes it waited for.
     python benchmarks/bench_vs_dowhy.py                  # 10k (3 runs), 100k, 1M: about 16 minutes on 2 cores
     python benchmarks/bench_vs_dowhy.py --quick          # 10k, 5 simulations: a smoke test, < 1 minute
     python benchmarks/bench_vs_dowhy.py --sizes 100000 --json out.json
+    python benchmarks/bench_vs_dowhy.py --sizes 10000000   # 10M: DoWhy runs 6 simulations per refuter, scaled
 """
 
 from __future__ import annotations
