@@ -31,11 +31,13 @@ process and the worker processes it waited for.
     python benchmarks/bench_vs_dowhy.py                  # 10k (3 runs), 100k, 1M: about 16 minutes on 2 cores
     python benchmarks/bench_vs_dowhy.py --quick          # 10k, 5 simulations: a smoke test, < 1 minute
     python benchmarks/bench_vs_dowhy.py --sizes 100000 --json out.json
+    python benchmarks/bench_vs_dowhy.py --sizes 10000000   # 10M: DoWhy runs 6 simulations per refuter, scaled
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -243,16 +245,31 @@ def _kb(path: str, field: str) -> int:
     return 0
 
 
+def _children_of(pid: int, tree: dict[int, list[int]] | None) -> list[int]:
+    """``pid``'s child processes: from ``/proc/PID/task/*/children`` (a few reads), else the full table."""
+    if tree is not None:
+        return tree.get(pid, [])
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in task.read_text().split()]
+    return out
+
+
+#: whether this kernel lists each task's children (CONFIG_PROC_CHILDREN); else walk every /proc entry
+_CHILDREN_FILES = Path("/proc/self/task").exists() and any(Path("/proc/self/task").glob("*/children"))
+
+
 def tree_memory_mb(root: int) -> tuple[float, float]:
     """``(RSS, PSS)`` summed over ``root`` and its descendants; PSS splits shared pages between them."""
-    tree = _children()
+    tree = None if _CHILDREN_FILES else _children()
     rss = pss = 0
     stack = [root]
     while stack:
         pid = stack.pop()
         rss += _kb(f"/proc/{pid}/status", "VmRSS:")
         pss += _kb(f"/proc/{pid}/smaps_rollup", "Pss:")
-        stack.extend(tree.get(pid, []))
+        stack.extend(_children_of(pid, tree))
     return rss / 1024, pss / 1024
 
 

@@ -28,15 +28,23 @@ def build_estimation_data(frame, graph, identification):
     from causal_cli.data import CLUSTER, WEIGHTS, expand_columns
     from causal_cli.estimators.base import EstimationData
 
-    def block(names):
-        if not names:
-            return np.empty((len(frame), 0))
-        return frame[expand_columns(frame, names)].to_numpy(dtype=float)
+    def block(names, first=0):
+        """``(n, p)`` float view of a ``(first + p, n)`` array filled column by column (one copy of the
+        data; ``frame[names].to_numpy()`` made two), laid out as that call did (column-major)."""
+        names = expand_columns(frame, names) if names else []
+        out = np.empty((first + len(names), len(frame)))
+        for row, name in enumerate(names, start=first):
+            out[row] = frame[name].to_numpy(dtype=float)
+        return out[first:].T
 
+    # the adjustment set goes straight into EstimationData.columns ([1, X] transposed), not copied there later
+    X = block(identification.adjustment_set, first=1)
+    X.base[0] = 1.0
     return EstimationData(
         t=frame[graph.treatment].to_numpy(dtype=float),
         y=frame[graph.outcome].to_numpy(dtype=float),
-        X=block(identification.adjustment_set),
+        X=X,
+        _columns=X.base,
         covariates=tuple(expand_columns(frame, identification.adjustment_set)),
         instruments=block(identification.instruments) if identification.instruments else None,
         instrument_names=tuple(expand_columns(frame, identification.instruments)),

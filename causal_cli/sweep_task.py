@@ -113,7 +113,28 @@ class ProgressCallback(Callback):
             return
         from causal_cli.report import console
 
-        console.sweep_progress(done, failed, sweep.sweep_size(sweep_dir), sweep.sweep_elapsed_s(sweep_dir))
+        # the size is fixed for the sweep: parse multirun.yaml once (after every job it took 3% of a sweep)
+        cached = getattr(self, "_size", None)
+        total = cached[1] if cached and cached[0] == sweep_dir else sweep.sweep_size(sweep_dir)
+        self._size = (sweep_dir, total)
+        elapsed = sweep.sweep_elapsed_s(sweep_dir)
+        console.sweep_progress(done, failed, total, elapsed, eta_s=self._eta(done, total, elapsed))
+
+    def _eta(self, done: int, total: int | None, elapsed: float | None) -> float | None:
+        """Seconds left at the pace of the jobs since the first one this process saw end.
+
+        The first job also pays the imports and the first composition (seconds, against a fraction of a
+        second per later job): timed from the sweep's start, its pace made the first ETAs 15x too long.
+        None (the console then divides the elapsed time by the jobs done) until a second job has ended,
+        and for launchers whose jobs end in other processes.
+        """
+        first = getattr(self, "_first_end", None)
+        if elapsed is None or not total:
+            return None
+        if first is None or done <= first[0]:
+            self._first_end = (done, elapsed)
+            return None
+        return (elapsed - first[1]) / (done - first[0]) * max(total - done, 0)
 
 
 def record_job_end(sweep_dir: Path, status: str) -> tuple[int, int]:

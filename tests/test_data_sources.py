@@ -345,3 +345,92 @@ def test_experiment_in_the_users_own_config_dir(run_causal, tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = read_results(run_dir)
     assert (result["graph"]["name"], result["target_units"], result["n_rows"]) == ("shop", "att", N)
+
+
+def _statements(engine_events):
+    """Every SQL statement SQLAlchemy sends, with the columns its result carries."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, [d[0] for d in cursor.description or ()]))
+
+    event.listen(Engine, "after_cursor_execute", record)
+    engine_events.append(lambda: event.remove(Engine, "after_cursor_execute", record))
+    return sent
+
+
+@pytest.fixture
+def sql_statements():
+    undo = []
+    yield _statements(undo)
+    for fn in undo:
+        fn()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///wide.sqlite", "duckdb:///wide.duckdb"])
+def test_sql_reads_only_the_graph_columns_of_a_wide_query(compose_cfg, tmp_path, url, sql_statements):
+    frame = observational_frame()
+    wide = frame.assign(notes=["x" * 200] * N, user_id=np.arange(N))
+    (_sqlite if url.startswith("sqlite") else _duckdb)(tmp_path / url.split("///")[1], wide)
+    cfg = validate(
+        compose_cfg(
+            [
+                *GRAPH[:3],
+                "graph.confounders=[age,region]",
+                "data.categorical=[region]",
+                "data=sql",
+                f"data.url={url}",
+                "data.query='select * from obs;'",
+            ]
+        )
+    )
+    graph = CausalGraph.from_config(cfg.graph)
+    dataset = load_dataset(cfg, graph, base_dir=str(tmp_path))
+    # the statement whose rows are fetched names only the graph's columns: notes, user_id and visits stay in
+    # the database (the first statement only reads the header: no row is fetched from it)
+    fetched = [columns for statement, columns in sql_statements if "causal_source" in statement]
+    assert fetched == [["age", "region", "treated", "spend"]]
+    assert list(dataset.frame.columns[:4]) == ["age", "region", "treated", "spend"]
+    np.testing.assert_array_equal(dataset.frame["spend"].to_numpy(), frame["spend"].to_numpy())
+
+
+def test_sql_query_that_cannot_be_a_subquery_is_read_whole(tmp_path, sql_statements):
+    from causal_cli.data.sql import SQLDataConfig, SQLSource
+
+    # a PRAGMA is no subquery: the projection fails, and the query is read as given, then cut
+    _sqlite(tmp_path / "obs.sqlite", observational_frame())
+    sql_statements.clear()  # writing the table sent its own
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.structured(SQLDataConfig(url="sqlite:///obs.sqlite", query="pragma table_info(obs)"))
+    source = SQLSource(cfg)
+    frame, header = source.read(["name", "pk"], str(tmp_path))
+    assert header == ["cid", "name", "type", "notnull", "dflt_value", "pk"]
+    assert list(frame.columns) == ["name", "pk"]
+    assert list(frame["name"]) == list(observational_frame().columns)
+    assert [c for _, c in sql_statements if c] == [header, header]  # the header, then the rows
+
+
+def test_parquet_reads_only_the_graph_columns(compose_cfg, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    frame = observational_frame().assign(notes=["x" * 200] * N, user_id=np.arange(N))
+    frame.to_parquet(tmp_path / "wide.parquet", index=False)
+    read = []
+    real = pq.read_table
+
+    def spy(source, *args, columns=None, **kwargs):  # the real reader, recording what it was asked for
+        table = real(source, *args, columns=columns, **kwargs)
+        read.append(table.column_names)
+        return table
+
+    monkeypatch.setattr(pq, "read_table", spy)
+    cfg = validate(
+        compose_cfg([*GRAPH[:3], "graph.confounders=[age]", "data=parquet", "data.path=wide.parquet"])
+    )
+    dataset = load_dataset(cfg, CausalGraph.from_config(cfg.graph), base_dir=str(tmp_path))
+    assert read == [["age", "treated", "spend"]]
+    assert list(dataset.frame.columns) == ["age", "treated", "spend"]

@@ -414,3 +414,17 @@ def test_a_reused_sweep_folder_counts_progress_from_zero(tmp_path):
     ProgressCallback().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     assert record_job_end(tmp_path, "failed") == (1, 1)
     assert record_job_end(tmp_path, "ok") == (2, 1)
+
+
+def test_sweep_eta_uses_the_pace_after_the_first_job():
+    """The first job also pays the imports: the ETA from the second job on is the later jobs' pace."""
+    from causal_cli.report.console import sweep_progress_line
+    from causal_cli.sweep_task import ProgressCallback
+
+    callback = ProgressCallback()
+    assert callback._eta(1, 50, 30.0) is None  # first job: 30 s, mostly imports
+    assert callback._eta(2, 50, 32.0) == 2.0 * 48  # then 2 s per job
+    assert callback._eta(4, 50, 36.0) == 2.0 * 46
+    assert callback._eta(50, 50, 132.0) == 0.0
+    assert "eta 0:01:36" in sweep_progress_line(2, 0, 50, 32.0, eta_s=96.0)
+    assert "eta 0:12:00" in sweep_progress_line(2, 0, 50, 30.0)  # without it: elapsed / done x left

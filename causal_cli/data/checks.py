@@ -159,7 +159,7 @@ def binary_treatment(column: pd.Series, name: str, notes: list[str]) -> pd.Serie
         values = pd.unique(column)
         if not set(values.tolist()) <= {0, 1}:
             raise DataError(_not_binary(name, column))
-        coded = column.astype("int64")
+        coded = column.astype("int64", copy=False)
     else:
         text = column.astype(str).str.strip().str.lower()
         if not set(pd.unique(text)) <= {*TRUE_WORDS, *FALSE_WORDS}:

@@ -117,12 +117,14 @@ class SQLSource(TableSource):
             engine = create_engine(url, connect_args=connect_args)
             try:
                 with engine.connect() as conn:
-                    result = conn.execution_options(stream_results=True).execute(text(str(self.cfg.query)))
+                    conn = conn.execution_options(stream_results=True)
+                    result = conn.execute(text(str(self.cfg.query)))
                     header = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
                     check_unique_columns(header, f"the result of data.query on {where}")
                     keep = header if columns is None else [c for c in header if c in set(columns)]
+                    result, names = _projected(conn, result, header, keep, str(self.cfg.query))
                     while rows := result.fetchmany(int(self.cfg.chunksize)):
-                        chunk = pd.DataFrame.from_records(rows, columns=header)
+                        chunk = pd.DataFrame.from_records(rows, columns=names)
                         chunks.append(chunk[keep])
             finally:
                 engine.dispose()
@@ -140,6 +142,29 @@ class SQLSource(TableSource):
             quiet()
         frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=keep)
         return frame, header
+
+
+def _projected(conn, result, header: list[str], keep: list[str], query: str):
+    """``(result, its columns)``: when only some of the query's columns are used, the query again as a
+    subquery that selects just those (the database reads and sends nothing else: a 10M-row table with
+    extra columns is not fetched whole); else the query's own result.
+
+    The first result only told the header (a streamed result: no row is fetched), and is closed. A query
+    that cannot be a subquery (a trailing statement, a dialect's own syntax) is read whole and cut.
+    """
+    from sqlalchemy import text
+
+    if len(keep) == len(header):
+        return result, header
+    statement = query.strip().rstrip(";").rstrip()
+    quote = conn.dialect.identifier_preparer.quote
+    projection = f"select {', '.join(quote(c) for c in keep)} from ({statement}) as causal_source"
+    result.close()
+    try:
+        return conn.execute(text(projection)), keep
+    except Exception:  # noqa: BLE001 - any failure: fall back to the query as given
+        conn.rollback()  # a failed statement aborts the transaction on some databases (PostgreSQL)
+        return conn.execute(text(query)), header
 
 
 #: pip package of a missing database driver module

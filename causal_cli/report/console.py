@@ -83,14 +83,19 @@ def progress(bars: bool = True):
         yield RichProgress(bar)
 
 
-def sweep_progress(done: int, failed: int, total: int | None, elapsed_s: float | None) -> None:
+def sweep_progress(
+    done: int, failed: int, total: int | None, elapsed_s: float | None, eta_s: float | None = None
+) -> None:
     """One line after each job of a sweep: a bar, ``done/total jobs``, failures, elapsed time and ETA."""
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        sweep_progress_line(done, failed, total, elapsed_s)
+        sweep_progress_line(done, failed, total, elapsed_s, eta_s)
     )
 
 
-def sweep_progress_line(done: int, failed: int, total: int | None, elapsed_s: float | None) -> str:
+def sweep_progress_line(
+    done: int, failed: int, total: int | None, elapsed_s: float | None, eta_s: float | None = None
+) -> str:
+    """``eta_s``: the caller's estimate of the seconds left; None = elapsed time / jobs done x jobs left."""
     from datetime import timedelta
 
     def clock(seconds: float) -> str:
@@ -109,7 +114,7 @@ def sweep_progress_line(done: int, failed: int, total: int | None, elapsed_s: fl
     if elapsed_s is not None:
         parts.append(f"{clock(elapsed_s)} elapsed")
         if total and 0 < done < total:
-            parts.append(f"eta {clock(elapsed_s * (total - done) / done)}")
+            parts.append(f"eta {clock(eta_s if eta_s is not None else elapsed_s * (total - done) / done)}")
     return " · ".join(parts)
 
 

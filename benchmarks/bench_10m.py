@@ -1,0 +1,164 @@
+"""10M-row studies, end to end: wall, CPU and peak memory of ``causal run`` in one command.
+
+Three studies, each a ``causal run`` subprocess (composition, pipeline, console report, run folder,
+pictures and the helper process included):
+
+- ``psm``: the simulated ``product_growth`` study at ``--n`` rows, PSM (ATE) with its analytic SE, no
+  refuters (targets: under 20 s wall on 2 cores, data generation included; peak PSS under 4 GB);
+- ``pipeline``: the seed pipeline (psm + placebo (permute) + random common cause + data subset (0.8),
+  ``--sims`` simulations each; target: under 5 minutes, peak PSS under 4 GB);
+- ``parquet``: the same study read from a Parquet file of the same data with four extra columns
+  (an id, a country, two numbers): only the graph's four columns are read (target: the peak above
+  a 10k-row run of the same study under 2x the size of those columns). The file is written once to
+  ``--parquet`` (kept between runs).
+
+Memory is PSS (shared pages split between the processes sharing them) summed over the command's
+process tree, sampled every 0.25 s (``bench_vs_dowhy.run_monitored``). CPU seconds: the command and
+the worker processes it waited for. The load average is printed next to every number.
+
+    python benchmarks/bench_10m.py                      # all three at 10M rows
+    python benchmarks/bench_10m.py --studies psm,parquet --n 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_vs_dowhy import compose_config, load_average, run_monitored  # noqa: E402
+
+STUDIES = ("psm", "pipeline", "parquet")
+#: the graph's columns (what a Parquet study must read) and the extra ones it must not
+GRAPH_COLUMNS = ("account_age", "activity", "feature_used", "spend")
+
+
+def causal_command() -> list[str]:
+    exe = Path(sys.executable).with_name("causal")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "causal_cli.cli"]
+
+
+def write_parquet(path: Path, n: int, seed: int = 0) -> None:
+    """The simulated ``product_growth`` data plus four columns the graph does not use."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from causal_cli.data.synthetic import ProductGrowthDGP, ProductGrowthDGPConfig
+
+    frame, _ = ProductGrowthDGP(ProductGrowthDGPConfig(n=n, seed=seed, confounding="strong")).simulate(
+        np.random.default_rng(np.random.SeedSequence(seed))
+    )
+    rng = np.random.default_rng(seed + 1)
+    table = pa.table(
+        {
+            "user_id": np.arange(n, dtype=np.int64),
+            "country": pa.array(rng.choice(["US", "DE", "FR", "JP"], n)).dictionary_encode(),
+            **{name: frame[name].to_numpy() for name in GRAPH_COLUMNS},
+            "sessions_last_week": rng.poisson(5.0, n).astype(np.int64),
+            "revenue_last_year": rng.gamma(2.0, 50.0, n),
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp, row_group_size=1_000_000)
+    tmp.replace(path)
+
+
+def study_overrides(study: str, n: int, sims: int, parquet: Path) -> list[str]:
+    if study == "pipeline":
+        return compose_config(n, sims, -1)[1]
+    base = ["seed=0", f"dgp.n={n}", "dgp.confounding=strong", "estimator=psm", "refuters=[]"]
+    if study == "parquet":
+        base += ["data=parquet", f"data.path={parquet}"]
+    return base
+
+
+def run_study(study: str, n: int, sims: int, parquet: Path) -> dict:
+    load = load_average()
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [
+            *causal_command(),
+            "run",
+            *study_overrides(study, n, sims, parquet),
+            f"hydra.run.dir={tmp}/run",
+        ]
+        run = run_monitored(argv, cwd=tmp, env={**os.environ, "COLUMNS": "120"})
+        if run["code"] != 0:
+            raise SystemExit(f"{study}: causal run failed (exit {run['code']}): {run['stderr'][-2000:]}")
+        results = json.loads((Path(tmp) / "run" / "results.json").read_text())
+    return {
+        "study": study,
+        "n": n,
+        "wall_s": round(run["wall"], 2),
+        "cpu_s": round(run["cpu_s"], 2),
+        "peak_pss_mb": round(run["peak_pss_mb"]),
+        "peak_rss_mb": round(run["peak_rss_mb"]),
+        "estimate": results.get("estimate"),
+        "std_error": results.get("std_error"),
+        "timings": results.get("timings"),
+        "load_before": load,
+        "load_after": load_average(),
+        "argv": argv,
+    }
+
+
+def baseline_pss_mb(parquet: Path, n: int = 10_000) -> float:
+    """Peak PSS of the same Parquet study at ``n`` rows: what a run costs whatever the data's size
+    (interpreter, imports, helper process, report)."""
+    small = parquet.with_name(f"{parquet.stem}_baseline_{n}.parquet")
+    if not small.exists():
+        write_parquet(small, n)
+    return run_study("parquet", n, 0, small)["peak_pss_mb"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000_000, help="rows (default 10M)")
+    parser.add_argument("--sims", type=int, default=100, help="simulations per refuter (pipeline)")
+    parser.add_argument("--studies", default=",".join(STUDIES), help=f"comma-separated: {', '.join(STUDIES)}")
+    parser.add_argument(
+        "--parquet", default=None, help="the Parquet file (written if missing; default: a temp folder path)"
+    )
+    parser.add_argument("--json", help="also write the measurements to this JSON file")
+    args = parser.parse_args(argv)
+    studies = [s for s in args.studies.split(",") if s]
+    unknown = [s for s in studies if s not in STUDIES]
+    if unknown:
+        parser.error(f"unknown study {unknown[0]!r}; allowed: {', '.join(STUDIES)}")
+    parquet = Path(args.parquet or Path(tempfile.gettempdir()) / f"causal_bench_{args.n}.parquet")
+    print(f"# causal run at n = {args.n:,}; python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    out = []
+    for study in studies:
+        if study == "parquet" and not parquet.exists():
+            print(f"# writing {parquet} ...", flush=True)
+            write_parquet(parquet, args.n)
+        res = run_study(study, args.n, args.sims, parquet)
+        line = (
+            f"{study:8s} wall {res['wall_s']:7.2f} s  cpu {res['cpu_s']:7.2f} s  peak PSS {res['peak_pss_mb']:6d} MB"
+            f"  estimate {res['estimate']:.4f} (SE {res['std_error']:.4f})  load {res['load_before']} -> "
+            f"{res['load_after']}"
+        )
+        if study == "parquet":
+            columns_mb = args.n * 8 * len(GRAPH_COLUMNS) / 2**20
+            res["graph_columns_mb"] = round(columns_mb)
+            res["baseline_pss_mb"] = round(baseline_pss_mb(parquet))
+            above = res["peak_pss_mb"] - res["baseline_pss_mb"]
+            line += (
+                f"\n         graph columns {columns_mb:.0f} MB; peak above a 10k-row run's "
+                f"{res['baseline_pss_mb']} MB: {above} MB = {above / columns_mb:.2f}x the columns"
+            )
+        print(line, flush=True)
+        print(f"         stages: {res['timings']}", flush=True)
+        out.append(res)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
