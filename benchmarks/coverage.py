@@ -73,7 +73,7 @@ def variants(estimators, cells) -> tuple[list[dict], list[dict]]:
     from causal_cli import registry
 
     specs = [(name, name, None, ()) for name in estimators]
-    specs += [e for e in EXTRAS if e[1] in estimators and set(e[2]) & set(cells)]
+    specs += [e for e in EXTRAS if e[0] in estimators and set(e[2]) & set(cells)]
     ok, skipped = [], []
     for label, name, only, overrides in specs:
         for target in TARGETS:
@@ -376,7 +376,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a handful of reps at small n (CI smoke test)")
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
-    parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
+    parser.add_argument(
+        "--estimators",
+        nargs="+",
+        default=[*ESTIMATORS, *(e[0] for e in EXTRAS)],
+        help="estimators and extra rows by label (aipw_hgb: aipw with gradient boosting, misspecified cell)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--unit-reps", type=int, default=None, help="reps per cell with the unit check (10)")
