@@ -384,6 +384,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--first-rep",
+        type=int,
+        default=0,
+        help="replications first-rep .. first-rep + reps - 1 (extend an earlier run; grid_compare.py --combine)",
+    )
     parser.add_argument("--unit-reps", type=int, default=None, help="reps per cell with the unit check (10)")
     parser.add_argument(
         "--truth-draws", type=int, default=None, help="units simulated for the population ATT"
@@ -418,7 +424,7 @@ def main(argv=None) -> int:
             n = CELLS[cell].quick_n if args.quick else CELLS[cell].n
             chunks = parallel(
                 delayed(one_replication)(cell, index, rep, n, jobs, args.seed, rep < args.unit_reps)
-                for rep in range(args.reps)
+                for rep in range(args.first_rep, args.first_rep + args.reps)
             )
             rows += [row for chunk in chunks for row in chunk]
             done.append(cell)

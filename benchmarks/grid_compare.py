@@ -2,6 +2,10 @@
 
     python benchmarks/grid_compare.py benchmarks/results/coverage_grid_before.csv \\
         benchmarks/results/coverage_grid_after.csv
+
+``--combine OUT A.csv B.csv ...`` instead pools summary CSVs of disjoint replications of the same rows
+(``coverage.py --first-rep``) into one CSV, from each part's moments (reps, bias, RMSE, SD, ...), and
+appends rows found in one part only.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+
+import numpy as np
 
 BAND = (0.93, 0.97)
 
@@ -54,7 +60,66 @@ def compare(before: dict, after: dict) -> str:
     return "\n".join(lines)
 
 
+#: averaged over the parts weighted by their replications
+MEANS = ("bias", "rmse", "coverage", "coverage_sample", "width", "mean_se", "fit_ms", "truth_sample_mean")
+
+
+def pool(parts: list[dict]) -> dict:
+    """One summary row from rows of disjoint replications (means weighted by reps; SD from the moments)."""
+    fitted = [p for p in parts if int(p["reps"]) > 0]
+    if len(fitted) < 2:
+        return dict(fitted[0] if fitted else parts[0])
+    reps = np.array([int(p["reps"]) for p in fitted], dtype=float)
+    out = dict(fitted[0])
+    for key in MEANS:
+        values = np.array([float(p[key]) for p in fitted])
+        out[key] = float(values @ reps / reps.sum())
+    # RMSE pools mean squares, not roots
+    out["rmse"] = float(np.sqrt(np.array([float(p["rmse"]) ** 2 for p in fitted]) @ reps / reps.sum()))
+    means = np.array([float(p["bias"]) for p in fitted])
+    sds = np.array([float(p["sd"]) for p in fitted])
+    total = reps.sum()
+    squares = ((reps - 1) * sds**2 + reps * means**2).sum()
+    out["sd"] = float(np.sqrt((squares - total * out["bias"] ** 2) / (total - 1)))
+    out["se_sd"] = out["mean_se"] / out["sd"]
+    out["reps"] = int(total)
+    out["failed"] = sum(int(p["failed"] or 0) for p in parts)
+    shifts = [float(p["unit_shift"]) for p in fitted if p["unit_shift"] not in ("", "nan")]
+    out["unit_shift"] = max(shifts) if shifts else float("nan")
+    out["ci_method"] = ",".join(sorted({m for p in fitted for m in p["ci_method"].split(",")}))
+    lo, hi = BAND
+    flags = ["UNDER-covers"] if out["coverage"] < lo else ["OVER-covers"] if out["coverage"] > hi else []
+    flags += [
+        f for p in fitted for f in p["flags"].split(", ") if f and "covers" not in f and "failed" not in f
+    ]
+    if out["failed"]:
+        flags.append(f"{out['failed']} failed")
+    out["flags"] = ", ".join(dict.fromkeys(flags))
+    return out
+
+
+def combine(paths: list[Path], out: Path) -> None:
+    rows: dict[tuple, list[dict]] = {}
+    fields: list[str] = []
+    for path in paths:
+        with path.open() as fh:
+            reader = csv.DictReader(fh)
+            fields = fields or list(reader.fieldnames)
+            for row in reader:
+                rows.setdefault((row["cell"], row["estimator"], row["target"]), []).append(row)
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for parts in rows.values():
+            row = pool(parts)
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--combine":
+        combine([Path(p) for p in argv[2:]], Path(argv[1]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)

@@ -131,6 +131,19 @@ def brute_force_ai2006(ps, t, y, target, matches):
         nearest = same[d == d.min()]
         j = nearest.size
         sigma2[i] = j / (j + 1) * (y[i] - y[nearest].mean()) ** 2
+    # each variance averaged over its arm's ceil(sqrt(m)) // 2 neighbours either side in score order,
+    # tied units sharing one value before and after
+    for arm in (True, False):
+        rows = np.flatnonzero(t == arm)
+        rows = rows[np.argsort(ps[rows], kind="stable")]
+        half = int(np.ceil(np.sqrt(rows.size))) // 2
+
+        def tie_mean(v, rows=rows):
+            return np.array([v[ps[rows] == ps[i]].mean() for i in rows])
+
+        v = tie_mean(sigma2[rows])
+        v = np.array([v[max(r - half, 0) : r + half + 1].mean() for r in range(rows.size)])
+        sigma2[rows] = tie_mean(v)
     var = ((effect_i[own] - tau) ** 2).sum() + ((K**2 + 2 * own * K - Q) * sigma2).sum()
     return tau, np.sqrt(var) / own.sum(), effect_i
 

@@ -29,6 +29,7 @@ from causal_cli.estimators.matching import (
     range_use,
     range_within,
     regression_use,
+    smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
     weighted_slopes,
 )
@@ -250,7 +251,9 @@ class PSMEstimator(BaseEstimator):
         sigma2 = np.empty(data.n)
         for group in (t, ~t):
             rows = np.flatnonzero(group)
-            sigma2[rows] = tied_neighbour_variance_sorted(s[rows], y_net[rows])
+            sigma2[rows] = smoothed_variance_sorted(
+                s[rows], tied_neighbour_variance_sorted(s[rows], y_net[rows])
+            )
         se = abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
