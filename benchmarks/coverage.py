@@ -16,6 +16,9 @@ the estimate in units of its SE (flagged above 1%).
     python benchmarks/coverage.py --quick                # 3 reps, small n: a smoke test (seconds)
     python benchmarks/coverage.py --cells baseline heterogeneous --estimators psm aipw --reps 200
     python benchmarks/coverage.py --product-growth       # the tool's own DGP (the former coverage.py)
+    python benchmarks/coverage.py --cells misspecified --estimators aipw_hgb --targets ate --n 8000 --reps 60
+    python benchmarks/coverage.py ... --first-rep 150    # more replications of an earlier run (then
+                                                         # grid_compare.py --combine pools the two CSVs)
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def compose(overrides: list[str]):
         return validate(hydra_compose(config_name="config", overrides=overrides))
 
 
-def variants(estimators, cells) -> tuple[list[dict], list[dict]]:
+def variants(estimators, cells, targets=TARGETS) -> tuple[list[dict], list[dict]]:
     """Composed estimator configs: one per (estimator, target) the defaults accept; the others with why not."""
     from omegaconf import OmegaConf
 
@@ -76,7 +79,7 @@ def variants(estimators, cells) -> tuple[list[dict], list[dict]]:
     specs += [e for e in EXTRAS if e[0] in estimators and set(e[2]) & set(cells)]
     ok, skipped = [], []
     for label, name, only, overrides in specs:
-        for target in TARGETS:
+        for target in targets:
             row = {"label": label, "estimator": name, "target": target, "cells": only}
             try:
                 registry.load("estimator", name)
@@ -260,7 +263,7 @@ def render(table, skipped, truths, cells, args, seconds, outside) -> str:
     ]
     for cell in cells:
         c = CELLS[cell]
-        n = c.quick_n if args.quick else c.n
+        n = args.n or (c.quick_n if args.quick else c.n)
         lines.append(
             f"| {cell} | {n:,} | {truths[cell]['ate']:.3f} | {truths[cell]['att']:.3f} | {outside[cell]:.1%} | {c.about} |"
         )
@@ -382,6 +385,8 @@ def main(argv=None) -> int:
         default=[*ESTIMATORS, *(e[0] for e in EXTRAS)],
         help="estimators and extra rows by label (aipw_hgb: aipw with gradient boosting, misspecified cell)",
     )
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--n", type=int, default=None, help="sample size of every cell (default: the cell's)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
@@ -409,7 +414,7 @@ def main(argv=None) -> int:
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
-    jobs, skipped = variants(args.estimators, args.cells)
+    jobs, skipped = variants(args.estimators, args.cells, args.targets)
     if not jobs:
         print("nothing to run: " + "; ".join(f"{s['label']} {s['target']}: {s['why']}" for s in skipped))
         return 1
@@ -421,7 +426,7 @@ def main(argv=None) -> int:
     with Parallel(n_jobs=args.jobs, batch_size=4) as parallel:
         for cell in args.cells:
             index = list(CELLS).index(cell)
-            n = CELLS[cell].quick_n if args.quick else CELLS[cell].n
+            n = args.n or (CELLS[cell].quick_n if args.quick else CELLS[cell].n)
             chunks = parallel(
                 delayed(one_replication)(cell, index, rep, n, jobs, args.seed, rep < args.unit_reps)
                 for rep in range(args.first_rep, args.first_rep + args.reps)

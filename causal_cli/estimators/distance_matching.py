@@ -11,7 +11,8 @@ Units tied with the k-th nearest distance (up to rounding) share the match weigh
 (on by default) corrects each matched difference with within-arm regressions on the covariates
 fitted on the matched units (Abadie & Imbens 2011; Stata's ``teffects nnmatch, biasadj``): without it
 the estimate carries a matching bias that grows with the number of covariates.
-Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm.
+Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm, each
+conditional variance averaged over ~sqrt(m) nearest same-arm units (:func:`smoothed_variance`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Point estimates follow DoWhy's ``propensity_score_matching``: ATT matches each t
 control units, ATC each control to treated units, and ATE is their share-weighted average. Units
 tied with the k-th nearest score share the match weight (so the row order never picks a match).
 ``bias_adjust`` corrects each matched difference with within-arm regressions on the confounders
-(Abadie & Imbens 2011). Standard errors: Abadie & Imbens (2006) for the matches actually made,
-adjusted for the estimation of the built-in logistic propensity model (Abadie & Imbens 2016).
+(Abadie & Imbens 2011). Standard errors: Abadie & Imbens (2006) for the matches actually made, with
+each conditional variance averaged over ~sqrt(m) same-arm neighbours on the score
+(:func:`~causal_cli.estimators.matching.smoothed_variance_sorted`), adjusted for the estimation of the
+built-in logistic propensity model (Abadie & Imbens 2016).
 """
 
 from __future__ import annotations
