@@ -5,7 +5,8 @@
 
 ``--combine OUT A.csv B.csv ...`` instead pools summary CSVs of disjoint replications of the same rows
 (``coverage.py --first-rep``) into one CSV, from each part's moments (reps, bias, RMSE, SD, ...), and
-appends rows found in one part only.
+appends rows found in one part only, in the grid's order. ``--markdown CSV`` prints a summary CSV as
+the grid's table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 BAND = (0.93, 0.97)
+#: coverage.py's ESTIMATORS and extra rows, in its order (not imported: "coverage" is also a PyPI package)
+LABELS = ("psm", "ipw", "aipw", "dml", "regression", "ps_stratification", "distance_matching", "aipw_hgb")
 
 
 def read(path: Path) -> dict[tuple[str, str, str], dict]:
@@ -98,6 +101,40 @@ def pool(parts: list[dict]) -> dict:
     return out
 
 
+def grid_order(key: tuple[str, str, str]) -> tuple:
+    """Sort key: the grid's cell order, then the estimators' order in coverage.py, then the target."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from grid_dgps import CELLS
+
+    cells, labels = list(CELLS), list(LABELS)
+    cell, label, target = key
+    return (
+        cells.index(cell) if cell in cells else len(cells),
+        labels.index(label) if label in labels else len(labels),
+        target,
+    )
+
+
+def markdown(path: Path) -> str:
+    """The grid's main table from a summary CSV (the columns coverage.py prints)."""
+    lines = [
+        "| cell | estimator | target | reps | bias | RMSE | coverage | width | SE/SD | unit shift (SE) | ms/fit | flags |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in read(path).values():
+        if not int(r["reps"]):
+            lines.append(
+                f"| {r['cell']} | {r['estimator']} | {r['target']} | 0 | | | | | | | | {r['flags']} |"
+            )
+            continue
+        lines.append(
+            f"| {r['cell']} | {r['estimator']} | {r['target']} | {r['reps']} | {float(r['bias']):+.3f} | "
+            f"{float(r['rmse']):.3f} | {float(r['coverage']):.1%} | {float(r['width']):.3f} | "
+            f"{float(r['se_sd']):.2f} | {float(r['unit_shift']):.3g} | {float(r['fit_ms']):.0f} | {r['flags']} |"
+        )
+    return "\n".join(lines)
+
+
 def combine(paths: list[Path], out: Path) -> None:
     rows: dict[tuple, list[dict]] = {}
     fields: list[str] = []
@@ -110,8 +147,8 @@ def combine(paths: list[Path], out: Path) -> None:
     with out.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        for parts in rows.values():
-            row = pool(parts)
+        for key in sorted(rows, key=grid_order):
+            row = pool(rows[key])
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
@@ -119,6 +156,9 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--combine":
         combine([Path(p) for p in argv[2:]], Path(argv[1]))
+        return 0
+    if argv and argv[0] == "--markdown":
+        print(markdown(Path(argv[1])))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
