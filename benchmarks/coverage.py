@@ -75,7 +75,7 @@ def variants(estimators, cells, targets=TARGETS) -> tuple[list[dict], list[dict]
 
     from causal_cli import registry
 
-    specs = [(name, name, None, ()) for name in estimators]
+    specs = [(name, name, None, ()) for name in estimators if name not in {e[0] for e in EXTRAS}]
     specs += [e for e in EXTRAS if e[0] in estimators and set(e[2]) & set(cells)]
     ok, skipped = [], []
     for label, name, only, overrides in specs:
