@@ -6,7 +6,7 @@
 ``--combine OUT A.csv B.csv ...`` instead pools summary CSVs of disjoint replications of the same rows
 (``coverage.py --first-rep``) into one CSV, from each part's moments (reps, bias, RMSE, SD, ...), and
 appends rows found in one part only, in the grid's order. ``--markdown CSV`` prints a summary CSV as
-the grid's table.
+the grid's table, ``--coverage-table CSV`` the README's coverage table (ATE / ATT per cell and estimator).
 """
 
 from __future__ import annotations
@@ -135,6 +135,36 @@ def markdown(path: Path) -> str:
     return "\n".join(lines)
 
 
+def coverage_table(path: Path) -> str:
+    """README table: ATE / ATT coverage (%) per cell and estimator; a row's usual replications after the cell,
+    other counts next to the entry."""
+    from collections import Counter
+
+    rows = read(path)
+    cells = list(dict.fromkeys(c for c, _, _ in rows))
+    labels = [x for x in LABELS if any(e == x for _, e, _ in rows)]
+    heads = {"ps_stratification": "ps_strat.", "distance_matching": "dist. match.", "aipw_hgb": "aipw (HGB)"}
+    lines = [
+        "| cell (reps) | " + " | ".join(heads.get(x, x) for x in labels) + " |",
+        "| --- |" + " ---: |" * len(labels),
+    ]
+    for cell in cells:
+        usual = Counter(r["reps"] for (c, _, _), r in rows.items() if c == cell).most_common(1)[0][0]
+        entries = []
+        for label in labels:
+            found = [rows.get((cell, label, t)) for t in ("ate", "att")]
+            if not any(found):
+                entries.append("")
+                continue
+            text = " / ".join(
+                f"{100 * float(r['coverage']):.1f}" if r and int(r["reps"]) else "-" for r in found
+            )
+            reps = {r["reps"] for r in found if r}
+            entries.append(text + (f" ({'/'.join(sorted(reps))})" if reps != {usual} else ""))
+        lines.append(f"| {cell} ({usual}) | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
 def combine(paths: list[Path], out: Path) -> None:
     rows: dict[tuple, list[dict]] = {}
     fields: list[str] = []
@@ -156,6 +186,9 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--combine":
         combine([Path(p) for p in argv[2:]], Path(argv[1]))
+        return 0
+    if argv and argv[0] == "--coverage-table":
+        print(coverage_table(Path(argv[1])))
         return 0
     if argv and argv[0] == "--markdown":
         print(markdown(Path(argv[1])))
