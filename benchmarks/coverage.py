@@ -50,7 +50,12 @@ HGB = (
     "estimator.outcome_model={_target_:sklearn.ensemble.HistGradientBoostingRegressor,early_stopping:true}",
     "estimator.propensity_model={_target_:sklearn.ensemble.HistGradientBoostingClassifier,early_stopping:true}",
 )
-EXTRAS = (("aipw_hgb", "aipw", ("misspecified",), HGB),)
+#: psm with the Abadie-Imbens (2011) bias adjustment (not the default), on the correctly specified cells
+CORRECT = ("baseline", "limited_overlap", "heterogeneous", "small_n", "many_covariates", "mixed_scales")
+EXTRAS = (
+    ("aipw_hgb", "aipw", ("misspecified",), HGB),
+    ("psm_bias_adjusted", "psm", CORRECT, ("estimator.bias_adjust=true",)),
+)
 SEED = 2026
 
 

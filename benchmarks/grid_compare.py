@@ -20,7 +20,17 @@ import numpy as np
 
 BAND = (0.93, 0.97)
 #: coverage.py's ESTIMATORS and extra rows, in its order (not imported: "coverage" is also a PyPI package)
-LABELS = ("psm", "ipw", "aipw", "dml", "regression", "ps_stratification", "distance_matching", "aipw_hgb")
+LABELS = (
+    "psm",
+    "ipw",
+    "aipw",
+    "dml",
+    "regression",
+    "ps_stratification",
+    "distance_matching",
+    "aipw_hgb",
+    "psm_bias_adjusted",
+)
 
 
 def read(path: Path) -> dict[tuple[str, str, str], dict]:
@@ -143,7 +153,12 @@ def coverage_table(path: Path) -> str:
     rows = read(path)
     cells = list(dict.fromkeys(c for c, _, _ in rows))
     labels = [x for x in LABELS if any(e == x for _, e, _ in rows)]
-    heads = {"ps_stratification": "ps_strat.", "distance_matching": "dist. match.", "aipw_hgb": "aipw (HGB)"}
+    heads = {
+        "ps_stratification": "ps_strat.",
+        "distance_matching": "dist. match.",
+        "aipw_hgb": "aipw (HGB)",
+        "psm_bias_adjusted": "psm bias_adjust",
+    }
     lines = [
         "| cell (reps) | " + " | ".join(heads.get(x, x) for x in labels) + " |",
         "| --- |" + " ---: |" * len(labels),
