@@ -50,11 +50,10 @@ HGB = (
     "estimator.outcome_model={_target_:sklearn.ensemble.HistGradientBoostingRegressor,early_stopping:true}",
     "estimator.propensity_model={_target_:sklearn.ensemble.HistGradientBoostingClassifier,early_stopping:true}",
 )
-#: psm with the Abadie-Imbens (2011) bias adjustment (not the default), on the correctly specified cells
-CORRECT = ("baseline", "limited_overlap", "heterogeneous", "small_n", "many_covariates", "mixed_scales")
+#: psm without the Abadie-Imbens (2011) bias adjustment (DoWhy's plain matching; the default until s4)
 EXTRAS = (
     ("aipw_hgb", "aipw", ("misspecified",), HGB),
-    ("psm_bias_adjusted", "psm", CORRECT, ("estimator.bias_adjust=true",)),
+    ("psm_plain", "psm", None, ("estimator.bias_adjust=false",)),
 )
 SEED = 2026
 
@@ -81,7 +80,7 @@ def variants(estimators, cells, targets=TARGETS) -> tuple[list[dict], list[dict]
     from causal_cli import registry
 
     specs = [(name, name, None, ()) for name in estimators if name not in {e[0] for e in EXTRAS}]
-    specs += [e for e in EXTRAS if e[0] in estimators and set(e[2]) & set(cells)]
+    specs += [e for e in EXTRAS if e[0] in estimators and (e[2] is None or set(e[2]) & set(cells))]
     ok, skipped = [], []
     for label, name, only, overrides in specs:
         for target in targets:

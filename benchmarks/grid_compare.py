@@ -29,7 +29,7 @@ LABELS = (
     "ps_stratification",
     "distance_matching",
     "aipw_hgb",
-    "psm_bias_adjusted",
+    "psm_plain",
 )
 
 
@@ -157,7 +157,7 @@ def coverage_table(path: Path) -> str:
         "ps_stratification": "ps_strat.",
         "distance_matching": "dist. match.",
         "aipw_hgb": "aipw (HGB)",
-        "psm_bias_adjusted": "psm bias_adjust",
+        "psm_plain": "psm bias_adjust=false",
     }
     lines = [
         "| cell (reps) | " + " | ".join(heads.get(x, x) for x in labels) + " |",

@@ -184,7 +184,7 @@ def test_psm_standard_errors_equal_a_direct_evaluation_of_the_formulas(target):
     X = np.column_stack([rng.standard_normal(n), rng.integers(0, 3, n)])
     t = rng.random(n) < 1 / (1 + np.exp(-(0.8 * X[:, 0] - 0.4 * X[:, 1] + 0.3)))
     y = 1 + X @ [1.0, 0.7] + t * (1 + 0.5 * X[:, 0]) + rng.standard_normal(n)
-    est = PSMEstimator(target_units=target).fit(data_of(t, y, X))
+    est = PSMEstimator(target_units=target, bias_adjust=False).fit(data_of(t, y, X))
     ps = est.propensity_
     tau, se2006, effect_i = brute_force_ai2006(ps, t, y, target, brute_force_matches(ps, t, 1))
     assert est.effect_ == pytest.approx(tau, rel=1e-10)
@@ -202,7 +202,7 @@ def test_caliper_variance_counts_the_matches_actually_made_and_says_what_was_dro
     x = np.r_[rng.normal(-1, 1, n // 2), rng.normal(1.2, 1, n // 2)]
     t = np.r_[np.zeros(n // 2, bool), np.ones(n // 2, bool)] & (rng.random(n) < 0.9)
     y = x + t + rng.standard_normal(n)
-    est = PSMEstimator(target_units="att", k=3, caliper=0.05).fit(data_of(t, y, x))
+    est = PSMEstimator(target_units="att", k=3, caliper=0.05, bias_adjust=False).fit(data_of(t, y, x))
     ps = est.propensity_
     logit = np.log(ps / (1 - ps))
     matches = brute_force_matches(ps, t, 3, logit, 0.05 * logit.std())
