@@ -16,6 +16,9 @@ the estimate in units of its SE (flagged above 1%).
     python benchmarks/coverage.py --quick                # 3 reps, small n: a smoke test (seconds)
     python benchmarks/coverage.py --cells baseline heterogeneous --estimators psm aipw --reps 200
     python benchmarks/coverage.py --product-growth       # the tool's own DGP (the former coverage.py)
+    python benchmarks/coverage.py --cells misspecified --estimators aipw_hgb --targets ate --n 8000 --reps 60
+    python benchmarks/coverage.py ... --first-rep 150    # more replications of an earlier run (then
+                                                         # grid_compare.py --combine pools the two CSVs)
 """
 
 from __future__ import annotations
@@ -47,7 +50,11 @@ HGB = (
     "estimator.outcome_model={_target_:sklearn.ensemble.HistGradientBoostingRegressor,early_stopping:true}",
     "estimator.propensity_model={_target_:sklearn.ensemble.HistGradientBoostingClassifier,early_stopping:true}",
 )
-EXTRAS = (("aipw_hgb", "aipw", ("misspecified",), HGB),)
+#: psm without the Abadie-Imbens (2011) bias adjustment (DoWhy's plain matching; the default until s4)
+EXTRAS = (
+    ("aipw_hgb", "aipw", ("misspecified",), HGB),
+    ("psm_plain", "psm", None, ("estimator.bias_adjust=false",)),
+)
 SEED = 2026
 
 
@@ -66,17 +73,17 @@ def compose(overrides: list[str]):
         return validate(hydra_compose(config_name="config", overrides=overrides))
 
 
-def variants(estimators, cells) -> tuple[list[dict], list[dict]]:
+def variants(estimators, cells, targets=TARGETS) -> tuple[list[dict], list[dict]]:
     """Composed estimator configs: one per (estimator, target) the defaults accept; the others with why not."""
     from omegaconf import OmegaConf
 
     from causal_cli import registry
 
-    specs = [(name, name, None, ()) for name in estimators]
-    specs += [e for e in EXTRAS if e[1] in estimators and set(e[2]) & set(cells)]
+    specs = [(name, name, None, ()) for name in estimators if name not in {e[0] for e in EXTRAS}]
+    specs += [e for e in EXTRAS if e[0] in estimators and (e[2] is None or set(e[2]) & set(cells))]
     ok, skipped = [], []
     for label, name, only, overrides in specs:
-        for target in TARGETS:
+        for target in targets:
             row = {"label": label, "estimator": name, "target": target, "cells": only}
             try:
                 registry.load("estimator", name)
@@ -260,7 +267,7 @@ def render(table, skipped, truths, cells, args, seconds, outside) -> str:
     ]
     for cell in cells:
         c = CELLS[cell]
-        n = c.quick_n if args.quick else c.n
+        n = args.n or (c.quick_n if args.quick else c.n)
         lines.append(
             f"| {cell} | {n:,} | {truths[cell]['ate']:.3f} | {truths[cell]['att']:.3f} | {outside[cell]:.1%} | {c.about} |"
         )
@@ -376,9 +383,22 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a handful of reps at small n (CI smoke test)")
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
-    parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
+    parser.add_argument(
+        "--estimators",
+        nargs="+",
+        default=[*ESTIMATORS, *(e[0] for e in EXTRAS)],
+        help="estimators and extra rows by label (aipw_hgb: aipw with gradient boosting, misspecified cell)",
+    )
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--n", type=int, default=None, help="sample size of every cell (default: the cell's)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--first-rep",
+        type=int,
+        default=0,
+        help="replications first-rep .. first-rep + reps - 1 (extend an earlier run; grid_compare.py --combine)",
+    )
     parser.add_argument("--unit-reps", type=int, default=None, help="reps per cell with the unit check (10)")
     parser.add_argument(
         "--truth-draws", type=int, default=None, help="units simulated for the population ATT"
@@ -398,7 +418,7 @@ def main(argv=None) -> int:
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
-    jobs, skipped = variants(args.estimators, args.cells)
+    jobs, skipped = variants(args.estimators, args.cells, args.targets)
     if not jobs:
         print("nothing to run: " + "; ".join(f"{s['label']} {s['target']}: {s['why']}" for s in skipped))
         return 1
@@ -410,10 +430,10 @@ def main(argv=None) -> int:
     with Parallel(n_jobs=args.jobs, batch_size=4) as parallel:
         for cell in args.cells:
             index = list(CELLS).index(cell)
-            n = CELLS[cell].quick_n if args.quick else CELLS[cell].n
+            n = args.n or (CELLS[cell].quick_n if args.quick else CELLS[cell].n)
             chunks = parallel(
                 delayed(one_replication)(cell, index, rep, n, jobs, args.seed, rep < args.unit_reps)
-                for rep in range(args.reps)
+                for rep in range(args.first_rep, args.first_rep + args.reps)
             )
             rows += [row for chunk in chunks for row in chunk]
             done.append(cell)

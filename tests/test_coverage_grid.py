@@ -108,3 +108,45 @@ def test_cells_have_the_shapes_they_promise(grid_dgps):
     for draw in (many, mixed):
         assert set(np.unique(draw.t)) == {0.0, 1.0}
         assert np.all((draw.e > 0) & (draw.e < 1))
+
+
+def test_pooling_disjoint_replications_equals_summarising_them_together():
+    """grid_compare.py --combine: two runs of disjoint replications pool to the summary of all of them."""
+    coverage = load("coverage")
+    compare = load("grid_compare")
+    rng = np.random.default_rng(3)
+    rows = []
+    for rep in range(40):
+        est = 2.0 + 0.1 * rng.standard_normal()
+        se = 0.1 * (1 + 0.2 * rng.random())
+        rows.append(
+            {
+                "cell": "baseline",
+                "label": "ipw",
+                "target": "ate",
+                "rep": rep,
+                "n": 100,
+                "truth_sample": 2.0 + 0.01 * rng.standard_normal(),
+                "estimate": est,
+                "std_error": se,
+                "ci_low": est - 1.96 * se,
+                "ci_high": est + 1.96 * se,
+                "ci_method": "analytic",
+                "seconds": rng.random(),
+            }
+        )
+    jobs = [{"label": "ipw", "target": "ate", "cells": None}]
+    truths = {"baseline": {"ate": 2.0}}
+
+    def as_csv_row(table):
+        (row,) = table
+        return {k: (f"{v:.17g}" if isinstance(v, float) else str(v)) for k, v in row.items()}
+
+    whole = coverage.summarize(rows, jobs, ["baseline"], truths)[0]
+    parts = [
+        as_csv_row(coverage.summarize(chunk, jobs, ["baseline"], truths)) for chunk in (rows[:15], rows[15:])
+    ]
+    pooled = compare.pool(parts)
+    assert pooled["reps"] == 40
+    for key in ("bias", "rmse", "coverage", "width", "mean_se", "sd", "se_sd", "fit_ms"):
+        assert float(pooled[key]) == pytest.approx(whole[key], rel=1e-9), key

@@ -131,6 +131,19 @@ def brute_force_ai2006(ps, t, y, target, matches):
         nearest = same[d == d.min()]
         j = nearest.size
         sigma2[i] = j / (j + 1) * (y[i] - y[nearest].mean()) ** 2
+    # each variance averaged over its arm's ceil(sqrt(m)) // 2 neighbours either side in score order,
+    # tied units sharing one value before and after
+    for arm in (True, False):
+        rows = np.flatnonzero(t == arm)
+        rows = rows[np.argsort(ps[rows], kind="stable")]
+        half = int(np.ceil(np.sqrt(rows.size))) // 2
+
+        def tie_mean(v, rows=rows):
+            return np.array([v[ps[rows] == ps[i]].mean() for i in rows])
+
+        v = tie_mean(sigma2[rows])
+        v = np.array([v[max(r - half, 0) : r + half + 1].mean() for r in range(rows.size)])
+        sigma2[rows] = tie_mean(v)
     var = ((effect_i[own] - tau) ** 2).sum() + ((K**2 + 2 * own * K - Q) * sigma2).sum()
     return tau, np.sqrt(var) / own.sum(), effect_i
 
@@ -171,7 +184,7 @@ def test_psm_standard_errors_equal_a_direct_evaluation_of_the_formulas(target):
     X = np.column_stack([rng.standard_normal(n), rng.integers(0, 3, n)])
     t = rng.random(n) < 1 / (1 + np.exp(-(0.8 * X[:, 0] - 0.4 * X[:, 1] + 0.3)))
     y = 1 + X @ [1.0, 0.7] + t * (1 + 0.5 * X[:, 0]) + rng.standard_normal(n)
-    est = PSMEstimator(target_units=target).fit(data_of(t, y, X))
+    est = PSMEstimator(target_units=target, bias_adjust=False).fit(data_of(t, y, X))
     ps = est.propensity_
     tau, se2006, effect_i = brute_force_ai2006(ps, t, y, target, brute_force_matches(ps, t, 1))
     assert est.effect_ == pytest.approx(tau, rel=1e-10)
@@ -189,7 +202,7 @@ def test_caliper_variance_counts_the_matches_actually_made_and_says_what_was_dro
     x = np.r_[rng.normal(-1, 1, n // 2), rng.normal(1.2, 1, n // 2)]
     t = np.r_[np.zeros(n // 2, bool), np.ones(n // 2, bool)] & (rng.random(n) < 0.9)
     y = x + t + rng.standard_normal(n)
-    est = PSMEstimator(target_units="att", k=3, caliper=0.05).fit(data_of(t, y, x))
+    est = PSMEstimator(target_units="att", k=3, caliper=0.05, bias_adjust=False).fit(data_of(t, y, x))
     ps = est.propensity_
     logit = np.log(ps / (1 - ps))
     matches = brute_force_matches(ps, t, 3, logit, 0.05 * logit.std())

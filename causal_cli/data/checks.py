@@ -159,7 +159,8 @@ def binary_treatment(column: pd.Series, name: str, notes: list[str]) -> pd.Serie
         values = pd.unique(column)
         if not set(values.tolist()) <= {0, 1}:
             raise DataError(_not_binary(name, column))
-        coded = column.astype("int64", copy=False)
+        # already int64: no copy (pandas >= 3 copies lazily anyway; its copy= keyword is deprecated)
+        coded = column if column.dtype == "int64" else column.astype("int64")
     else:
         text = column.astype(str).str.strip().str.lower()
         if not set(pd.unique(text)) <= {*TRUE_WORDS, *FALSE_WORDS}:

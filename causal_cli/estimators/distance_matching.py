@@ -11,7 +11,8 @@ Units tied with the k-th nearest distance (up to rounding) share the match weigh
 (on by default) corrects each matched difference with within-arm regressions on the covariates
 fitted on the matched units (Abadie & Imbens 2011; Stata's ``teffects nnmatch, biasadj``): without it
 the estimate carries a matching bias that grows with the number of covariates.
-Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm.
+Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm, each
+conditional variance averaged over ~sqrt(m) nearest same-arm units (:func:`smoothed_variance`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from causal_cli.estimators.matching import (
     matched_effect,
     matching_caveats,
     regression_use,
+    smoothing_neighbours,
     weighted_slopes,
 )
 from causal_cli.schema import EstimatorConfig, check
@@ -151,6 +153,18 @@ def nearest_same_group_variance(
     return j / (j + 1) * neighbour_gap**2
 
 
+def smoothed_variance(Z: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+    """Each unit's conditional variance averaged over itself and its ~sqrt(m) nearest same-group units:
+    the one-degree-of-freedom estimates are noisy, and the SE weighs them by the square of how often a
+    unit is used (psm's :func:`~causal_cli.estimators.matching.smoothed_variance_sorted` on a score)."""
+    n = Z.shape[0]
+    if n < 2:
+        return sigma2
+    # the unit itself (distance 0) and its nearest others, every unit tied with the farthest included
+    queries, rows, weight = tied_neighbours(Z, Z, min(smoothing_neighbours(n) + 1, n))
+    return np.bincount(queries, weights=weight * sigma2[rows], minlength=n)
+
+
 class DistanceMatchingEstimator(BaseEstimator):
     config_class = DistanceMatchingConfig
     name = "distance_matching"
@@ -232,7 +246,9 @@ class DistanceMatchingEstimator(BaseEstimator):
             X, slopes = unit_free_columns(data.X)[rows], None
             if self.bias_adjust:
                 slopes = weighted_slopes(X, data.y[rows], np.ones(rows.size))
-            sigma2[rows] = nearest_same_group_variance(Z[rows], data.y[rows], X, slopes)
+            sigma2[rows] = smoothed_variance(
+                Z[rows], nearest_same_group_variance(Z[rows], data.y[rows], X, slopes)
+            )
         return abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )

@@ -469,3 +469,41 @@ def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) ->
     direction = np.linalg.pinv(gram)[:, 1:] @ discrepancy_sum
     out[rows] = w[rows] * (design @ direction)
     return out
+
+
+def smoothing_neighbours(m: int) -> int:
+    """How many same-arm neighbours a unit's conditional variance is averaged over: about sqrt(m)."""
+    return int(np.ceil(np.sqrt(max(m, 1))))
+
+
+def smoothed_variance_sorted(s: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+    """Each unit's conditional variance averaged with those of its nearest same-arm neighbours on the score.
+
+    ``sigma2`` holds one group's nearest-neighbour variances at its scores ``s`` (sorted). Each is a single squared
+    difference (one degree of freedom), unbiased but noisy; in the standard error it is multiplied by
+    the square of how often the unit is used as a match, so with limited overlap a few heavily reused
+    controls with noisy variances decided the SE, and the 95% CI covered 91-92% (96% with the true
+    variance). The average over the ``smoothing_neighbours(m) / 2`` units on each side is a
+    nearest-neighbour estimate of the conditional variance with a growing number of neighbours (k ~
+    sqrt(m): k -> infinity, k / m -> 0), consistent like Abadie & Imbens' (2006) and far less noisy.
+    Units at the same score share one value before and after (so the row order of ties does not matter).
+    """
+    m = sigma2.shape[0]
+    half_width = smoothing_neighbours(m) // 2
+    if m == 0 or half_width <= 0:
+        return sigma2
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    ties = starts.size < m
+    if ties:
+        sigma2 = tie_means(starts, sigma2)
+    at = np.arange(m)
+    lo, hi = np.maximum(at - half_width, 0), np.minimum(at + half_width + 1, m)
+    cum = np.r_[0.0, np.cumsum(sigma2)]
+    out = (cum[hi] - cum[lo]) / (hi - lo)
+    return tie_means(starts, out) if ties else out
+
+
+def tie_means(starts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value replaced by the mean over its run of tied units (runs begin at ``starts``)."""
+    counts = np.diff(np.r_[starts, values.shape[0]])
+    return np.repeat(np.add.reduceat(values, starts) / counts, counts)
