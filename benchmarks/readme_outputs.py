@@ -8,7 +8,8 @@ the rules for which text counts as a command are in that test's docstring. Outpu
 
 * a fenced ``text`` block directly after a ``<!-- output: causal ... -->`` comment: the output of that command,
   abridged (the lines shown must appear in the run's output, in order);
-* a fenced ``console`` block: ``$ causal ...`` lines, each followed by the lines it prints.
+* a fenced ``console`` block: ``$ causal ...`` lines, each followed by the lines it prints;
+* prose that quotes an inline command: ```causal ...``` says "..." (checked, not regenerated).
 
 Regeneration keeps the abridgement: each shown line is replaced by the line of the new output with the same
 shape (numbers masked), so changed numbers are rewritten and dropped lines stay dropped.
@@ -46,6 +47,7 @@ class Example:
     kind: str  # bash | console | inline | output
     shown: list[str] = field(default_factory=list)
     block: tuple[int, int] | None = None  # README line range (0-based, end exclusive) of the shown lines
+    quoted: list[str] = field(default_factory=list)  # prose quoting what it prints: `causal ...` says "..."
 
     @property
     def words(self) -> list[str]:
@@ -151,8 +153,21 @@ def examples(text: str | None = None) -> list[Example]:
             found.append(Example(command, before + 1, "output", list(body), (start, start + len(body))))
     for k, line in enumerate(lines):
         if k not in in_block:
-            found += [Example(m.group(1).strip(), k + 1, "inline") for m in INLINE.finditer(line)]
+            paragraph = " ".join(_paragraph(lines, k))
+            for match in INLINE.finditer(line):
+                quote = re.search(re.escape(match.group(0)) + r'[^"`]{0,40}?"([^"]+)"', paragraph)
+                found.append(
+                    Example(match.group(1).strip(), k + 1, "inline", quoted=[quote.group(1)] if quote else [])
+                )
     return found
+
+
+def _paragraph(lines: list[str], k: int) -> list[str]:
+    """Line ``k`` and the lines after it up to a blank line, stripped (an inline quote may wrap)."""
+    end = k
+    while end < len(lines) and lines[end].strip():
+        end += 1
+    return [line.strip() for line in lines[k:end]]
 
 
 # ------------------------------------------------------------------------------------------ files
@@ -317,6 +332,12 @@ def missing_lines(shown: list[str], output: str) -> list[str]:
         else:
             cursor = hit + 1
     return missing
+
+
+def missing_quotes(quoted: list[str], output: str) -> list[str]:
+    """The quoted sentences (whitespace-insensitive) that the output does not print."""
+    flat = " ".join(output.split())
+    return [q for q in quoted if " ".join(q.split()) not in flat]
 
 
 def regenerated(shown: list[str], output: str) -> tuple[list[str], list[str]]:

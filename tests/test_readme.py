@@ -8,7 +8,8 @@ Which text is a command (``benchmarks/readme_outputs.py`` extracts it; a new exa
 * the command named by a ``<!-- output: causal ... -->`` comment; the fenced ``text`` block under it is its
   (abridged) output;
 * an inline code span ```causal ...``` in the prose that has an argument other than ``-m`` (a bare
-  ```causal run``` or ```causal power``` names the command; it is not an example).
+  ```causal run``` or ```causal power``` names the command; it is not an example); prose right after it that
+  quotes its output (```causal ...``` says "...") must match what it prints.
 
 How each is run: ``causal_cli.cli.main(argv)`` in this process, from a temporary folder holding the files the
 README's examples read (``readme_outputs.prepare_workdir``: its ``python`` blocks are run, its ``# path.yaml``
@@ -19,7 +20,7 @@ order (a line ending in ``...`` is a prefix). Overrides are only ever appended:
 
 * always: run/sweep folders in the temporary folder, ``refuters.n_jobs=1`` and ``report.enabled=false`` (they
   change no printed number; the plain ``causal run`` keeps its pictures, and ``causal report`` redraws them);
-* a command whose output is not shown, and is not expected to fail, runs small: ``dgp.n=2000`` when its data set
+* a command whose output is neither shown nor quoted, and is not expected to fail, runs small: ``dgp.n=2000`` when its data set
   is larger, at most ``SMALL_SIMULATIONS`` simulations per refuter and ``SMALL_AA`` A/A re-randomizations; a
   multirun keeps the first two values of its first swept key and the first value of every other one (swept on
   the command line or by the experiment's ``hydra.sweeper.params``);
@@ -95,6 +96,7 @@ def distinct_examples():
         key = example.text if not example.argv else " ".join(example.words)
         if key in by_text:
             by_text[key].shown += example.shown
+            by_text[key].quoted += example.quoted
         else:
             by_text[key] = example
     return list(by_text.values())
@@ -130,6 +132,24 @@ def test_the_readme_shows_commands_and_outputs():
     assert len(runnable) >= 30
     assert sum(bool(e.shown) for e in runnable) >= 3
     assert any(_key(e) == "run" for e in runnable)
+    assert any(e.quoted for e in runnable)
+
+
+def test_regeneration_rewrites_numbers_and_keeps_the_abridgement():
+    printed = "Question: 10,000 rows\n│ naive │   $14.42 │\n│ psm   │    $9.99 │\nResults: /tmp/x\n"
+    shown = ["│ psm   │   $10.01 │", "causal: config error: a, b, ..."]
+    new, lost = ro.regenerated(shown, printed)
+    assert new == ["│ psm   │    $9.99 │", "causal: config error: a, b, ..."] and lost == []
+    assert ro.missing_lines(new[:1], printed) == []
+    assert ro.missing_lines(["│ psm   │   $10.01 │"], printed) == ["│ psm   │   $10.01 │"]
+    assert ro.missing_lines(["Question: 10,000 ..."], printed) == []
+    assert ro.regenerated(["Nothing like it 1.0"], printed) == (
+        ["Nothing like it 1.0"],
+        ["Nothing like it 1.0"],
+    )
+    assert ro.missing_quotes(["naive │ $14.42"], printed) == [] and ro.missing_quotes(["$15"], printed) == [
+        "$15"
+    ]
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -286,7 +306,7 @@ def test_readme_command(example, workdir, request):
     if argv[:1] == ["run"]:
         argv += ro.output_dirs(argv, out)
         argv += ["refuters.n_jobs=1"] if _key(example) == "run" else list(ro.QUIET)
-        if not example.shown and expected == 0:
+        if not (example.shown or example.quoted) and expected == 0:
             argv += smaller(argv, workdir)
     code, output = ro.run_causal(argv, workdir, example.env)
     if expected is None:
@@ -295,7 +315,7 @@ def test_readme_command(example, workdir, request):
         )
     else:
         assert code == expected, f"README.md:{example.line}: `{' '.join(argv)}` exit {code}\n{output[-3000:]}"
-    missing = ro.missing_lines(example.shown, output)
+    missing = ro.missing_lines(example.shown, output) + ro.missing_quotes(example.quoted, output)
     assert not missing, (
         f"README.md:{example.line}: `{example.text}` no longer prints (run "
         f"`python benchmarks/readme_outputs.py --regenerate`):\n"
