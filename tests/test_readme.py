@@ -19,11 +19,11 @@ output is a ``causal:`` error line) and, where the README shows output, for ever
 order (a line ending in ``...`` is a prefix). Overrides are only ever appended:
 
 * always: run/sweep folders in the temporary folder, ``refuters.n_jobs=1`` and ``report.enabled=false`` (they
-  change no printed number; the plain ``causal run`` keeps its pictures, and ``causal report`` redraws them);
-* a command whose output is neither shown nor quoted, and is not expected to fail, runs small: ``dgp.n=2000`` when its data set
-  is larger, at most ``SMALL_SIMULATIONS`` simulations per refuter and ``SMALL_AA`` A/A re-randomizations; a
-  multirun keeps the first two values of its first swept key and the first value of every other one (swept on
-  the command line or by the experiment's ``hydra.sweeper.params``);
+  change no printed number; ``causal report`` draws the pictures of a run);
+* a command whose output is neither shown nor quoted, and is not expected to fail, runs small: ``dgp.n=2000``
+  when its data set is larger, at most ``SMALL_SIMULATIONS`` simulations per refuter and ``SMALL_AA`` A/A
+  re-randomizations; a multirun keeps the first two values of its first swept key and the first value of every
+  other one (swept on the command line or by the experiment's ``hydra.sweeper.params``);
 * placeholders: ``...`` (any further arguments) is dropped; a path ``outputs/...`` that does not exist is a run
   folder (a sweep folder for ``outputs/multirun/...``) this module made; ``/tmp/`` is the temporary folder.
 
@@ -172,7 +172,7 @@ def made_folders(workdir):
         [
             "run",
             "-m",
-            "estimator=naive,psm",
+            "estimator=naive",
             "dgp.n=500",
             "refuters=[]",
             *ro.QUIET,
@@ -305,7 +305,7 @@ def test_readme_command(example, workdir, request):
     expected = expected_exit(example)
     if argv[:1] == ["run"]:
         argv += ro.output_dirs(argv, out)
-        argv += ["refuters.n_jobs=1"] if _key(example) == "run" else list(ro.QUIET)
+        argv += list(ro.QUIET)
         if not (example.shown or example.quoted) and expected == 0:
             argv += smaller(argv, workdir)
     code, output = ro.run_causal(argv, workdir, example.env)
