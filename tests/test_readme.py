@@ -61,8 +61,10 @@ EXPECTED_EXIT = {
 NOT_RUN = {
     "run experiment=acic2016": "needs the ACIC files benchmarks/acic2016_prepare.py makes from causallib",
     "run -m hydra/launcher=joblib": "a joblib pool of worker processes: tests/test_sweep.py::test_joblib_launcher",
-    "run -m hydra/launcher=ray ": "starts a private Ray instance: tests/test_sweep.py (ray_head)",
-    "run -m hydra/launcher=ray_cluster": "needs a running Ray cluster (HEAD_IP)",
+    "run -m hydra/launcher=ray ": "starts a private Ray instance (seconds, GBs of memory); the plugin itself: "
+    "tests/test_sweep.py::test_ray_launcher_on_a_local_cluster",
+    "run -m hydra/launcher=ray_cluster": "needs a running Ray cluster (HEAD_IP): "
+    "tests/test_sweep.py::test_ray_launcher_on_a_local_cluster starts one",
     "run -m hydra/launcher=submitit_local": "submitit job processes: tests/test_sweep.py::test_submitit_local_launcher",
     "run -m hydra/launcher=submitit_slurm": "needs a SLURM cluster",
     "run data=sql data.url=postgresql": "needs a PostgreSQL server and its driver (network)",
