@@ -34,6 +34,8 @@ FENCE = re.compile(r"^```(\w*)\s*$")
 OUTPUT_MARKER = re.compile(r"^<!--\s*output:\s*(causal\b.*?)\s*-->\s*$")
 INLINE = re.compile(r"`(causal [^`]+)`")
 ENV_ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+#: a README python block that writes a data file the commands read
+WRITES_FILE = re.compile(r"\.to_(csv|parquet)\(")
 #: overrides appended to every run that change no printed number: one core, no pictures
 QUIET = ("refuters.n_jobs=1", "report.enabled=false")
 
@@ -162,6 +164,12 @@ def examples(text: str | None = None) -> list[Example]:
     return found
 
 
+def python_blocks(text: str | None = None) -> list[tuple[int, str]]:
+    """(line, code) of every fenced ``python`` block."""
+    lines = (README.read_text(encoding="utf-8") if text is None else text).splitlines()
+    return [(start, "\n".join(body)) for lang, start, body, _ in _blocks(lines) if lang == "python"]
+
+
 def _paragraph(lines: list[str], k: int) -> list[str]:
     """Line ``k`` and the lines after it up to a blank line, stripped (an inline quote may wrap)."""
     end = k
@@ -174,15 +182,15 @@ def _paragraph(lines: list[str], k: int) -> list[str]:
 
 
 def prepare_workdir(workdir: Path, text: str | None = None) -> None:
-    """The files the README's commands read: its ``python`` blocks are run in ``workdir`` (they write data
-    files) and a ``yaml`` block whose first line is a ``# path/to/file.yaml`` comment is written to that path;
+    """The files the README's commands read: its ``python`` blocks that write a data file are run in ``workdir``
+    and a ``yaml`` block whose first line is a ``# path/to/file.yaml`` comment is written to that path;
     the files the README only describes (the coupon study, the replication files) are simulated here."""
     lines = (README.read_text(encoding="utf-8") if text is None else text).splitlines()
     saved = os.getcwd()
     os.chdir(workdir)
     try:
         for lang, _start, body, _before in _blocks(lines):
-            if lang == "python":
+            if lang == "python" and WRITES_FILE.search("\n".join(body)):
                 exec(compile("\n".join(body), "README.md", "exec"), {"__name__": "readme_example"})  # noqa: S102
             elif lang == "yaml" and body and re.fullmatch(r"#\s*[\w./-]+\.yaml\s*", body[0]):
                 target = workdir / body[0].lstrip("#").strip()

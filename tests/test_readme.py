@@ -11,6 +11,9 @@ Which text is a command (``benchmarks/readme_outputs.py`` extracts it; a new exa
   ```causal run``` or ```causal power``` names the command; it is not an example); prose right after it that
   quotes its output (```causal ...``` says "...") must match what it prints.
 
+Every fenced ``python`` block and ``python -c CODE`` line is run too (``exec`` in the same folder, a fresh namespace; those that write a data
+file first, since the commands read it); a block whose first line is ``# not run: REASON`` is skipped.
+
 How each is run: ``causal_cli.cli.main(argv)`` in this process, from a temporary folder holding the files the
 README's examples read (``readme_outputs.prepare_workdir``: its ``python`` blocks are run, its ``# path.yaml``
 blocks written, the files it only describes simulated), run folders under that folder. Each command is checked
@@ -110,6 +113,8 @@ def _is_inline_example(example) -> bool:
 
 def not_run_reason(example) -> str | None:
     words = example.words
+    if words[:2] in (["python", "-c"], ["python3", "-c"]) and len(words) == 3:
+        return None
     if not example.argv and words[:1] != ["causal"]:
         if "pip" in words or words[:1] in (["pip"], ["pytest"], ["ruff"]) or "pytest" in words:
             return "installs packages or runs the test suite / linters (development commands)"
@@ -302,6 +307,9 @@ def test_readme_command(example, workdir, request):
     for marker, module in NEEDS_MODULE.items():
         if example.text.startswith(marker):
             pytest.importorskip(module)
+    if not example.argv:  # python -c CODE: run in this process like a python block
+        run_python(example.words[2], f"README.md:{example.line}", workdir, request)
+        return
     argv = _placeholders(example.argv, workdir, lambda: request.getfixturevalue("made_folders"))
     out = workdir / "runs" / f"L{example.line}"
     expected = expected_exit(example)
@@ -324,3 +332,17 @@ def test_readme_command(example, workdir, request):
         + "\n".join(missing)
         + f"\n--- printed:\n{output}"
     )
+
+
+@pytest.mark.parametrize("line,code", ro.python_blocks(), ids=lambda v: f"L{v}" if isinstance(v, int) else "")
+def test_readme_python_block(line, code, workdir, request):
+    first = code.lstrip().splitlines()[0] if code.strip() else ""
+    if first.startswith("# not run:"):
+        pytest.skip(first[len("# not run:") :].strip())
+    run_python(code, f"README.md:{line}", workdir, request)
+
+
+def run_python(code: str, where: str, workdir: Path, request) -> None:
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.chdir(workdir)
+    exec(compile(code, where, "exec"), {"__name__": "readme_example"})  # noqa: S102
