@@ -32,8 +32,9 @@ order (a line ending in ``...`` is a prefix). Overrides are only ever appended:
 
 Not run, each a visible skip with its reason: ``pip install`` and the development commands (``pytest``,
 ``ruff``), ``python benchmarks/...`` scripts (minutes each; ``benchmarks/readme_outputs.py`` itself is what
-regenerates the outputs), templates with an upper-case placeholder (``NAME``, ``RUN_DIR``; their instances are
-run) and the commands in ``NOT_RUN`` (packages or services CI does not have, launchers tested elsewhere).
+regenerates the outputs), other programs than ``causal``, templates with an upper-case placeholder (``NAME``,
+``RUN_DIR``; their instances are run) and the commands in ``NOT_RUN`` (packages or services CI does not have,
+launchers tested elsewhere).
 
 After a change that moves a printed number: ``python benchmarks/readme_outputs.py --regenerate``.
 """
@@ -115,12 +116,12 @@ def not_run_reason(example) -> str | None:
     words = example.words
     if words[:2] in (["python", "-c"], ["python3", "-c"]) and len(words) == 3:
         return None
-    if not example.argv and words[:1] != ["causal"]:
-        if "pip" in words or words[:1] in (["pip"], ["pytest"], ["ruff"]) or "pytest" in words:
+    if not example.argv:
+        if {"pip", "pytest", "ruff"} & set(words):
             return "installs packages or runs the test suite / linters (development commands)"
-        if words[:1] == ["python"] and any(w.startswith("benchmarks/") for w in words):
+        if any(w.startswith("benchmarks/") for w in words):
             return "a benchmark script (minutes; not part of the test suite)"
-        return "not a causal command"
+        return "another program, not causal"
     if re.search(r"\b[A-Z][A-Z_]{2,}\b", " ".join(a for a in example.argv if not a.startswith("outputs/"))):
         return "a template with an upper-case placeholder (an instance of it is run)"
     key = _key(example) + " "
