@@ -10,14 +10,13 @@ runs them in this process; the executors that use worker processes or a Ray clus
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
 
 from causal_cli.errors import EstimationError
+from causal_cli.numerics import one_blas_thread, quiet_numerics
 
 #: a run of simulations projected to take longer than this says so in one line once it has measured a few
 COST_NOTE_S = 60.0
@@ -65,18 +64,9 @@ def simulate(modification, estimator, data, index: int, stream) -> float:
 
 def simulate_chunk(modification, estimator, data, indices: range, streams) -> list[float]:
     """Simulations ``indices`` (with their ``streams``), as a worker process or a Ray task runs them."""
-    from causal_cli.estimators.propensity import one_blas_thread
 
     with one_blas_thread(), quiet_numerics():
         return [simulate(modification, estimator, data, i, s) for i, s in zip(indices, streams)]
-
-
-@contextmanager
-def quiet_numerics():
-    """numpy's floating-point and RuntimeWarnings silenced (the caller turns bad numbers into NaN)."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 def tracker(
@@ -96,7 +86,6 @@ def tracker(
 
 def run_serial(modification, estimator, data, streams, advance: Callable[[int], None]) -> np.ndarray:
     """The simulations one after another in this process (one BLAS thread, numeric warnings silenced)."""
-    from causal_cli.estimators.propensity import one_blas_thread
 
     out = np.empty(len(streams))
     # many small fits: BLAS threads only add overhead; a degenerate simulation's numeric warnings (e.g. a

@@ -57,10 +57,9 @@ def arm_exit_watchdog(signum: int) -> None:
     def expire() -> None:
         try:
             if not INTERRUPT_REPORTED:
-                sys.stderr.write(
-                    f"causal: interrupted: the run was stopped by {signal.Signals(signum).name}\n"
-                )
-                sys.stderr.flush()
+                from causal_cli.report import console
+
+                console.error(f"causal: interrupted: the run was stopped by {signal.Signals(signum).name}")
         finally:
             os._exit(128 + signum)
 
@@ -319,10 +318,10 @@ def _analyse(cfg, run_dir, payload, interrupts, show, frame, base_dir) -> _Job:
 
 def _write_outputs(cfg, run_dir: Path, payload: dict, job: _Job, interrupts: Interrupts) -> None:
     """The CSV files, summary.md and the report; a failure here marks the run failed, never half-done."""
-    from causal_cli.report import files
+    from causal_cli.report import files, markdown
 
     try:
-        summary = files.summary_markdown(payload) if job.status == "ok" else None
+        summary = markdown.summary_markdown(payload) if job.status == "ok" else None
         files.write_tables(run_dir, payload, summary, job.tables)
         if job.status == "ok" and cfg.get("report", {}).get("enabled", True):
             write_report(run_dir, payload)

@@ -225,10 +225,10 @@ def _first_job(overrides: list[str]) -> tuple[list[str], list[tuple[str, list[st
 
 def _compose(overrides: list[str], config_dir: str | None, workdir: Path):
     """The first job's composed config (hydra keys included), or None when it does not compose here."""
+    from causal_cli.app import VERSION_BASE, conf_dir
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from causal_cli.app import VERSION_BASE, conf_dir
     from causal_cli.schema import register_configs
 
     register_configs()

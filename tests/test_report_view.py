@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from causal_cli.report import files, view
+from causal_cli.report import markdown, view
 from causal_cli.report.text import money
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
@@ -132,7 +132,7 @@ def test_refutation_rows_carry_verdict_rule_and_p_value():
 @pytest.mark.parametrize("name", ESTIMATE_RUNS)
 def test_console_markdown_and_html_agree_on_the_headline(name):
     r = record(name)
-    text, md, pg = console_text(r), files.summary_markdown(r), page(r)
+    text, md, pg = console_text(r), markdown.summary_markdown(r), page(r)
     for number in headline_numbers(r):
         assert number in text and number in md and html.escape(number) in pg, number
     pct = f"{abs(r['naive_overstatement_pct']):.1f}%"
@@ -145,7 +145,7 @@ def test_a_fresh_pipeline_record_renders_the_same_numbers_everywhere(fresh):
         run.headline.estimator == "regression"
         and run.refutations.rows[0].rule == fresh["refutations"][0]["rule"]
     )
-    text, md, pg = console_text(fresh), files.summary_markdown(fresh), page(fresh)
+    text, md, pg = console_text(fresh), markdown.summary_markdown(fresh), page(fresh)
     for number in headline_numbers(fresh):
         assert number in text and number in md and number in pg, number
     assert html.escape(fresh["refutations"][0]["rule"]) in pg
@@ -179,7 +179,7 @@ def test_values_from_data_cannot_inject_markup():
 def test_markdown_tables_keep_their_columns_whatever_the_text():
     r = copy.deepcopy(record("compare"))
     r["refutations"][0]["reason"] = "a | b\nc"
-    md = files.summary_markdown(r)
+    md = markdown.summary_markdown(r)
     row = next(line for line in md.splitlines() if line.startswith(f"| {r['refutations'][0]['name']} |"))
     header = next(line for line in md.splitlines() if line.startswith("| refuter |"))
 
@@ -193,7 +193,7 @@ def test_markdown_tables_keep_their_columns_whatever_the_text():
 def test_experiment_renders_the_same_rows_everywhere(name):
     r = record(name)
     e = view.build(r).experiment
-    text, md, pg = console_text(r), files.summary_markdown(r), page(r)
+    text, md, pg = console_text(r), markdown.summary_markdown(r), page(r)
     assert e.primary in text and e.primary in md and html.escape(e.primary) in pg
     lift = r["experiment"]["metrics"][0]["relative_lift"]["value"]
     assert f"{100 * lift:+.2f}%" in e.primary
@@ -207,7 +207,7 @@ def test_experiment_renders_the_same_rows_everywhere(name):
 def test_heterogeneity_segments_everywhere():
     r = record("uplift")
     het = view.build(r).heterogeneity
-    text, md, pg = console_text(r), files.summary_markdown(r), page(r)
+    text, md, pg = console_text(r), markdown.summary_markdown(r), page(r)
     segments = [row for seg in r["heterogeneity"]["segments"] for row in seg["segments"]]
     assert sum(len(seg.rows) for seg in het.segments) == len(segments)
     for row in segments:
@@ -220,7 +220,7 @@ def test_heterogeneity_segments_everywhere():
 
 def test_a_failed_run_renders_its_status_and_error():
     r = record("failed")
-    md, pg = files.summary_markdown(r), page(r)
+    md, pg = markdown.summary_markdown(r), page(r)
     assert md.startswith("# Run failed") and r["error"] in md
     assert f"<b>Run failed:</b> {html.escape(r['error'])}" in pg
 

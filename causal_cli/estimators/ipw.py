@@ -210,7 +210,7 @@ class IPWEstimator(PropensityScoreEstimator):
 
     def caveats(self) -> list[str]:
         """Units trimmed (and the estimand that leaves), scores clipped, heavy-tailed weights."""
-        from causal_cli.diagnostics import dropped_units_caveat, heavy_weight_caveats, weight_tail
+        from causal_cli.estimators.caveats import dropped_units_caveat, heavy_weight_caveats, weight_tail
 
         overlap = getattr(self, "overlap_", None)
         if overlap is None:

@@ -17,12 +17,12 @@ the Hessian once the steps are tiny (3-4 passes over the data per refit at a mil
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from causal_cli.errors import EstimationError
+from causal_cli.numerics import one_blas_thread
 
 
 def sigmoid(eta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -38,35 +38,6 @@ def columns_of(design: np.ndarray) -> np.ndarray:
     """``design`` as a C-contiguous ``(p, n)`` array: a tall, skinny product is ~10x faster this way than
     through BLAS on the row-major ``(n, p)`` layout (1.3 ms vs 18 ms at a million rows)."""
     return np.ascontiguousarray(design.T)
-
-
-_BLAS = None
-
-
-@contextmanager
-def one_blas_thread():
-    """BLAS limited to one thread: its threads only add overhead on these tall, skinny products, and on a
-    busy machine they slowed psm's refits 3.5x (10 placebo refits at 100k rows: 0.93 s vs 0.27 s).
-
-    Re-entrant: inside an outer limit (a run of simulations) it costs nothing; each real limit costs
-    ~12 us, twice per refit."""
-    global _BLAS, _LIMITED
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS = ThreadpoolController()
-        except ImportError:  # pragma: no cover - installed with scikit-learn
-            _BLAS = False
-    if not _BLAS or _LIMITED:
-        yield
-        return
-    with _BLAS.limit(limits=1, user_api="blas"):
-        _LIMITED = True
-        try:
-            yield
-        finally:
-            _LIMITED = False
 
 
 _LIMITED = False

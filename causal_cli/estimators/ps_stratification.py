@@ -326,7 +326,7 @@ class PSStratificationEstimator(PropensityScoreEstimator):
 
     def caveats(self) -> list[str]:
         """Units in dropped strata (``sparse_strata: drop``) and the estimand that leaves."""
-        from causal_cli.diagnostics import dropped_units_caveat
+        from causal_cli.estimators.caveats import dropped_units_caveat
 
         dropped = getattr(self, "n_dropped_", None)
         if dropped is None:

@@ -231,11 +231,3 @@ def write_tables(
             atomic_write(run_dir / "sensitivity.csv", _csv(tables, list(tables[0])))
         if summary_md:
             atomic_write(run_dir / "summary.md", summary_md)
-
-
-def summary_markdown(result: dict[str, Any]) -> str:
-    """``summary.md``: the run's view model through the Markdown template."""
-    from causal_cli.report import view
-    from causal_cli.report.templating import render
-
-    return render("summary.md.j2", run=view.build(result)).rstrip("\n") + "\n"

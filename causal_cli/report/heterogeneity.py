@@ -43,7 +43,7 @@ def summary_lines(block: dict, units: str) -> list[str]:
 
 
 def segments_png(block: dict, units: str, path: Path) -> Path:
-    from causal_cli.report.plots import _figure, _save
+    from causal_cli.report.figures import _figure, _save
 
     rows = [(seg["modifier"], r) for seg in block["segments"] for r in seg["segments"]]
     fig = _figure(7.0, 0.6 + 0.35 * len(rows))
@@ -67,7 +67,7 @@ def segments_png(block: dict, units: str, path: Path) -> Path:
 
 
 def gates_png(block: dict, units: str, path: Path) -> Path:
-    from causal_cli.report.plots import _figure, _save
+    from causal_cli.report.figures import _figure, _save
 
     groups = block["gates"]["groups"]
     fig = _figure(6.0, 3.6)
@@ -92,7 +92,7 @@ def gates_png(block: dict, units: str, path: Path) -> Path:
 
 
 def qini_png(block: dict, units: str, path: Path) -> Path:
-    from causal_cli.report.plots import _figure, _save
+    from causal_cli.report.figures import _figure, _save
 
     curve = block["qini"]["curve"]
     fig = _figure(6.0, 3.6)

@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-DPI = 110
+from causal_cli.report.figures import DPI, _figure, _save, units_suffix  # noqa: F401
+
 #: Okabe-Ito colours (colour-blind safe), one per role of ``CausalGraph.role_of``
 ROLE_COLOURS = {
     "treatment": "#E69F00",
@@ -25,28 +26,6 @@ ROLE_COLOURS = {
 }
 TREATED, CONTROL = "#D55E00", "#0072B2"
 BEFORE, AFTER = "#D55E00", "#009E73"
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def _save(fig, path: Path) -> Path:
-    """Render to memory, then write atomically: a crash never leaves a half-written PNG."""
-    import io
-
-    from causal_cli.report.files import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
-
-
-def units_suffix(units: str) -> str:
-    return f" ({units})" if units else ""
 
 
 def _tint(colour: str, amount: float = 0.55) -> tuple[float, float, float]:

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from causal_cli.report.plots import _figure, _save, units_suffix
+from causal_cli.report.figures import _figure, _save, units_suffix
 
 POINTS, MEAN, BEST = "#0072B2", "#222222", "#009E73"
 

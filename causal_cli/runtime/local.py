@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from causal_cli.numerics import one_blas_thread, quiet_numerics
 from causal_cli.runtime import shared, workers
 from causal_cli.runtime.tuning import keep_freed_memory
-from causal_cli.simulate import quiet_numerics, run_serial, simulate, simulate_chunk, tracker
+from causal_cli.simulate import run_serial, simulate, simulate_chunk, tracker
 
 #: a worker's next chunk is this share of the unassigned simulations per process (guided scheduling)
 GUIDED_SHARE = 3
@@ -45,8 +46,6 @@ class LocalProcessExecutor:
         keep_freed_memory()
         processes = self.processes(data.n * len(streams))
         if processes > 1:
-            from causal_cli.estimators.propensity import one_blas_thread
-
             with one_blas_thread(), quiet_numerics():
                 return _run_parallel(modification, estimator, data, streams, processes, advance)
         return run_serial(modification, estimator, data, streams, advance)
