@@ -47,3 +47,6 @@ def one_blas_thread():
             yield
         finally:
             _LIMITED = False
+
+
+_LIMITED = False

@@ -40,9 +40,6 @@ def columns_of(design: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(design.T)
 
 
-_LIMITED = False
-
-
 def fit_logistic(
     design: np.ndarray,
     t: np.ndarray,
