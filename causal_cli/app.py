@@ -253,8 +253,8 @@ def _run_job(cfg: DictConfig, interrupts: Interrupts, caught: list) -> str:
             interrupts.pending = None
             status, error = "interrupted", interrupted.one_line()
             payload.update(status=status, error=error)
+    log_run(payload)  # before results.json, which is always the run folder's last file
     written = final_results(run_dir, payload)
-    log_run(payload)
     if status == "interrupted":
         from causal_cli.report import console
 
