@@ -257,8 +257,8 @@ def _run_job(cfg, run_dir, header, interrupts, caught, claimed, show, frame, bas
     )
     if job.status != "interrupted":
         _write_outputs(cfg, run_dir, payload, job, interrupts)
+    log_run(payload)  # before results.json, which is always the run folder's last file
     written = final_results(run_dir, payload)
-    log_run(payload)
     if job.status == "interrupted":
         _stop(run_dir, written, job)
     _report_outcome(run_dir, payload, written, job, show, show and cfg.get("report", {}).get("console", True))

@@ -56,9 +56,9 @@ SMALL_AA = 20
 #: commands the README shows failing, with the exit code it documents
 EXPECTED_EXIT = {
     "run estimator=foo": 2,
-    "run dgp.n=-3": 1,
+    "run dgp.n=-3": 2,
     "run estimator=iv": 1,
-    "run refuters.placebo.alpha=0.01": 1,
+    "run refuters.placebo.alpha=0.01": 2,
 }
 
 #: commands not run here, with the reason (matched by the start of the arguments)
@@ -225,7 +225,7 @@ def _first_job(overrides: list[str]) -> tuple[list[str], list[tuple[str, list[st
 
 def _compose(overrides: list[str], config_dir: str | None, workdir: Path):
     """The first job's composed config (hydra keys included), or None when it does not compose here."""
-    from causal_cli.app import VERSION_BASE, conf_dir
+    from causal_cli.task import VERSION_BASE, conf_dir
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
