@@ -1,7 +1,7 @@
 """Process-wide tuning for many small fits: the allocator, and the BLAS threads of worker processes.
 
-The BLAS limit inside a process (``one_blas_thread``) stays with the numeric code that needs it
-(:mod:`causal_cli.estimators.propensity`): the estimators use it in their own fits too.
+The BLAS limit inside a process (``one_blas_thread``) lives in :mod:`causal_cli.numerics`: the estimators
+use it in their own fits too.
 """
 
 from __future__ import annotations
