@@ -225,11 +225,11 @@ def _first_job(overrides: list[str]) -> tuple[list[str], list[tuple[str, list[st
 
 def _compose(overrides: list[str], config_dir: str | None, workdir: Path):
     """The first job's composed config (hydra keys included), or None when it does not compose here."""
-    from causal_cli.task import VERSION_BASE, conf_dir
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     from causal_cli.schema import register_configs
+    from causal_cli.task import VERSION_BASE, conf_dir
 
     register_configs()
     extra = [f"hydra.searchpath=[file://{(workdir / config_dir).resolve()}]"] if config_dir else []
