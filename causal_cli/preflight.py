@@ -48,6 +48,7 @@ def check(args: list[str], values: bool = True) -> None:
         check_folder(folder)
     cfgs = compose_all(parsed, user_dirs)
     for cfg in cfgs:
+        check_cluster_address(cfg, parsed.overrides)
         for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
             check_folder(folder)
         check_composed(cfg)
@@ -296,6 +297,19 @@ def _compose(hydra, parsed, overrides: list[str]):
         run_mode=RunMode.RUN,
         from_shell=True,
         with_log_configuration=False,
+    )
+
+
+def check_cluster_address(cfg, overrides) -> None:
+    """``refuters.address`` sends the study's data to a Ray cluster and unpickles what comes back: a shared
+    config file may not choose it; only the person running the command (an override, or RAY_ADDRESS)."""
+    refuters = cfg.get("refuters") if hasattr(cfg, "get") else None
+    address = refuters.get("address") if hasattr(refuters, "get") else None
+    if address in (None, "") or any(str(o).lstrip("+").startswith("refuters.address=") for o in overrides):
+        return
+    raise ConfigError(
+        f"refuters.address={address!r} is set by a config file; a cluster address may only come from the "
+        "command line (refuters.address=...) or the RAY_ADDRESS environment variable"
     )
 
 

@@ -245,3 +245,13 @@ def test_interpolations_that_would_explode_are_refused_before_resolving():
     trust.check_interpolation_growth({"seed": 0, "dgp": {"seed": "${seed}"}, "x": "${x}", "y": "${dgp}"})
     # (valid keys: the command line's check also validates the config, which refuses unknown keys)
     assert cli._check_trust(["question=abc", "graph.description=${question}${question}"]) is None
+
+
+def test_a_cluster_address_comes_only_from_the_command_line(tmp_path):
+    """A shared experiment may not send the data to a Ray cluster of its choosing (and unpickle its answers)."""
+    user = tmp_path / "mine"
+    write(user / "experiment" / "exfil.yaml", "# @package _global_\nrefuters:\n  address: ray://evil:10001\n")
+    args = cli.user_config_first(["--config-dir", str(user), "experiment=exfil"])
+    assert "refuters.address='ray://evil:10001' is set by a config file" in cli._check_trust(args)
+    typed = cli.user_config_first(["--config-dir", str(user), "refuters.address=ray://head:10001"])
+    assert cli._check_trust(typed) is None  # the person running the command chose it
