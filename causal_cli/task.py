@@ -484,7 +484,7 @@ def _report_error(exc: BaseException, internal: bool = False) -> None:
 JOB_NAME = "app"
 
 
-def launch(args: list[str], base_dir: str | None = None) -> list[str]:
+def launch(args: list[str], base_dir: str | None = None, checked=None) -> list[str]:
     """Run ``causal run ARGS`` through Hydra in this process -> the status of every job.
 
     Hydra's ``run`` / ``multirun`` are called directly (not through ``hydra.main``): the command line
@@ -515,7 +515,7 @@ def launch(args: list[str], base_dir: str | None = None) -> list[str]:
         return []
     hydra = main_hydra(parsed)
     try:
-        return _launch_jobs(hydra, parsed, job)
+        return _launch_jobs(hydra, parsed, job, checked)
     finally:
         GlobalHydra.instance().clear()
 
@@ -550,13 +550,16 @@ def main_hydra(parsed):
     return Hydra.create_main_hydra2(task_name=JOB_NAME, config_search_path=search_path)
 
 
-def _launch_jobs(hydra, parsed, job: HydraTask) -> list[str]:
+def _launch_jobs(hydra, parsed, job: HydraTask, checked=None) -> list[str]:
     from hydra.core.utils import JobStatus
     from hydra.types import RunMode
 
     config_name = parsed.config_name or "config"
     overrides = list(parsed.overrides)
-    mode = hydra.get_mode(config_name=config_name, overrides=overrides)
+    if checked is not None and checked.composed:
+        mode = checked.mode  # the preflight composed this command line already: no third composition
+    else:
+        mode = hydra.get_mode(config_name=config_name, overrides=overrides)
     multirun = parsed.multirun or mode == RunMode.MULTIRUN
     if mode is None or (parsed.multirun and mode == RunMode.RUN):
         overrides.append(f"hydra.mode={'MULTIRUN' if multirun else 'RUN'}")

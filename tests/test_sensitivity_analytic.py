@@ -130,3 +130,13 @@ def test_e_value_is_at_least_one_and_grows_with_the_effect(estimate, sd):
     value = sensitivity.e_value(estimate, sd)
     assert value >= 1 and value == sensitivity.e_value(-estimate, sd)
     assert sensitivity.e_value(abs(estimate) + 1, sd) > value
+
+
+@pytest.mark.parametrize("p", [0.6, 0.9, 0.975, 0.995, 0.99999])
+@pytest.mark.parametrize("df", [2, 29, 199, 200, 350, 5_000, 10**6, 10**9])
+def test_t_quantile_matches_scipy_on_both_sides_of_the_expansion(p, df):
+    from scipy.special import stdtrit
+
+    from causal_cli.sensitivity import t_quantile
+
+    assert t_quantile(p, df) == pytest.approx(float(stdtrit(df, p)), rel=1e-9)
