@@ -72,6 +72,8 @@ NOT_RUN = {
     "run -m hydra/launcher=submitit_local": "submitit job processes: tests/test_sweep.py::test_submitit_local_launcher",
     "run -m hydra/launcher=submitit_slurm": "needs a SLURM cluster",
     "run data=sql data.url=postgresql": "needs a PostgreSQL server and its driver (network)",
+    "run graph=file graph.file=": "reads a DOT file the README only shows: tests/test_cli_contract.py runs DOT and GML graphs",
+    "run refuters.backend=ray": "starts or joins a Ray cluster (seconds, GBs of memory): tests/test_ray.py",
 }
 NEEDS_MODULE = {"CAUSAL_ALLOW=xgboost": "xgboost"}
 
