@@ -807,11 +807,14 @@ def cmd_list(args: list[str]) -> int:
         for name, description in _config_files(group) + _plugin_entries(group):
             print(f"  {name:<24} {description}")
         if group == "refuters":
-            print("  (select several: 'refuters=[placebo,random_common_cause]'; settings: refuters.n_jobs)")
+            print(
+                "  (select several: 'refuters=[placebo,random_common_cause]'; "
+                "settings: refuters.n_jobs, refuters.backend, refuters.address)"
+            )
     from causal_cli import registry
 
-    for problem in registry.PLUGIN_WARNINGS:  # one line per plugin that was skipped
-        _error(f"warning: {problem}")
+    for problem in registry.PLUGIN_WARNINGS:  # one line per plugin that was skipped (not an error: exit 0)
+        print(f"causal: warning: {' '.join(str(problem).split())}", file=sys.stderr)
     return 0
 
 

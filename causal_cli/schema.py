@@ -514,10 +514,6 @@ class RunConfig:
     cate: CateConfig = field(default_factory=CateConfig)
 
 
-#: what :func:`register_configs` stored, per ConfigStore: storing a dataclass converts it (~10 ms each)
-_STORED: dict[int, set[tuple[str, str]]] = {}
-
-
 def register_configs() -> None:
     """Store the run schema and every method's schema (idempotent; a repeat call stores only new plugins)."""
     from hydra.core.config_store import ConfigStore
@@ -528,12 +524,14 @@ def register_configs() -> None:
     if not OmegaConf.has_resolver("path_safe"):
         OmegaConf.register_new_resolver("path_safe", path_safe)
     cs = ConfigStore.instance()
-    stored = _STORED.setdefault(id(cs), set())
 
     def store(group: str | None, name: str, node) -> None:
-        if (group or "", name) not in stored:
+        """Only what the store lacks: converting a dataclass to a config costs ~10 ms a schema."""
+        folder = cs.repo
+        for part in group.split("/") if group else ():
+            folder = folder.get(part) if isinstance(folder, dict) else None
+        if not isinstance(folder, dict) or f"{name}.yaml" not in folder:
             cs.store(group=group, name=name, node=node)
-            stored.add((group or "", name))
 
     store(None, "run_schema", RunConfig)
     store("schema", "graph", GraphConfig)
