@@ -34,7 +34,7 @@ __all__ = ["RunFailed", "RunResult", "compose", "load", "report", "reproduce", "
 class RunFailed(CausalCliError):
     """A run with an ``output_dir`` that failed: its folder records why (``.result`` is that record)."""
 
-    kind = "run failed"
+    kind = "run error"
 
     def __init__(self, message: str, result: RunResult):
         super().__init__(message)
