@@ -259,38 +259,8 @@ class RunResult:
         columns += ["ci_high", "truth", "bias", "error"]
         if not self.has_analysis:
             return pd.DataFrame(columns=columns)
-        rows = [
-            dict(
-                role="main",
-                estimator=self.estimator,
-                estimand=self.target_units,
-                identification=self.identification,
-                estimate=self.estimate,
-                std_error=self.std_error,
-                ci_low=self.ci_low,
-                ci_high=self.ci_high,
-                truth=self.reference,
-                bias=self.bias,
-                error=None,
-            )
-        ]
-        for row in self.comparisons:
-            bias = None if row.estimate is None or self.reference is None else row.estimate - self.reference
-            rows.append(
-                dict(
-                    role="compare",
-                    estimator=row.estimator,
-                    estimand=row.target_units,
-                    identification=row.identification,
-                    estimate=row.estimate,
-                    std_error=row.std_error,
-                    ci_low=row.ci_low,
-                    ci_high=row.ci_high,
-                    truth=self.reference,
-                    bias=bias,
-                    error=row.error,
-                )
-            )
+        rows = [_frame_row("main", self, self.reference, None)]
+        rows += [_frame_row("compare", row, self.reference, row.error) for row in self.comparisons]
         return pd.DataFrame(rows, columns=columns)
 
     @classmethod
@@ -386,4 +356,22 @@ def _diagnostics(block: dict[str, Any] | None):
         balance=block.get("balance") or [],
         overlap=block.get("overlap"),
         weights=block.get("weights"),
+    )
+
+
+def _frame_row(role: str, effect, truth: float | None, error: str | None) -> dict[str, Any]:
+    """One row of :meth:`RunResult.to_frame`: ``effect`` is the run itself or one of its comparisons."""
+    bias = None if effect.estimate is None or truth is None else effect.estimate - truth
+    return dict(
+        role=role,
+        estimator=effect.estimator,
+        estimand=effect.target_units,
+        identification=effect.identification,
+        estimate=effect.estimate,
+        std_error=effect.std_error,
+        ci_low=effect.ci_low,
+        ci_high=effect.ci_high,
+        truth=truth,
+        bias=bias,
+        error=error,
     )

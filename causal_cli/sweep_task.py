@@ -50,9 +50,9 @@ def summarize(sweep_dir: Path) -> Scorecard:
 
 def show(card: Scorecard) -> None:
     """The scorecard table, failures and files on the console."""
-    from causal_cli.report import console
+    from causal_cli.report import console, scorecard
 
-    console.print_scorecard(
+    card_view = scorecard.build(
         rows=card.rows,
         settings=card.settings,
         replications=card.replications,
@@ -64,6 +64,7 @@ def show(card: Scorecard) -> None:
         files=[str(p) for p in card.files],
         problems=card.problems,
     )
+    console.render_scorecard(card_view)
 
 
 class ScorecardCallback(Callback):

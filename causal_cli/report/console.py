@@ -294,27 +294,6 @@ def _print_heterogeneity(out: Console, h: views.Heterogeneity) -> None:
         out.print(_escape(line))
 
 
-def print_scorecard(
-    rows: list[dict],
-    settings: list[str],
-    replications: dict[str, int],
-    fixed: dict[str, str],
-    units: str,
-    failed: list[tuple[str, str]],
-    n_jobs: int,
-    sweep_dir: str,
-    files: list[str],
-    problems: list[str],
-) -> None:
-    """The sweep scorecard (``causal_cli.sweep``): one block per setting, best estimator of each in bold green."""
-    from causal_cli.report import scorecard
-
-    card = scorecard.build(
-        rows, settings, replications, fixed, units, failed, n_jobs, sweep_dir, files, problems
-    )
-    render_scorecard(card)
-
-
 def render_scorecard(card) -> None:
     """Print a :class:`causal_cli.report.scorecard.ScorecardView`."""
     out = console()
