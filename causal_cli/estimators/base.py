@@ -7,7 +7,6 @@ on modified copies of :class:`EstimationData`, so no pandas work happens in thei
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from enum import Enum
 from functools import cache
@@ -17,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from causal_cli.errors import EstimationError
+from causal_cli.parameters import Parameters, signature
 from causal_cli.schema import CIConfig, EstimatorConfig
 
 
@@ -131,7 +131,7 @@ def influence_se(influence: np.ndarray, data: EstimationData) -> float:
 COMPACT_MAX_ELEMENTS = 4096
 
 
-class BaseEstimator:
+class BaseEstimator(Parameters):
     config_class: ClassVar[type] = EstimatorConfig
     name: ClassVar[str] = ""
     #: which identified estimand the method needs: backdoor, iv, frontdoor or none
@@ -142,23 +142,6 @@ class BaseEstimator:
     accepts_weights: ClassVar[bool] = False
     #: whether ``_std_error`` is cluster-robust under ``data.cluster`` (else the SE is a cluster bootstrap)
     cluster_robust_se: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any):
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = _signature(cls)
-
-    def __init__(self, **params: Any):
-        """Store the parameters (keyword only; see :meth:`param_defaults`), nothing else: they are checked
-        by the config dataclass when :meth:`fit` runs, as scikit-learn checks in ``fit``."""
-        defaults = self.param_defaults()
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(defaults)}"
-            )
-        for key, default in defaults.items():
-            setattr(self, key, params.get(key, default))
 
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
@@ -174,10 +157,6 @@ class BaseEstimator:
                 out[spec.name] = value.value if isinstance(value, Enum) else value
         out["random_state"] = 0
         return out
-
-    @classmethod
-    def param_names(cls) -> tuple[str, ...]:
-        return _param_names(cls)
 
     @classmethod
     def from_config(cls, cfg, random_state=0) -> BaseEstimator:
@@ -205,23 +184,6 @@ class BaseEstimator:
             return self.config_class(ci=ci, **values)
         except ConfigError as exc:
             raise ConfigError(f"estimator.{exc}") from None
-
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        return {n: getattr(self, n) for n in _param_names(type(self))}
-
-    def set_params(self, **params: Any) -> BaseEstimator:
-        names = _param_names(type(self))
-        unknown = sorted(set(params) - set(names))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(names)}"
-            )
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
-
-    def clone(self) -> BaseEstimator:
-        return type(self)(**self.get_params())
 
     def _estimate(self, data: EstimationData) -> float:
         """The point estimate; may keep state for ``_std_error`` and diagnostics."""
@@ -334,22 +296,6 @@ def _config_fields(config_class: type) -> tuple[Field, ...]:
     return tuple(fields(config_class))
 
 
-@cache
-def _param_names(cls: type) -> tuple[str, ...]:
-    """The keyword parameters of ``cls`` (looked up once per class: refuters clone per simulation)."""
-    return tuple(cls.param_defaults())
-
-
-def _signature(cls: type) -> inspect.Signature:
-    """``cls(**params)`` as introspection (``help``, IDEs, ``inspect.signature``) should show it."""
-    return inspect.Signature(
-        [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-            for name, default in cls.param_defaults().items()
-        ]
-    )
-
-
 def resample(data: EstimationData, rng: np.random.Generator) -> EstimationData | None:
     """``n`` rows drawn with replacement (with ``data.cluster``: ``G`` whole clusters drawn with replacement,
     each copy a cluster of its own); None when they are all treated or all control."""
@@ -376,4 +322,4 @@ class Resample:
         return resample(data, rng)
 
 
-BaseEstimator.__signature__ = _signature(BaseEstimator)
+BaseEstimator.__signature__ = signature(BaseEstimator)

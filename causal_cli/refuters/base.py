@@ -13,7 +13,6 @@ All refuters share one significance test (:func:`significance`) and one "centred
 
 from __future__ import annotations
 
-import inspect
 import time
 import zlib
 from dataclasses import MISSING, dataclass, fields
@@ -22,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from causal_cli.parameters import Parameters, signature
 from causal_cli.results import RefutationResult
 from causal_cli.schema import RefuterConfig, check
 
@@ -81,29 +81,11 @@ class ResamplingConfig(SignificanceConfig):
         check(self.max_se_ratio >= 1, "max_se_ratio", self.max_se_ratio, "a number >= 1")
 
 
-class BaseRefuter:
+class BaseRefuter(Parameters):
     config_class: ClassVar[type] = RefuterConfig
     name: ClassVar[str] = ""
     #: the verdict rule, stated in the output
     rule: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs: Any):
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = _signature(cls)
-
-    def __init__(self, **params: Any):
-        """Keyword parameters, one per field of :attr:`config_class` (its defaults), checked by that
-        dataclass (the one place refuter options are validated)."""
-        defaults = self.param_defaults()
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(defaults)}"
-            )
-        for key, default in defaults.items():
-            setattr(self, key, params.get(key, default))
-        self.to_config()
 
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
@@ -112,10 +94,6 @@ class BaseRefuter:
             spec.name: spec.default_factory() if spec.default_factory is not MISSING else spec.default
             for spec in fields(cls.config_class)
         }
-
-    @classmethod
-    def param_names(cls) -> tuple[str, ...]:
-        return tuple(spec.name for spec in fields(cls.config_class))
 
     @classmethod
     def from_config(cls, cfg) -> BaseRefuter:
@@ -135,20 +113,9 @@ class BaseRefuter:
         except ConfigError as exc:
             raise ConfigError(f"refuters.{self.name}.{exc}") from None
 
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.param_names()}
-
-    def set_params(self, **params: Any) -> BaseRefuter:
-        unknown = sorted(set(params) - set(self.param_names()))
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unknown parameter(s) {', '.join(unknown)}")
-        for key, value in params.items():
-            setattr(self, key, value)
+    def _params_set(self) -> None:
+        """Refuter options are checked when set (by the config dataclass, the one place they are validated)."""
         self.to_config()
-        return self
-
-    def clone(self) -> BaseRefuter:
-        return type(self)(**self.get_params())
 
     @property
     def options(self) -> dict[str, Any]:
@@ -312,13 +279,4 @@ def implied_se_check(implied_se: float, std_error: float | None, max_ratio: floa
     return bool(ratio <= max_ratio), text
 
 
-def _signature(cls: type) -> inspect.Signature:
-    return inspect.Signature(
-        [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-            for name, default in cls.param_defaults().items()
-        ]
-    )
-
-
-BaseRefuter.__signature__ = _signature(BaseRefuter)
+BaseRefuter.__signature__ = signature(BaseRefuter)
