@@ -205,3 +205,18 @@ def test_a_ray_address_nothing_answers_at_fails_in_one_line_without_waiting_for_
         server.bind(("127.0.0.1", 0))
         server.listen()
         assert unreachable(f"127.0.0.1:{server.getsockname()[1]}") is None
+
+
+def test_only_the_resource_tracker_is_started_with_its_warnings_off():
+    """Its "leaked semlock objects" warning after Ctrl-C would be a second stderr line (seen in CI)."""
+    from causal_cli.runtime import workers
+
+    tracker = [
+        b"/usr/bin/python3",
+        b"-c",
+        b"from joblib.externals.loky.backend.resource_tracker import main; main(5, 0)",
+    ]
+    quiet = workers._quiet_resource_tracker(tracker)
+    assert quiet == [tracker[0], b"-W", workers.TRACKER_WARNINGS.encode(), *tracker[1:]]
+    worker = [b"/usr/bin/python3", b"-m", b"joblib.externals.loky.backend.popen_loky_posix"]
+    assert workers._quiet_resource_tracker(worker) == worker
