@@ -50,6 +50,9 @@ def read(path: str) -> FileGraph:
         raise GraphError(
             f"graph.file={path}: unknown graph format '{file.suffix}'; allowed: .dot, .gv (DOT), .gml (GML)"
         )
+    from causal_cli.trust import check_data_path
+
+    check_data_path(str(file), key="graph.file")  # not /proc/self/environ behind a .dot symlink, nor a FIFO
     if not file.is_file():
         raise GraphError(f"graph.file={path}: no such file")
     if file.stat().st_size > MAX_FILE_BYTES:

@@ -210,3 +210,16 @@ def test_graph_file_template_asks_for_the_file(compose_cfg):
     cfg = validate(compose_cfg(["graph=file"]))
     with pytest.raises(GraphError, match="graph.file is not set"):
         CausalGraph.from_config(cfg.graph)
+
+
+def test_a_graph_file_that_resolves_to_a_system_file_is_refused_unread(tmp_path, monkeypatch):
+    """A .dot name is not enough: a symlink to /proc/self/environ would put the environment in the error."""
+    from causal_cli.errors import ConfigError
+    from causal_cli.graph_files import read
+
+    monkeypatch.setenv("CAUSAL_TEST_SECRET", "hunter2")
+    link = tmp_path / "evil.dot"
+    link.symlink_to("/proc/self/environ")
+    with pytest.raises(ConfigError, match=r"graph.file=.*evil.dot is a system file") as caught:
+        read(str(link))
+    assert "hunter2" not in str(caught.value)
