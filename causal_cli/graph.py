@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +28,15 @@ class CausalGraph:
     effect_modifiers: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_config(cls, cfg) -> CausalGraph:
-        """The graph a ``graph`` config node declares: roles and edges, or a DOT/GML file (``graph.file``)."""
+    def from_config(cls, cfg, base_dir: str | None = None) -> CausalGraph:
+        """The graph a ``graph`` config node declares: roles and edges, or a DOT/GML file (``graph.file``,
+        a relative path is relative to ``base_dir``, where the user ran ``causal``; default: the cwd)."""
         from omegaconf import OmegaConf
 
         if "file" in cfg and OmegaConf.is_missing(cfg, "file"):
             raise GraphError("graph.file is not set; name a DOT or GML file, e.g. graph.file=my_graph.dot")
         if cfg.get("file") is not None:
-            return cls.from_file(cfg)
+            return cls.from_file(cfg, base_dir)
         treatment, outcome = _required(cfg, "treatment"), _required(cfg, "outcome")
         _check_roles(cfg, treatment, outcome)
         edges = _role_edges(cfg, treatment, outcome) + _extra_edges(cfg)
@@ -53,7 +55,7 @@ class CausalGraph:
         return graph
 
     @classmethod
-    def from_file(cls, cfg) -> CausalGraph:
+    def from_file(cls, cfg, base_dir: str | None = None) -> CausalGraph:
         """``graph.file``: the file's nodes and edges are the graph; treatment and outcome come from
         ``graph.treatment`` / ``graph.outcome`` or the file's ``role`` node attributes; ``graph.edges``,
         ``graph.unobserved`` and ``graph.effect_modifiers`` add to it. Role lists (confounders, ...) are
@@ -69,7 +71,7 @@ class CausalGraph:
                     f"graph.{role}={list(cfg[role])} is set beside graph.file={path}; the file declares the "
                     f"edges: choose graph=file (no roles of its own) or add edges with graph.edges"
                 )
-        read = graph_files.read(path)
+        read = graph_files.read(graph_file_path(path, base_dir))
         treatment, outcome = (_file_role(cfg, read, key) for key in ("treatment", "outcome"))
         _check_roles(cfg, treatment, outcome)
         edges = read.edges + [(e, outcome) for e in cfg.effect_modifiers] + _extra_edges(cfg)
@@ -232,3 +234,10 @@ def _required(cfg, key: str) -> str:
     if OmegaConf.is_missing(cfg, key) or not str(cfg[key]).strip():
         raise GraphError(f"graph.{key} is not set; name the {key} column, e.g. graph.{key}=my_column")
     return str(cfg[key])
+
+
+def graph_file_path(path: str, base_dir: str | None = None) -> str:
+    """``graph.file`` as read: ``~`` expanded, relative to ``base_dir`` (where the user ran ``causal``;
+    Hydra does not chdir, and ``causal reproduce`` re-runs from the original folder)."""
+    p = Path(os.path.expanduser(str(path)))
+    return str(p if p.is_absolute() or base_dir is None else Path(base_dir) / p)

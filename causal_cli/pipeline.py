@@ -123,7 +123,7 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
         clock = now
 
     seed = stream_seed(cfg)
-    graph = CausalGraph.from_config(cfg.graph)
+    graph = CausalGraph.from_config(cfg.graph, base_dir)
     if cfg.graph.get("design", "observational") == "randomized":
         return run_randomized(cfg, graph, seed, base_dir, frame)
     estimator_cls = registry.load("estimator", cfg.estimator.name)
@@ -138,7 +138,7 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     if missing:
         raise DataError(f"column(s) {', '.join(missing)} named in the graph are not in the data")
     data_hash = provenance.frame_hash(frame, graph.observed_nodes)
-    data_files = provenance.source_file_hashes(cfg.data, base_dir)
+    data_files = provenance.source_file_hashes(cfg.data, base_dir, cfg.graph)
     lap("data")
 
     executor = executor or make_executor(settings, progress)
@@ -421,6 +421,6 @@ def run_randomized(cfg, graph, seed: int, base_dir: str | None = None, frame=Non
         notes=notes,
         timings=timings,
         data_hash=data_hash,
-        data_files=provenance.source_file_hashes(cfg.data, base_dir),
+        data_files=provenance.source_file_hashes(cfg.data, base_dir, cfg.graph),
         experiment=experiment,
     )

@@ -142,11 +142,17 @@ def file_hash(path: str | Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def source_files(data_cfg, base_dir: str | None) -> dict[str, str]:
-    """``{configured key: absolute path}`` of every local file a data source reads."""
+def source_files(data_cfg, base_dir: str | None, graph_cfg=None) -> dict[str, str]:
+    """``{configured key: absolute path}`` of every local file a data source reads, and the graph's
+    ``graph.file`` when ``graph_cfg`` names one."""
     from causal_cli.data.tables import resolve_path
 
     out: dict[str, str] = {}
+    graph_file = graph_cfg.get("file") if hasattr(graph_cfg, "get") else None
+    if isinstance(graph_file, str) and graph_file.strip():
+        from causal_cli.graph import graph_file_path
+
+        out["graph.file"] = str(Path(graph_file_path(graph_file, base_dir)).resolve())
     if data_cfg is None:
         return out
     path = data_cfg.get("path") if hasattr(data_cfg, "get") else None
@@ -158,10 +164,10 @@ def source_files(data_cfg, base_dir: str | None) -> dict[str, str]:
     return out
 
 
-def source_file_hashes(data_cfg, base_dir: str | None) -> dict[str, dict[str, str]]:
-    """``{key: {"path", "sha256"}}`` for the data source's local files that exist."""
+def source_file_hashes(data_cfg, base_dir: str | None, graph_cfg=None) -> dict[str, dict[str, str]]:
+    """``{key: {"path", "sha256"}}`` for the data source's local files (and ``graph.file``) that exist."""
     out = {}
-    for key, path in source_files(data_cfg, base_dir).items():
+    for key, path in source_files(data_cfg, base_dir, graph_cfg).items():
         if Path(path).is_file():
             out[key] = {"path": path, "sha256": file_hash(path)}
     return out

@@ -104,7 +104,8 @@ def base_dir_of(results: dict[str, Any]) -> Path:
 
 
 def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: Path) -> None:
-    """Raise DataError when a local data file the run read is gone or its bytes changed."""
+    """Raise DataError when a local data file (or the ``graph.file``) the run read is gone or its bytes
+    changed."""
     from omegaconf import OmegaConf
 
     from causal_cli import provenance
@@ -115,10 +116,11 @@ def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: P
     if not isinstance(recorded, dict):
         raise ConfigError("results.json: data_files is not a mapping; not a run's results")
     try:
-        data_cfg = OmegaConf.load(config_path).get("data")
+        saved = OmegaConf.load(config_path)
+        data_cfg, graph_cfg = saved.get("data"), saved.get("graph")
     except Exception as exc:  # noqa: BLE001 - any unreadable config is one line
         raise ConfigError(f"{config_path} is not a config: {' '.join(str(exc).split())[:200]}") from exc
-    now = provenance.source_file_hashes(data_cfg, str(base_dir))
+    now = provenance.source_file_hashes(data_cfg, str(base_dir), graph_cfg)
     for key, then in recorded.items():
         current = now.get(key)
         if current is None:
@@ -132,6 +134,17 @@ def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: P
 
 def _short(digest: str) -> str:
     return digest.split(":")[-1][:12]
+
+
+def _graph_file(plan: Plan) -> list[str]:
+    """The saved config's ``graph.file`` resolved where the run started (a one-item list), or []."""
+    from omegaconf import OmegaConf
+
+    from causal_cli import provenance
+
+    graph_cfg = OmegaConf.load(plan.config_path).get("graph")
+    files = provenance.source_files(None, str(plan.base_dir), graph_cfg)
+    return [files["graph.file"]] if "graph.file" in files else []
 
 
 def _override_value(text: str) -> str:
@@ -157,13 +170,16 @@ def prepare(run_dir: Path, out: Path | None = None) -> Plan:
 
 
 def rerun_args(plan: Plan) -> list[str]:
-    """The ``causal run`` arguments that repeat the run from its saved config into the new folder."""
+    """The ``causal run`` arguments that repeat the run from its saved config into the new folder (a
+    ``graph.file`` by the absolute path it was read from, checked unchanged: the re-run may start elsewhere)."""
+    pinned = [f"graph.file={_override_value(path)}" for path in _graph_file(plan)]
     return [
         "--config-path",
         str(plan.config_path.parent.resolve()),
         "--config-name",
         plan.config_path.stem,
         f"hydra.run.dir={_override_value(str(plan.new_dir))}",
+        *pinned,
         "hydra/job_logging=disabled",
         "++report.console=false",
     ]

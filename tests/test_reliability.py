@@ -386,3 +386,37 @@ def test_config_values_cannot_move_output_folders_outside_the_output_root(tmp_pa
     assert "/" not in path_safe("a/b\\c") and path_safe("..") != ".." and path_safe("") == ""
     long = path_safe("é" * 400)
     assert len(long.encode()) <= 150 and long != path_safe("é" * 399)
+
+
+GRAPH_DOT = """\
+digraph product {
+  feature_used [role=treatment]; spend [role=outcome];
+  account_age -> feature_used -> spend; account_age -> spend;
+  activity -> feature_used; activity -> spend;
+}
+"""
+
+
+def test_reproduce_pins_and_checks_the_graph_file(tmp_path):
+    """A run whose graph came from ``graph.file`` records the file's sha256 beside the data's; reproduce
+    started from another folder reads the same file (relative to where the run started) and refuses in
+    one line once the file changed."""
+    (tmp_path / "product.dot").write_text(GRAPH_DOT)
+    run = ["run", "graph=file", "graph.file=product.dot", *QUICK, f"hydra.run.dir={tmp_path / 'run'}"]
+    assert causal(*run, cwd=tmp_path).returncode == 0
+    recorded = read_results(tmp_path / "run")["data_files"]["graph.file"]
+    assert recorded["path"] == str((tmp_path / "product.dot").resolve())
+    assert recorded["sha256"] == "sha256:" + hashlib.sha256(GRAPH_DOT.encode()).hexdigest()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = causal("reproduce", str(tmp_path / "run"), "--out", str(tmp_path / "again"), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert read_results(tmp_path / "again")["estimate"] == read_results(tmp_path / "run")["estimate"]
+
+    (tmp_path / "product.dot").write_text(GRAPH_DOT.replace("activity -> spend;", ""))
+    proc = causal("reproduce", str(tmp_path / "run"), "--out", str(tmp_path / "third"), cwd=elsewhere)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert "graph.file" in line and "changed since the run" in line
+    assert not (tmp_path / "third").exists()
