@@ -109,8 +109,6 @@ class CausalGraph:
         return g
 
     def check(self) -> None:
-        import networkx as nx
-
         for role in ("treatment", "outcome"):
             node = getattr(self, role)
             if node in self.unobserved:
@@ -120,6 +118,8 @@ class CausalGraph:
                 raise GraphError(f"graph edge '{a} -> {b}' is a self-loop; a causal graph must be acyclic")
         if _acyclic_with_path(self.nodes, self.edges, self.treatment, self.outcome):
             return  # the usual case, decided without importing networkx (~0.1 s of a run's start-up)
+        import networkx as nx
+
         g = self.to_networkx()
         try:
             cycle = nx.find_cycle(g)
