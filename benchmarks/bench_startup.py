@@ -211,10 +211,10 @@ def print_stages(run_dir: Path, wall: float) -> None:
     analysis = float(record.get("runtime_s") or 0.0)  # claim, validate and the pipeline: before any output
     print(f"\nstages of the last repeat run ({wall:.3f} s wall):")
     for stage, seconds in stages.items():
-        print(f"  {stage:<44} {seconds:>7.3f}")
-    print(f"  {'= job before its outputs (claim, validate, stages)':<44} {analysis:>7.3f}")
-    print(f"  {'report (pictures, report.html)':<44} {report:>7.3f}")
-    print(f"  {'the rest (start, imports, compose, CSVs, exit)':<44} {wall - analysis - report:>7.3f}")
+        print(f"  {stage:<52} {seconds:>7.3f}")
+    print(f"  {'= job before its outputs (claim, validate, stages)':<52} {analysis:>7.3f}")
+    print(f"  {'report (pictures, report.html)':<52} {report:>7.3f}")
+    print(f"  {'the rest (start, imports, compose, CSVs, exit)':<52} {wall - analysis - report:>7.3f}")
 
 
 def spread(values: list[float]) -> str:
