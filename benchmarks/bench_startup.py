@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 ratios = sorted(r / d for r, d in zip(runs[key], runs["dowhy"]))
                 note = (
                     f"{run / import_dowhy:.2f}x import dowhy (target <= {target}x; pairs "
-                    f"{ratios[0]:.2f}-{ratios[-1]:.2f}x); {spread(runs[key])}; {cpu_note(cpu[key])}"
+                    f"{ratios[0]:.2f}-{ratios[-1]:.2f}x); {spread(runs[key])}; {cpu_note(cpu[key], cpu['dowhy'])}"
                 )
                 rows.append((label, run, "median", note))
         width = max(len(label) for label in [r[0] for r in rows] + [c[0] for c in LIGHT_COMMANDS])
@@ -198,8 +198,15 @@ def time_runs(causal: list[str], tmp: str, repeats: int, skip_run: bool):
     return runs, cpu
 
 
-def cpu_note(values: list[float]) -> str:
-    return f"CPU {statistics.median(values):.2f} s (median user+sys)" if values else ""
+def cpu_note(values: list[float], dowhy: list[float] | None = None) -> str:
+    """The median CPU time (user + sys, workers included) and, for a run, its ratio to ``import dowhy``'s:
+    steadier than the wall ratio on a busy machine (but a run's workers use a second core)."""
+    if not values:
+        return ""
+    note = f"CPU {statistics.median(values):.2f} s (median user+sys"
+    if dowhy:
+        note += f", {statistics.median(values) / statistics.median(dowhy):.2f}x import dowhy's"
+    return note + ")"
 
 
 def print_stages(run_dir: Path, wall: float) -> None:
