@@ -75,7 +75,7 @@ def test_a_hit_is_not_drawn_again(tmp_path, cache):
     assert draw(tmp_path, "love_plot.png", plots.love_plot_png, args) == graph
 
 
-def test_the_key_covers_inputs_code_and_in_process_settings(monkeypatch):
+def test_the_key_covers_inputs_code_and_in_process_settings(monkeypatch, tmp_path):
     import matplotlib
 
     args = (BALANCE, 0.1, "after matching (psm)")
@@ -86,6 +86,9 @@ def test_the_key_covers_inputs_code_and_in_process_settings(monkeypatch):
     assert picture_cache.picture_key("love_plot.png", plots.love_plot_png, (*args[:2], "x")) != key
     assert key["renderer"]["matplotlib"] == matplotlib.__version__
     assert len(key["renderer"]["code"]) == 64
+    monkeypatch.chdir(tmp_path)  # a matplotlibrc in the working folder restyles the pictures drawn there
+    (tmp_path / "matplotlibrc").write_text("lines.linewidth: 5\n")
+    assert picture_cache.picture_key("love_plot.png", plots.love_plot_png, args) != key
     monkeypatch.setitem(matplotlib.rcParams, "lines.linewidth", 7.0)  # a notebook's own style
     assert picture_cache.picture_key("love_plot.png", plots.love_plot_png, args) != key
     assert picture_cache.picture_key("x.png", plots.love_plot_png, (object(),)) is None  # not plain data

@@ -28,8 +28,9 @@ NAMESPACE = "pictures"
 #: most recently used pictures kept (a default run draws 4, of ~30-80 kB each)
 KEEP = 64
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: the modules whose code draws the pictures: a change to any of them is a new key
-DRAWING_MODULES = ("plots.py", "figures.py", "heterogeneity.py")
+#: the modules whose code draws the pictures (graph.py: the roles that colour graph.png), relative to the
+#: package: a change to any of them is a new key
+DRAWING_MODULES = ("report/plots.py", "report/figures.py", "report/heterogeneity.py", "graph.py")
 
 
 def draw(name: str, function: Callable[..., Path | None], args: tuple, path: Path) -> Path | None:
@@ -64,13 +65,14 @@ def picture_key(name: str, function: Callable, args: tuple) -> dict[str, Any] | 
         "function": f"{function.__module__}.{function.__qualname__}",
         "inputs": inputs,
         "renderer": renderer(),
+        "matplotlibrc": rc_files(),  # not kept per process: they depend on the working folder
         "rc_in_process": rc_in_process(),
     }
 
 
 @lru_cache(maxsize=1)
 def renderer() -> dict[str, Any]:
-    """The drawing code, the libraries that render and encode, and the matplotlibrc files (not imported)."""
+    """The drawing code and the libraries that lay out, render and encode (their versions; none imported)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import causal_cli
@@ -81,7 +83,7 @@ def renderer() -> dict[str, Any]:
         except PackageNotFoundError:
             return None
 
-    here = Path(__file__).resolve().parent
+    here = Path(causal_cli.__file__).resolve().parent
     code = hashlib.sha256()
     for module in DRAWING_MODULES:
         code.update((here / module).read_bytes())
@@ -91,7 +93,7 @@ def renderer() -> dict[str, Any]:
         "matplotlib": installed("matplotlib"),
         "pillow": installed("pillow"),
         "numpy": installed("numpy"),
-        "matplotlibrc": rc_files(),
+        "networkx": installed("networkx"),
     }
 
 
