@@ -94,6 +94,18 @@ def test_the_key_covers_inputs_code_and_in_process_settings(monkeypatch, tmp_pat
     assert picture_cache.picture_key("x.png", plots.love_plot_png, (object(),)) is None  # not plain data
 
 
+def test_a_rebuilt_font_list_changes_the_key(monkeypatch, tmp_path):
+    """matplotlib picks fonts from its font list: a list rebuilt with other fonts installed is a new key."""
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path))
+    args = (GRAPH, "feature_used", "spend")
+    before = picture_cache.picture_key("graph.png", plots.graph_record_png, args)
+    (tmp_path / "fontlist-v390.json").write_text('{"ttflist": []}')
+    assert picture_cache.font_lists() == {
+        "fontlist-v390.json": [15, (tmp_path / "fontlist-v390.json").stat().st_mtime_ns]
+    }
+    assert picture_cache.picture_key("graph.png", plots.graph_record_png, args) != before
+
+
 def test_refuter_run_times_do_not_change_the_refutations_key():
     def jobs(runtime: float):
         payload = {

@@ -66,6 +66,7 @@ def picture_key(name: str, function: Callable, args: tuple) -> dict[str, Any] | 
         "inputs": inputs,
         "renderer": renderer(),
         "matplotlibrc": rc_files(),  # not kept per process: they depend on the working folder
+        "fonts": font_lists(),
         "rc_in_process": rc_in_process(),
     }
 
@@ -105,6 +106,26 @@ def rc_files() -> dict[str, str]:
             found[candidate] = hashlib.sha256(Path(candidate).read_bytes()).hexdigest()
         except OSError:
             continue
+    return found
+
+
+def font_lists() -> dict[str, list[int]]:
+    """Size and time of matplotlib's font list (the fonts it chose from: a font installed since it was
+    built can change the glyphs), found as ``matplotlib.get_cachedir`` would, without importing it."""
+    folder = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "matplotlib"
+    )
+    found = {}
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith("fontlist-") and n.endswith(".json"))
+    except OSError:
+        return found
+    for name in names:
+        try:
+            stat = os.stat(os.path.join(folder, name))
+        except OSError:
+            continue
+        found[name] = [stat.st_size, stat.st_mtime_ns]
     return found
 
 
