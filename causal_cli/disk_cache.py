@@ -4,11 +4,13 @@
 a JSON file named by the SHA-256 of its key, holding the key itself and the value: JSON, never pickle,
 so a cache file can never run code. Entries are written atomically (a temporary file renamed into
 place); an entry that is missing, unreadable, corrupt, or written for another key reads as a miss, and
-a cache folder that cannot be written only means nothing is cached.
+a cache folder that cannot be written only means nothing is cached. A namespace whose entries are many
+and large (pictures) keeps only its most recently used ones (:func:`prune`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,15 +32,22 @@ def entry_path(namespace: str, key: dict[str, Any]) -> Path:
     return cache_dir() / namespace / f"{digest}.json"
 
 
-def load(namespace: str, key: dict[str, Any]) -> Any | None:
-    """The value stored for ``key``, or None (a miss) when there is none or it cannot be read."""
+def load(namespace: str, key: dict[str, Any], touch: bool = False) -> Any | None:
+    """The value stored for ``key``, or None (a miss) when there is none or it cannot be read.
+
+    ``touch``: mark the entry as just used, so :func:`prune` keeps it."""
+    path = entry_path(namespace, key)
     try:
-        with open(entry_path(namespace, key), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             entry = json.load(f)
     except (OSError, ValueError):
         return None
-    if not isinstance(entry, dict) or entry.get("key") != json.loads(_canonical(key)):
+    # compared as canonical text: a NaN in a key (a picture's inputs) equals itself there, not as a float
+    if not isinstance(entry, dict) or _canonical(entry.get("key")) != _canonical(key):
         return None
+    if touch:
+        with contextlib.suppress(OSError):
+            os.utime(path)
     return entry.get("value")
 
 
@@ -61,5 +70,23 @@ def store(namespace: str, key: dict[str, Any], value: Any) -> bool:
     return True
 
 
-def _canonical(key: dict[str, Any]) -> str:
+def prune(namespace: str, keep: int) -> None:
+    """Keep the ``keep`` most recently used entries of ``namespace``; remove the others (best effort)."""
+    folder = cache_dir() / namespace
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".tmp-")]
+    except OSError:
+        return
+    if len(names) <= keep:
+        return
+    used = {}
+    for name in names:
+        with contextlib.suppress(OSError):
+            used[name] = os.stat(folder / name).st_mtime
+    for name in sorted(used, key=used.get, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            os.unlink(folder / name)
+
+
+def _canonical(key: Any) -> str:
     return json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

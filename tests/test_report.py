@@ -144,6 +144,8 @@ def test_causal_report_redraws_from_the_saved_files(default_run, tmp_path):
     assert proc.stdout.strip() == str(copy / "report.html")
     for name in PICTURES:
         check_picture(copy / name)
+        # the same inputs give the same bytes, drawn again or copied from the picture cache
+        assert (copy / name).read_bytes() == (run_dir / name).read_bytes(), name
     page = (copy / "report.html").read_text(encoding="utf-8")
     check_self_contained(page)
     check_headline(page, read_results(copy))

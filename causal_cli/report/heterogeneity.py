@@ -118,11 +118,12 @@ def qini_png(block: dict, units: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def drawing_jobs(payload: dict[str, Any]) -> dict[str, tuple[bool, Any]]:
+def drawing_jobs(payload: dict[str, Any]) -> dict[str, tuple[bool, Any, tuple]]:
+    """Each picture's (whether the run has a heterogeneity block, its drawing function, its arguments)."""
     block = payload.get("heterogeneity")
     units = (payload.get("graph") or {}).get("outcome_units", "")
     return {
-        "segments.png": (bool(block), lambda p: segments_png(block, units, p)),
-        "gates.png": (bool(block), lambda p: gates_png(block, units, p)),
-        "qini.png": (bool(block), lambda p: qini_png(block, units, p)),
+        "segments.png": (bool(block), segments_png, (block, units)),
+        "gates.png": (bool(block), gates_png, (block, units)),
+        "qini.png": (bool(block), qini_png, (block, units)),
     }

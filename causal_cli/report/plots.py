@@ -421,18 +421,26 @@ def _pretty(column: str) -> str:
 # ------------------------------------------------------------------ all of them
 def graph_from_payload(payload: dict[str, Any]):
     """The run's CausalGraph again, from the ``graph`` block of ``results.json``."""
+    return graph_from_record(payload["graph"], payload["treatment"], payload["outcome"])
+
+
+def graph_from_record(info: dict[str, Any], treatment: str, outcome: str):
     from causal_cli.graph import CausalGraph
 
-    info = payload["graph"]
     edges = [tuple(part.strip() for part in edge.split("->", 1)) for edge in info.get("edges") or []]
     return CausalGraph(
-        treatment=payload["treatment"],
-        outcome=payload["outcome"],
+        treatment=treatment,
+        outcome=outcome,
         edges=edges,
         unobserved=list(info.get("unobserved") or []),
         name=info.get("name", "custom"),
         outcome_units=info.get("outcome_units", ""),
     )
+
+
+def graph_record_png(info: dict[str, Any], treatment: str, outcome: str, path: Path) -> Path:
+    """graph.png from the ``graph`` block of ``results.json`` (plain data: the picture cache's key)."""
+    return graph_png(graph_from_record(info, treatment, outcome), path)
 
 
 def render_all(
@@ -445,7 +453,7 @@ def render_all(
     """
     run_dir = Path(run_dir)
     jobs = _drawing_jobs(payload, tables)
-    wanted = [name for name, (want, _) in jobs.items() if want]
+    wanted = [name for name, (want, _, _) in jobs.items() if want]
     for name in jobs:
         if name not in wanted:
             (run_dir / name).unlink(missing_ok=True)
@@ -456,12 +464,16 @@ def render_all(
 
 
 def _draw(run_dir: Path, jobs: dict, names: list[str]) -> dict[str, str | None]:
-    """Draw ``names``: each one's problem, or None when its file was written."""
+    """Draw ``names`` (or copy what the same inputs drew before: :mod:`~causal_cli.report.picture_cache`):
+    each one's problem, or None when its file was written."""
+    from causal_cli.report import picture_cache
+
     outcomes: dict[str, str | None] = {}
     for name in names:
         path = run_dir / name
+        _, function, args = jobs[name]
         try:
-            if jobs[name][1](path) is None:
+            if picture_cache.draw(name, function, args, path) is None:
                 outcomes[name] = f"{name} not drawn: its table's columns were not recognised"
                 path.unlink(missing_ok=True)
             else:
@@ -472,8 +484,11 @@ def _draw(run_dir: Path, jobs: dict, names: list[str]) -> dict[str, str | None]:
     return outcomes
 
 
-def _drawing_jobs(payload: dict[str, Any], tables: dict[str, list[dict]]) -> dict[str, tuple[bool, Any]]:
-    """Each picture's (whether the results support it, how to draw it to a path)."""
+def _drawing_jobs(
+    payload: dict[str, Any], tables: dict[str, list[dict]]
+) -> dict[str, tuple[bool, Any, tuple]]:
+    """Each picture's (whether the results support it, the function that draws it, its arguments but
+    the path): plain data, so that the picture cache can key a picture by them."""
     units = (payload.get("graph") or {}).get("outcome_units", "")
     diag = payload.get("diagnostics") or {}
     adjustment = diag.get("adjustment", "none")
@@ -491,31 +506,44 @@ def _drawing_jobs(payload: dict[str, Any], tables: dict[str, list[dict]]) -> dic
         if row["refuter"] not in gridded:
             effect = float(row["effect"]) if is_number(row["effect"]) else math.nan
             simulations.setdefault(row["refuter"], []).append(effect)
+    graph = payload.get("graph")
+    overlap = diag.get("overlap")
+    # what refutations.png shows of each refuter (not its run time: the picture cache keys by this)
+    verdicts = [
+        {k: r.get(k) for k in ("name", "passed", "p_value")} for r in payload.get("refutations") or []
+    ]
+    estimate = payload.get("estimate")
     return {
-        "graph.png": (bool(payload.get("graph")), lambda p: graph_png(graph_from_payload(payload), p)),
+        "graph.png": (
+            bool(graph),
+            graph_record_png,
+            (graph, payload.get("treatment"), payload.get("outcome")),
+        ),
         "overlap.png": (
-            bool(diag.get("overlap") and tables.get("overlap")),
-            lambda p: overlap_png(tables["overlap"], diag["overlap"], p),
+            bool(overlap and tables.get("overlap")),
+            overlap_png,
+            (tables.get("overlap"), overlap),
         ),
         "love_plot.png": (
             bool(diag.get("balance")),
-            lambda p: love_plot_png(diag["balance"], diag.get("smd_threshold", 0.1), after, p),
+            love_plot_png,
+            (diag.get("balance"), diag.get("smd_threshold", 0.1), after),
         ),
         "refutations.png": (
             bool(simulations),
-            lambda p: refutations_png(
-                simulations, payload.get("refutations") or [], payload["estimate"], units, p
-            ),
+            refutations_png,
+            (simulations, verdicts, estimate, units),
         ),
         "sensitivity.png": (
             bool(tables.get("sensitivity")),
-            lambda p: sensitivity_png(tables["sensitivity"], payload["estimate"], units, p),
+            sensitivity_png,
+            (tables.get("sensitivity"), estimate, units),
         ),
         **heterogeneity_jobs(payload),
     }
 
 
-def heterogeneity_jobs(payload: dict[str, Any]) -> dict[str, tuple[bool, Any]]:
+def heterogeneity_jobs(payload: dict[str, Any]) -> dict[str, tuple[bool, Any, tuple]]:
     """segments.png, gates.png and qini.png (causal_cli.report.heterogeneity)."""
     from causal_cli.report import heterogeneity
 
