@@ -128,6 +128,30 @@ def standardizer(columns: np.ndarray) -> Standardizer:
     return found
 
 
+_STANDARDIZED: tuple[Any, np.ndarray] | None = None
+
+
+def standardized_columns(columns: np.ndarray) -> np.ndarray:
+    """``columns`` (``[1, X]`` transposed) with every covariate row centred and over its SD (the
+    :class:`Standardizer`'s), kept while ``columns`` lives: placebo simulations share the covariates."""
+    global _STANDARDIZED
+    import weakref
+
+    if _STANDARDIZED is not None and _STANDARDIZED[0]() is columns:
+        return _STANDARDIZED[1]
+    std = standardizer(columns)
+    out = columns - std.mean[:, None]
+    out /= std.scale[:, None]
+
+    def forget(ref) -> None:  # the columns are gone: so is their copy
+        global _STANDARDIZED
+        if _STANDARDIZED is not None and _STANDARDIZED[0] is ref:
+            _STANDARDIZED = None
+
+    _STANDARDIZED = (weakref.ref(columns, forget), out)
+    return out
+
+
 def fit_logistic_columns(
     columns: np.ndarray,
     t: np.ndarray,
