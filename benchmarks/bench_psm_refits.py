@@ -7,10 +7,11 @@ rows) is drawn for ``--sims`` seeds beforehand; then ``estimator.estimate`` (wha
 a fresh clone, warm-started, point estimate only) is timed on them, best of ``--repeat``, in CPU seconds
 (``time.process_time``). Also the full ``fit`` (estimate + analytic SE, the estimate stage).
 
-``--pipeline``: instead, our side of ``benchmarks/bench_vs_dowhy.py`` alone (the seed pipeline in a
-subprocess, refuters on all cores, ``--pipeline-sims`` simulations per refuter), ``--repeat`` runs per
-size: the stage times (wall) of the estimate and each refuter, and the process's CPU seconds (its
-worker processes included), median run by estimate + refuters wall, and every run's total.
+``--pipeline``: instead, our side of ``benchmarks/bench_vs_dowhy.py`` alone: the seed pipeline (its
+config, composed the same way; refuters on all cores, ``--pipeline-sims`` simulations per refuter) in a
+fresh process per run (so the workers start cold, as in the benchmark), ``--repeat`` runs per size:
+the CPU seconds of ``pipeline.run`` (the main process and its worker processes, from ``/proc``), its
+wall, and the stage times (wall) of the estimate and each refuter; the median run by CPU.
 
     python benchmarks/bench_psm_refits.py                       # 10k and 100k rows
     python benchmarks/bench_psm_refits.py --sizes 1000000 --sims 5 --repeat 1
@@ -77,7 +78,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pipeline", action="store_true", help="our side of bench_vs_dowhy.py instead")
     parser.add_argument("--pipeline-sims", type=int, default=100)
+    parser.add_argument("--one-pipeline", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_pipeline:
+        one_pipeline(args.one_pipeline, args.pipeline_sims)
+        return
     if args.pipeline:
         pipeline(args)
         return
@@ -102,33 +107,76 @@ def main() -> None:
             print(" | ".join(row) + "  (ms per refit)")
 
 
-def pipeline(args) -> None:
-    """Our side of ``bench_vs_dowhy.py`` (its ``run_side``), ``--repeat`` times per size."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_vs_dowhy import REFUTERS, load_average, run_side
+def process_tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and its live child processes (the worker pool)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    usage = os.times()
+    total = usage.user + usage.system
+    for task in Path("/proc/self/task").glob("*/children"):
+        for pid in task.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
-    side_args = argparse.Namespace(n_jobs=-1, stock_n_jobs=1)
+
+def one_pipeline(n: int, sims: int) -> None:
+    """In a fresh process: the seed pipeline of bench_vs_dowhy.py, timed (CPU of this process and its
+    workers around ``pipeline.run``, which starts them), printed as one JSON line."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_vs_dowhy import REFUTERS, compose_config
+
+    from causal_cli import pipeline as causal_pipeline
+    from causal_cli.validate import validate
+
+    cfg, _ = compose_config(n, sims, -1)
+    typed = validate(cfg)
+    cpu, wall = process_tree_cpu(), time.perf_counter()
+    result = causal_pipeline.run(typed)
+    cpu, wall = process_tree_cpu() - cpu, time.perf_counter() - wall
+    stages = {"estimate": result.timings["estimate"]}
+    stages.update({name: result.timings[f"refute:{name}"] for name in REFUTERS})
+    print(json.dumps({"cpu": cpu, "wall": wall, "stages": stages, "estimate": result.estimate}))
+
+
+def pipeline(args) -> None:
+    """:func:`one_pipeline` ``--repeat`` times per size, each in a fresh process (cold workers)."""
+    import json
+    import subprocess
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_vs_dowhy import REFUTERS, load_average
+
     for n in (int(s) for s in args.sizes.split(",")):
         runs = []
         for _ in range(args.repeat):
             load = load_average()
-            run = run_side("ours", n, args.pipeline_sims, side_args)
-            run["work_s"] = sum(run["stages"][name] for name in ("estimate", *REFUTERS))
+            argv = [
+                sys.executable,
+                __file__,
+                "--one-pipeline",
+                str(n),
+                "--pipeline-sims",
+                str(args.pipeline_sims),
+            ]
+            line = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+            run = json.loads(line)
+            run["work"] = sum(run["stages"][name] for name in ("estimate", *REFUTERS))
             run["load"] = load
             runs.append(run)
-        runs.sort(key=lambda r: r["work_s"])
+        runs.sort(key=lambda r: r["cpu"])
         mid = runs[len(runs) // 2]
         stages = " ".join(f"{name} {mid['stages'][name]:.3f}" for name in ("estimate", *REFUTERS))
         print(
-            f"n={n:>9,}: estimate+refuters {mid['work_s']:.3f} s wall (median of {len(runs)}; {stages}); "
-            f"process CPU {mid['cpu_s']:.2f} s, wall {mid['process_wall']:.2f} s, load {mid['load']}"
+            f"n={n:>9,}: pipeline.run CPU {mid['cpu']:.2f} s (main + workers; median of {len(runs)}), "
+            f"wall {mid['wall']:.2f} s, estimate+refuters wall {mid['work']:.3f} s ({stages}); "
+            f"load {mid['load']}; estimate {mid['estimate']!r}"
         )
-        print(
-            "   every run: "
-            + ", ".join(
-                f"{r['work_s']:.3f} s (CPU {r['cpu_s']:.2f})" for r in sorted(runs, key=lambda r: r["work_s"])
-            )
-        )
+        print("   every run CPU: " + ", ".join(f"{r['cpu']:.2f}" for r in runs))
 
 
 if __name__ == "__main__":
