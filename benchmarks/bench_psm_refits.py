@@ -16,6 +16,7 @@ wall, and the stage times (wall) of the estimate and each refuter; the median ru
     python benchmarks/bench_psm_refits.py                       # 10k and 100k rows
     python benchmarks/bench_psm_refits.py --sizes 1000000 --sims 5 --repeat 1
     python benchmarks/bench_psm_refits.py --pipeline --repeat 5  # our side of bench_vs_dowhy
+    python benchmarks/bench_psm_refits.py --fit-only --sizes 10000000  # the 10M estimate stage's fit
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pipeline", action="store_true", help="our side of bench_vs_dowhy.py instead")
     parser.add_argument("--pipeline-sims", type=int, default=100)
+    parser.add_argument("--fit-only", action="store_true", help="only the default fit (for 10M rows)")
     parser.add_argument("--one-pipeline", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_pipeline:
@@ -93,6 +95,15 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} (1 min); CPU ms, best of {args.repeat}")
     for n in (int(s) for s in args.sizes.split(",")):
         data = seed_data(n)
+        if args.fit_only:
+            started, cpu = time.perf_counter(), time.process_time()
+            fitted = PSMEstimator().fit(data)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+            print(
+                f"n={n:>11,} fit (estimate + SE, default psm): CPU {cpu:.2f} s, wall {wall:.2f} s, "
+                f"load {os.getloadavg()[0]:.2f}; effect {fitted.effect_!r} SE {fitted.std_error_!r}"
+            )
+            continue
         inputs = modified(data, args.sims)
         for bias_adjust in (True, False):
             with one_blas_thread():

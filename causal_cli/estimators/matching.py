@@ -176,12 +176,18 @@ def within_group_variance_sorted(s: np.ndarray, ys: np.ndarray) -> np.ndarray:
     m = s.shape[0]
     if m < 2:
         return np.zeros(m)
-    gap_left = np.full(m, np.inf)
-    gap_right = np.full(m, np.inf)
-    gap_left[1:] = s[1:] - s[:-1]
-    gap_right[:-1] = s[1:] - s[:-1]
-    neighbour = np.where(gap_left <= gap_right, np.arange(m) - 1, np.arange(m) + 1)
-    return 0.5 * (ys - ys[neighbour]) ** 2
+    gap = s[1:] - s[:-1]
+    step = ys[1:] - ys[:-1]
+    # unit i's nearest is i - 1 when gap[i - 1] <= gap[i] (the first has only i + 1, the last only i - 1);
+    # (a - b)^2 = (b - a)^2 exactly, so the differences to either side are those of neighbouring units
+    left = np.empty(m, dtype=bool)
+    left[0], left[-1] = False, True
+    np.less_equal(gap[:-1], gap[1:], out=left[1:-1])
+    difference = np.empty(m)
+    difference[1:] = step
+    difference[0] = step[0]
+    np.copyto(difference[:-1], step, where=~left[:-1])
+    return 0.5 * difference**2
 
 
 def matched_effect(
@@ -494,12 +500,31 @@ def matching_caveats(
 
 def weighted_slopes(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Slopes of the least-squares fit of ``y`` on ``[1, X]`` weighted by ``w`` (minimum norm if rank-deficient)."""
-    rows = w > 0
-    if X.shape[1] == 0 or rows.sum() < 2:
+    rows, every = _positive_rows(w)
+    if X.shape[1] == 0 or rows.size < 2:
         return np.zeros(X.shape[1])
-    root = np.sqrt(w[rows])
-    design = np.column_stack([np.ones(rows.sum()), X[rows]]) * root[:, None]
-    return np.linalg.lstsq(design, y[rows] * root, rcond=None)[0][1:]
+    root = np.sqrt(w if every else w[rows])
+    # [1, X] * root, built in place: the same matrix as column_stack then multiply, without two copies
+    design = np.empty((rows.size, X.shape[1] + 1))
+    design[:, 0] = root
+    np.multiply(X if every else X[rows], root[:, None], out=design[:, 1:])
+    return np.linalg.lstsq(design, (y if every else y[rows]) * root, rcond=None)[0][1:]
+
+
+def least_squares_slopes(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`weighted_slopes` with every weight 1 (the same numbers), without forming the weights."""
+    if X.shape[1] == 0 or X.shape[0] < 2:
+        return np.zeros(X.shape[1])
+    design = np.empty((X.shape[0], X.shape[1] + 1))
+    design[:, 0] = 1.0
+    design[:, 1:] = X
+    return np.linalg.lstsq(design, y, rcond=None)[0][1:]
+
+
+def _positive_rows(w: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(rows where w > 0, whether that is every row)``."""
+    rows = np.flatnonzero(w > 0)
+    return rows, rows.size == w.shape[0]
 
 
 def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) -> np.ndarray:
@@ -511,14 +536,17 @@ def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) ->
     often it is used as a match. Counting it keeps the standard error valid when the regression is
     noisy (many covariates, few matched units).
     """
-    rows = w > 0
+    rows, every = _positive_rows(w)
     out = np.zeros(X.shape[0])
-    if X.shape[1] == 0 or rows.sum() < 2:
+    if X.shape[1] == 0 or rows.size < 2:
         return out
-    design = np.column_stack([np.ones(rows.sum()), X[rows]])
-    gram = (design * w[rows, None]).T @ design
+    design = np.empty((rows.size, X.shape[1] + 1))
+    design[:, 0] = 1.0
+    design[:, 1:] = X if every else X[rows]
+    weight = w if every else w[rows]
+    gram = (design * weight[:, None]).T @ design
     direction = np.linalg.pinv(gram)[:, 1:] @ discrepancy_sum
-    out[rows] = w[rows] * (design @ direction)
+    out[rows] = weight * (design @ direction)
     return out
 
 

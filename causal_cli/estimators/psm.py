@@ -22,6 +22,7 @@ from causal_cli.estimators.matching import (
     bias_adjusted_sum,
     combine_group_effects,
     combine_group_sums,
+    least_squares_slopes,
     match_balance_weights,
     match_ranges,
     match_ranges_in_score_order,
@@ -43,6 +44,9 @@ from causal_cli.schema import check
 COVARIANCE_NEIGHBOURS = 4
 #: the Abadie-Imbens (2016) adjustment averages over at most this many units (its cost is per unit)
 AI2016_MAX_POINTS = 50_000
+#: a group this many times larger than the units averaged over gathers their neighbourhoods instead of
+#: summing over the whole group
+GATHER_SHARE = 8
 
 
 @dataclass
@@ -80,6 +84,9 @@ def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGH
         return np.zeros((at.size, Xs.shape[1]))
     pos = (np.cumsum(in_group) - in_group)[at]
     lo, hi = match_ranges(s[pool_at], pos, s[at], neighbours)
+    width = hi - lo
+    if GATHER_SHARE * at.size < pool_at.size and np.all(width == width[0]):
+        return _gathered_covariances(Xs, ys, pool_at[lo[:, None] + np.arange(width[0])])
     pooled = Xs[pool_at]  # gathered once, centred in place
     Xc = np.subtract(pooled, pooled.mean(axis=0), out=pooled)
     yc = ys[pool_at] - ys[pool_at].mean()
@@ -88,6 +95,17 @@ def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGH
     sum_y = range_sums(yc, lo, hi)[:, None]
     sum_xy = range_sums(Xc * yc[:, None], lo, hi)
     return (sum_xy - sum_x * sum_y / count) / np.maximum(count - 1, 1)
+
+
+def _gathered_covariances(Xs, ys, neighbourhoods):
+    """:func:`conditional_covariances` from each unit's neighbours gathered (``(units, width)`` rows):
+    when the units are a sparse subsample, cheaper than sums over the whole group (the same numbers up
+    to rounding)."""
+    xg, yg = Xs[neighbourhoods], ys[neighbourhoods]
+    count = float(neighbourhoods.shape[1])
+    sum_x, sum_y = xg.sum(axis=1), yg.sum(axis=1)[:, None]
+    sum_xy = (xg * yg[:, :, None]).sum(axis=1)
+    return (sum_xy - sum_x * sum_y / count) / max(count - 1, 1)
 
 
 def ai2016_variance_change(target_units, ps, design, unit_effect, effect, cov_treated, cov_control):
@@ -225,8 +243,10 @@ class PSMEstimator(PropensityScoreEstimator):
         """Each unit's weight through the bias adjustment's regression, in score order (for the SE;
         ``Xs``: the unit-free covariates in score order)."""
         regression = np.zeros(Xs.shape[0])
-        for pool, use, discrepancy_sum in self._regression_terms:
-            regression[pool] += regression_use(Xs[pool], use, discrepancy_sum)
+        t = self._state[2]
+        # a group's pool is the other arm, in score order: a mask places it faster than its positions
+        for (pool, use, discrepancy_sum), pool_arm in zip(self._regression_terms, (~t, t)):
+            regression[pool_arm] += regression_use(Xs[pool], use, discrepancy_sum)
         return regression
 
     def _units(self) -> tuple[np.ndarray, np.ndarray]:
@@ -235,10 +255,10 @@ class PSMEstimator(PropensityScoreEstimator):
             t, matches = self._state[2], self._state[4]
             keep = np.ones(t.shape[0], dtype=bool)
             unit_effect = np.empty(t.shape[0])
-            for queries, _, _, _, kept, effects in matches:
-                unit_effect[queries] = effects
+            for (_, _, _, _, kept, effects), arm in zip(matches, (t, ~t)):
+                unit_effect[arm] = effects  # the group's queries are this arm, in score order
                 if kept is not None:
-                    keep[queries] = kept
+                    keep[arm] = kept
             self._unit_arrays = (keep, unit_effect)
         return self._unit_arrays
 
@@ -252,11 +272,13 @@ class PSMEstimator(PropensityScoreEstimator):
         if self._used is None:
             t, matches = self._state[2], self._state[4]
             used, squared = [], []
-            for _queries, pool, lo, hi, _kept, _ in matches:
+            # the bias adjustment already counted each pool unit's use: the same numbers
+            known = [use for _, use, _ in self._regression_terms] or [None, None]
+            for (_queries, pool, lo, hi, _kept, _), use, pool_arm in zip(matches, known, (~t, t)):
                 weight = 1.0 / np.maximum(hi - lo, 1)
-                for out, w in ((used, weight), (squared, weight**2)):
+                for out, w, ready in ((used, weight, use), (squared, weight**2, None)):
                     full = np.zeros(t.shape[0])
-                    full[pool] = range_use(pool.size, lo, hi, w)
+                    full[pool_arm] = range_use(pool.size, lo, hi, w) if ready is None else ready
                     out.append(full)
             self._used = (tuple(used), tuple(squared))
         return self._used
@@ -283,17 +305,16 @@ class PSMEstimator(PropensityScoreEstimator):
         # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
         # rest varies between units matched on the score: conditional variances and covariances net of
         # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
+        arms = (np.flatnonzero(t), np.flatnonzero(~t))
         y_net = y.copy() if self.bias_adjust else y
         if self.bias_adjust:
-            for group in (t, ~t):
-                rows = np.flatnonzero(group)
-                y_net[rows] -= Xs[rows] @ weighted_slopes(Xs[rows], y[rows], np.ones(rows.size))
+            for rows in arms:
+                X_arm = Xs[rows]
+                y_net[rows] -= X_arm @ least_squares_slopes(X_arm, y[rows])
         sigma2 = np.empty(data.n)
-        for group in (t, ~t):
-            rows = np.flatnonzero(group)
-            sigma2[rows] = smoothed_variance_sorted(
-                s[rows], tied_neighbour_variance_sorted(s[rows], y_net[rows])
-            )
+        for rows in arms:
+            s_arm = s[rows]
+            sigma2[rows] = smoothed_variance_sorted(s_arm, tied_neighbour_variance_sorted(s_arm, y_net[rows]))
         se = abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
