@@ -83,3 +83,23 @@ def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
     Z = np.vstack([np.ones(17), ((x - x.mean(axis=0)) / x.std(axis=0)).T])
     got = bias_adjusted_sum(Z, y - y.mean(), np.arange(5), np.arange(5, 17), use)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_large_cold_propensity_fit_starts_from_a_subsample_and_reaches_the_same_optimum(monkeypatch):
+    """Above SUBSAMPLE_START_ROWS a fit without a warm start first fits a subsample: fewer passes over all
+    rows, the same coefficients to the solver's tolerance; below it nothing changes, bit for bit."""
+    from causal_cli.estimators import propensity
+
+    data = confounded(40_000, seed=4)
+    design = data.design
+    before = propensity.fit_logistic(design, data.t)
+    monkeypatch.setattr(propensity, "SUBSAMPLE_START_ROWS", 10_000)
+    monkeypatch.setattr(propensity, "START_SUBSAMPLE_ROWS", 2_000)
+    calls = []
+    original = propensity._subsample_fit
+    monkeypatch.setattr(propensity, "_subsample_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
+    after = propensity.fit_logistic(design, data.t)
+    assert calls == [1]
+    np.testing.assert_allclose(after, before, rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr(propensity, "SUBSAMPLE_START_ROWS", 40_000)
+    assert propensity.fit_logistic(design, data.t).tobytes() == before.tobytes()
