@@ -102,7 +102,7 @@ def _run_parallel(modification, estimator, data, streams, processes: int, advanc
                 advance(1)
             collect([f for f in list(waiting) if f.done()])
             feed()
-        _await_claimed(waiting, mine | delivered, collect)
+        _await_claimed(waiting, mine, collect)
     except BaseException:
         job.close()
         board.close()
@@ -111,13 +111,14 @@ def _run_parallel(modification, estimator, data, streams, processes: int, advanc
     return out
 
 
-def _await_claimed(waiting: dict, done: np.ndarray, collect) -> None:
-    """Wait for the chunks that hold simulations a worker claimed and has not returned yet."""
+def _await_claimed(waiting: dict, mine: np.ndarray, collect) -> None:
+    """Wait for the chunks that hold simulations a worker claimed (every one the main process did not run)
+    and has not returned yet; chunks the main process ran in full are not waited for."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     while True:
         collect([f for f in list(waiting) if f.done()])
-        pending = [f for f, chunk in waiting.items() if not done[chunk.start : chunk.stop].all()]
+        pending = [f for f, chunk in waiting.items() if not mine[chunk.start : chunk.stop].all()]
         if not pending:
             return
         wait(pending, return_when=FIRST_COMPLETED)
