@@ -103,3 +103,22 @@ def test_a_large_cold_propensity_fit_starts_from_a_subsample_and_reaches_the_sam
     np.testing.assert_allclose(after, before, rtol=1e-8, atol=1e-10)
     monkeypatch.setattr(propensity, "SUBSAMPLE_START_ROWS", 40_000)
     assert propensity.fit_logistic(design, data.t).tobytes() == before.tobytes()
+
+
+def test_large_regressions_by_normal_equations_equal_the_svd_solution(monkeypatch):
+    """Above NORMAL_EQUATIONS_MIN_ROWS rows the slopes come from the centred normal equations: the SVD's
+    slopes up to rounding, weighted (zero weights included) or not; a collinear design takes the SVD."""
+    from causal_cli.estimators import matching
+
+    rng = np.random.default_rng(7)
+    X = np.column_stack([rng.normal(50.0, 2.0, 5000), rng.gamma(2.0, 3.0, 5000)])
+    y = X @ [0.7, -1.2] + rng.normal(size=5000)
+    w = np.where(rng.random(5000) < 0.3, 0.0, rng.random(5000))
+    svd = matching.weighted_slopes(X, y, w), matching.least_squares_slopes(X, y)
+    monkeypatch.setattr(matching, "NORMAL_EQUATIONS_MIN_ROWS", 1000)
+    np.testing.assert_allclose(matching.large_weighted_slopes(X, y, w), svd[0], rtol=1e-11)
+    np.testing.assert_allclose(matching.large_weighted_slopes(X, y), svd[1], rtol=1e-11)
+    collinear = np.column_stack([X[:, 0], 2 * X[:, 0]])
+    assert matching.large_weighted_slopes(collinear, y).tobytes() == (
+        matching.least_squares_slopes(collinear, y).tobytes()
+    )

@@ -527,6 +527,34 @@ def least_squares_slopes(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(design, y, rcond=None)[0][1:]
 
 
+#: above this many rows psm's regressions solve the normal equations of the centred covariates instead of
+#: an SVD of the design (:func:`large_weighted_slopes`); up to it, the numbers are those of the SVD, bit for bit
+NORMAL_EQUATIONS_MIN_ROWS = 1_000_000
+#: ... unless the covariates' correlation matrix is this ill-conditioned (then the SVD, as below the threshold)
+NORMAL_EQUATIONS_MAX_CONDITION = 1e8
+
+
+def large_weighted_slopes(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """:func:`weighted_slopes` (``w`` None: every weight 1, :func:`least_squares_slopes`), above
+    :data:`NORMAL_EQUATIONS_MIN_ROWS` rows from the weighted normal equations of the centred covariates:
+    the same slopes up to rounding (well-conditioned), at a third of the cost of the SVD on millions of rows."""
+    m, p = X.shape
+    if m <= NORMAL_EQUATIONS_MIN_ROWS or p == 0 or (w is not None and np.count_nonzero(w) < 2):
+        return least_squares_slopes(X, y) if w is None else weighted_slopes(X, y, w)
+    total = float(m) if w is None else float(w.sum())
+    centred = X - (X.sum(axis=0) if w is None else w @ X) / total
+    weighted = centred if w is None else centred * w[:, None]
+    gram = weighted.T @ centred
+    spread = np.sqrt(np.diag(gram))
+    if (
+        not np.all(spread > 0)
+        or np.linalg.cond(gram / np.outer(spread, spread)) > NORMAL_EQUATIONS_MAX_CONDITION
+    ):
+        return least_squares_slopes(X, y) if w is None else weighted_slopes(X, y, w)
+    y_centred = y - ((y.sum() if w is None else w @ y) / total)
+    return np.linalg.solve(gram, weighted.T @ y_centred)
+
+
 def _positive_rows(w: np.ndarray) -> tuple[np.ndarray, bool]:
     """``(rows where w > 0, whether that is every row)``."""
     rows = np.flatnonzero(w > 0)

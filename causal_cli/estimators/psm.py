@@ -22,7 +22,7 @@ from causal_cli.estimators.matching import (
     bias_adjusted_sum,
     combine_group_effects,
     combine_group_sums,
-    least_squares_slopes,
+    large_weighted_slopes,
     match_balance_weights,
     match_ranges,
     match_ranges_in_score_order,
@@ -34,7 +34,6 @@ from causal_cli.estimators.matching import (
     regression_use,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
-    weighted_slopes,
 )
 from causal_cli.estimators.propensity import propensity_scores, standardized_columns
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
@@ -203,7 +202,7 @@ class PSMEstimator(PropensityScoreEstimator):
                 # regression, fitted on the matched pool units weighted by their use
                 use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
                 X_pool = Xs[pool]
-                slopes = weighted_slopes(X_pool, y_pool, use)
+                slopes = large_weighted_slopes(X_pool, y_pool, use)
                 discrepancy = Xs[queries] - range_means(X_pool, lo, hi, width)
                 if kept is not None:
                     discrepancy[~kept] = 0.0
@@ -310,7 +309,7 @@ class PSMEstimator(PropensityScoreEstimator):
         if self.bias_adjust:
             for rows in arms:
                 X_arm = Xs[rows]
-                y_net[rows] -= X_arm @ least_squares_slopes(X_arm, y[rows])
+                y_net[rows] -= X_arm @ large_weighted_slopes(X_arm, y[rows])
         sigma2 = np.empty(data.n)
         for rows in arms:
             s_arm = s[rows]
