@@ -133,11 +133,15 @@ def standardizer(columns: np.ndarray) -> Standardizer:
 
 
 _STANDARDIZED: tuple[Any, np.ndarray] | None = None
+#: above this many rows the standardised copy is not kept between calls (at 10M rows and 2 covariates it
+#: would hold 240 MB in every process for the whole run; its cost there is small next to a refit's)
+STANDARDIZED_CACHE_MAX_ROWS = 2_000_000
 
 
 def standardized_columns(columns: np.ndarray) -> np.ndarray:
     """``columns`` (``[1, X]`` transposed) with every covariate row centred and over its SD (the
-    :class:`Standardizer`'s), kept while ``columns`` lives: placebo simulations share the covariates."""
+    :class:`Standardizer`'s), kept while ``columns`` lives (up to :data:`STANDARDIZED_CACHE_MAX_ROWS` rows):
+    placebo simulations share the covariates."""
     global _STANDARDIZED
     import weakref
 
@@ -146,6 +150,8 @@ def standardized_columns(columns: np.ndarray) -> np.ndarray:
     std = standardizer(columns)
     out = columns - std.mean[:, None]
     out /= std.scale[:, None]
+    if columns.shape[1] > STANDARDIZED_CACHE_MAX_ROWS:
+        return out
 
     def forget(ref) -> None:  # the columns are gone: so is their copy
         global _STANDARDIZED
