@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from causal_cli.estimators.base import EstimationData, Resample
 from causal_cli.estimators.naive import NaiveEstimator
 from causal_cli.estimators.psm import PSMEstimator
+from causal_cli.refuters.placebo import PlaceboRefuter
 from causal_cli.runtime import shared, workers
 from causal_cli.runtime.local import LocalProcessExecutor
 from causal_cli.simulate import SerialExecutor
@@ -159,3 +160,25 @@ def test_estimation_data_copies_agree_with_plain_numpy(n, p, seed):
     wider = data.with_covariate(extra, "u")
     assert np.array_equal(wider.X, np.column_stack([X, extra])) and wider.covariates[-1] == "u"
     assert np.array_equal(data.X, X)  # the original is unchanged
+
+
+def test_the_main_process_runs_the_chunks_of_a_busy_worker_instead_of_waiting():
+    """Simulations are claimed by whoever starts them: with the only worker busy (still starting, in a
+    real run), the main process runs every simulation, including those sent to the worker, and returns
+    the same numbers; the worker later skips the chunks it was sent."""
+    busy = workers.pool(1).submit(time.sleep, 1.5)
+    streams = np.random.SeedSequence(0).spawn(6)
+    progress = Recorder()
+    pids = LocalProcessExecutor(2, min_work=0).run(
+        Unchanged(), ProcessId(), sample_data(), streams, progress=progress, label="who"
+    )
+    assert set(pids) == {os.getpid()}
+    assert progress.tasks == {0: ["who", 6, 6]}
+    busy.result()
+    data = sample_data()
+    estimator = PSMEstimator().fit(data)
+    placebo_streams = np.random.SeedSequence(1).spawn(8)
+    placebo = PlaceboRefuter(num_simulations=8)
+    serial = SerialExecutor().run(placebo, estimator, data, placebo_streams)
+    pooled = LocalProcessExecutor(2, min_work=0).run(placebo, estimator, data, placebo_streams)
+    assert serial.tobytes() == pooled.tobytes()

@@ -176,12 +176,18 @@ def within_group_variance_sorted(s: np.ndarray, ys: np.ndarray) -> np.ndarray:
     m = s.shape[0]
     if m < 2:
         return np.zeros(m)
-    gap_left = np.full(m, np.inf)
-    gap_right = np.full(m, np.inf)
-    gap_left[1:] = s[1:] - s[:-1]
-    gap_right[:-1] = s[1:] - s[:-1]
-    neighbour = np.where(gap_left <= gap_right, np.arange(m) - 1, np.arange(m) + 1)
-    return 0.5 * (ys - ys[neighbour]) ** 2
+    gap = s[1:] - s[:-1]
+    step = ys[1:] - ys[:-1]
+    # unit i's nearest is i - 1 when gap[i - 1] <= gap[i] (the first has only i + 1, the last only i - 1);
+    # (a - b)^2 = (b - a)^2 exactly, so the differences to either side are those of neighbouring units
+    left = np.empty(m, dtype=bool)
+    left[0], left[-1] = False, True
+    np.less_equal(gap[:-1], gap[1:], out=left[1:-1])
+    difference = np.empty(m)
+    difference[1:] = step
+    difference[0] = step[0]
+    np.copyto(difference[:-1], step, where=~left[:-1])
+    return 0.5 * difference**2
 
 
 def matched_effect(
@@ -207,6 +213,63 @@ def combine_group_effects(
     if target_units == "atc":
         return atc
     return ((att if n_t else 0.0) * n_t + (atc if n_c else 0.0) * n_c) / (n_t + n_c)
+
+
+def combine_group_sums(sums: list[float], counts: list[int], target_units: str) -> float:
+    """:func:`combine_group_effects` from each group's summed matched effects and its number of kept units."""
+    from causal_cli.errors import EstimationError
+
+    (sum_t, sum_c), (n_t, n_c) = sums, counts
+    if target_units == "att" and not n_t or target_units == "atc" and not n_c or not n_t + n_c:
+        raise EstimationError("the caliper dropped every unit of the target group; widen estimator.caliper")
+    att = sum_t / n_t if n_t else np.nan
+    atc = sum_c / n_c if n_c else np.nan
+    if target_units == "att":
+        return float(att)
+    if target_units == "atc":
+        return float(atc)
+    return float(((att if n_t else 0.0) * n_t + (atc if n_c else 0.0) * n_c) / (n_t + n_c))
+
+
+#: above this condition number of the bias adjustment's weighted Gram matrix (standardised covariates),
+#: :func:`bias_adjusted_sum` declines and the caller takes the per-unit route (least squares by SVD)
+MAX_GRAM_CONDITION = 1e6
+
+
+def bias_adjusted_sum(
+    Z: np.ndarray, y: np.ndarray, targets: np.ndarray, pool_rows: np.ndarray, use: np.ndarray
+) -> float | None:
+    """The summed bias-adjusted matched differences of one group, ``sum_q (y_q - m_q) - (z_q - zbar_q)' b``,
+    from weighted sums in row order: ``None`` when the regression is ill-conditioned.
+
+    ``Z``: ``[1, standardised covariates]`` transposed (``(p + 1, n)``); ``y`` the outcome (centred);
+    ``targets`` the rows of the kept queries, ``pool_rows`` those of the pool arm and ``use`` how often
+    each is used as a match (``m_q``, ``zbar_q``: the query's matched means). ``b`` are the slopes of the
+    pool arm's least-squares fit weighted by ``use`` (:func:`weighted_slopes`). The sum over queries of
+    a matched mean is the use-weighted sum over the pool, so no per-unit gather is needed: the same
+    number up to floating-point summation order, at the cost of three products over the rows.
+    """
+    weight = np.zeros(Z.shape[1])
+    weight[pool_rows] = use
+    contrast = -weight
+    contrast[targets] += 1.0
+    y_sum = float(y @ contrast)
+    if Z.shape[0] < 2 or np.count_nonzero(use) < 2:
+        return y_sum
+    gaps = Z[1:] @ contrast
+    weighted = Z * weight
+    # one matrix-vector product per row: 3-5x faster than the matrix product on these shapes
+    gram = np.stack([Z @ row for row in weighted])
+    try:
+        inverse = np.linalg.inv(gram)
+    except np.linalg.LinAlgError:
+        return None
+    # the 1-norm condition number, from the inverse at hand (an SVD would cost more than the rest)
+    condition = np.abs(gram).sum(axis=0).max() * np.abs(inverse).sum(axis=0).max()
+    if not np.isfinite(condition) or condition > MAX_GRAM_CONDITION:
+        return None
+    slopes = (inverse @ (weighted @ y))[1:]
+    return y_sum - float(gaps @ slopes)
 
 
 def abadie_imbens_se_shared(
@@ -443,12 +506,59 @@ def matching_caveats(
 
 def weighted_slopes(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Slopes of the least-squares fit of ``y`` on ``[1, X]`` weighted by ``w`` (minimum norm if rank-deficient)."""
-    rows = w > 0
-    if X.shape[1] == 0 or rows.sum() < 2:
+    rows, every = _positive_rows(w)
+    if X.shape[1] == 0 or rows.size < 2:
         return np.zeros(X.shape[1])
-    root = np.sqrt(w[rows])
-    design = np.column_stack([np.ones(rows.sum()), X[rows]]) * root[:, None]
-    return np.linalg.lstsq(design, y[rows] * root, rcond=None)[0][1:]
+    root = np.sqrt(w if every else w[rows])
+    # [1, X] * root, built in place: the same matrix as column_stack then multiply, without two copies
+    design = np.empty((rows.size, X.shape[1] + 1))
+    design[:, 0] = root
+    np.multiply(X if every else X[rows], root[:, None], out=design[:, 1:])
+    return np.linalg.lstsq(design, (y if every else y[rows]) * root, rcond=None)[0][1:]
+
+
+def least_squares_slopes(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`weighted_slopes` with every weight 1 (the same numbers), without forming the weights."""
+    if X.shape[1] == 0 or X.shape[0] < 2:
+        return np.zeros(X.shape[1])
+    design = np.empty((X.shape[0], X.shape[1] + 1))
+    design[:, 0] = 1.0
+    design[:, 1:] = X
+    return np.linalg.lstsq(design, y, rcond=None)[0][1:]
+
+
+#: above this many rows psm's regressions solve the normal equations of the centred covariates instead of
+#: an SVD of the design (:func:`large_weighted_slopes`); up to it, the numbers are those of the SVD, bit for bit
+NORMAL_EQUATIONS_MIN_ROWS = 1_000_000
+#: ... unless the covariates' correlation matrix is this ill-conditioned (then the SVD, as below the threshold)
+NORMAL_EQUATIONS_MAX_CONDITION = 1e8
+
+
+def large_weighted_slopes(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """:func:`weighted_slopes` (``w`` None: every weight 1, :func:`least_squares_slopes`), above
+    :data:`NORMAL_EQUATIONS_MIN_ROWS` rows from the weighted normal equations of the centred covariates:
+    the same slopes up to rounding (well-conditioned), at a third of the cost of the SVD on millions of rows."""
+    m, p = X.shape
+    if m <= NORMAL_EQUATIONS_MIN_ROWS or p == 0 or (w is not None and np.count_nonzero(w) < 2):
+        return least_squares_slopes(X, y) if w is None else weighted_slopes(X, y, w)
+    total = float(m) if w is None else float(w.sum())
+    centred = X - (X.sum(axis=0) if w is None else w @ X) / total
+    weighted = centred if w is None else centred * w[:, None]
+    gram = weighted.T @ centred
+    spread = np.sqrt(np.diag(gram))
+    if (
+        not np.all(spread > 0)
+        or np.linalg.cond(gram / np.outer(spread, spread)) > NORMAL_EQUATIONS_MAX_CONDITION
+    ):
+        return least_squares_slopes(X, y) if w is None else weighted_slopes(X, y, w)
+    y_centred = y - ((y.sum() if w is None else w @ y) / total)
+    return np.linalg.solve(gram, weighted.T @ y_centred)
+
+
+def _positive_rows(w: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(rows where w > 0, whether that is every row)``."""
+    rows = np.flatnonzero(w > 0)
+    return rows, rows.size == w.shape[0]
 
 
 def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) -> np.ndarray:
@@ -460,14 +570,17 @@ def regression_use(X: np.ndarray, w: np.ndarray, discrepancy_sum: np.ndarray) ->
     often it is used as a match. Counting it keeps the standard error valid when the regression is
     noisy (many covariates, few matched units).
     """
-    rows = w > 0
+    rows, every = _positive_rows(w)
     out = np.zeros(X.shape[0])
-    if X.shape[1] == 0 or rows.sum() < 2:
+    if X.shape[1] == 0 or rows.size < 2:
         return out
-    design = np.column_stack([np.ones(rows.sum()), X[rows]])
-    gram = (design * w[rows, None]).T @ design
+    design = np.empty((rows.size, X.shape[1] + 1))
+    design[:, 0] = 1.0
+    design[:, 1:] = X if every else X[rows]
+    weight = w if every else w[rows]
+    gram = (design * weight[:, None]).T @ design
     direction = np.linalg.pinv(gram)[:, 1:] @ discrepancy_sum
-    out[rows] = w[rows] * (design @ direction)
+    out[rows] = weight * (design @ direction)
     return out
 
 

@@ -19,7 +19,10 @@ import numpy as np
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.matching import (
     abadie_imbens_se_shared,
+    bias_adjusted_sum,
     combine_group_effects,
+    combine_group_sums,
+    large_weighted_slopes,
     match_balance_weights,
     match_ranges,
     match_ranges_in_score_order,
@@ -31,9 +34,8 @@ from causal_cli.estimators.matching import (
     regression_use,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
-    weighted_slopes,
 )
-from causal_cli.estimators.propensity import propensity_scores
+from causal_cli.estimators.propensity import propensity_scores, standardized_columns
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
 from causal_cli.schema import check
 
@@ -41,6 +43,9 @@ from causal_cli.schema import check
 COVARIANCE_NEIGHBOURS = 4
 #: the Abadie-Imbens (2016) adjustment averages over at most this many units (its cost is per unit)
 AI2016_MAX_POINTS = 50_000
+#: a group this many times larger than the units averaged over gathers their neighbourhoods instead of
+#: summing over the whole group
+GATHER_SHARE = 8
 
 
 @dataclass
@@ -78,6 +83,9 @@ def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGH
         return np.zeros((at.size, Xs.shape[1]))
     pos = (np.cumsum(in_group) - in_group)[at]
     lo, hi = match_ranges(s[pool_at], pos, s[at], neighbours)
+    width = hi - lo
+    if GATHER_SHARE * at.size < pool_at.size and np.all(width == width[0]):
+        return _gathered_covariances(Xs, ys, pool_at[lo[:, None] + np.arange(width[0])])
     pooled = Xs[pool_at]  # gathered once, centred in place
     Xc = np.subtract(pooled, pooled.mean(axis=0), out=pooled)
     yc = ys[pool_at] - ys[pool_at].mean()
@@ -86,6 +94,17 @@ def conditional_covariances(s, in_group, Xs, ys, at, neighbours=COVARIANCE_NEIGH
     sum_y = range_sums(yc, lo, hi)[:, None]
     sum_xy = range_sums(Xc * yc[:, None], lo, hi)
     return (sum_xy - sum_x * sum_y / count) / np.maximum(count - 1, 1)
+
+
+def _gathered_covariances(Xs, ys, neighbourhoods):
+    """:func:`conditional_covariances` from each unit's neighbours gathered (``(units, width)`` rows):
+    when the units are a sparse subsample, cheaper than sums over the whole group (the same numbers up
+    to rounding)."""
+    xg, yg = Xs[neighbourhoods], ys[neighbourhoods]
+    count = float(neighbourhoods.shape[1])
+    sum_x, sum_y = xg.sum(axis=1), yg.sum(axis=1)[:, None]
+    sum_xy = (xg * yg[:, :, None]).sum(axis=1)
+    return (sum_xy - sum_x * sum_y / count) / max(count - 1, 1)
 
 
 def ai2016_variance_change(target_units, ps, design, unit_effect, effect, cov_treated, cov_control):
@@ -132,7 +151,13 @@ class PSMEstimator(PropensityScoreEstimator):
     has_analytic_se = True
     balance_adjustment = "matching"
 
-    def _estimate(self, data):
+    def _matched_ranges(self, data):
+        """Fit the propensity model, sort once and match: ``(order, s, t, groups)``.
+
+        Everything is in propensity-score order (unit ``order[i]`` at position ``i``); ``groups`` holds
+        ``(queries, pool, lo, hi, kept or None)`` for the treated and the control queries (``kept``: the
+        queries a caliper keeps). Sets ``n_dropped_``.
+        """
         if int(self.k) < 1:
             raise EstimationError(f"estimator.k={self.k}; it must be at least 1")
         if self.caliper is not None and self.caliper <= 0:
@@ -144,47 +169,84 @@ class PSMEstimator(PropensityScoreEstimator):
         )
         self.warm_start_ = coef
         self.propensity_ = ps
-        k = int(self.k)
-        # everything below is in propensity-score order (unit order[i] at position i): one sort,
-        # and the matched units' outcomes are read sequentially
-        order, s, t, groups = match_ranges_in_score_order(ps, data.t == 1, k)
-        y = data.y[order]
+        order, s, t, groups = match_ranges_in_score_order(ps, data.t == 1, int(self.k))
         if self.caliper is not None:
             logit = np.log(np.clip(s, 1e-12, 1 - 1e-12) / np.clip(1 - s, 1e-12, 1))
             caliper_width = float(self.caliper) * float(np.std(logit))
-        Xs = unit_free(data.X)[order] if self.bias_adjust else None
-        regression = np.zeros(data.n)  # each unit's weight through the bias adjustment's regression
-        matches = []  # per group (treated, control): (queries, pool, lo, hi, kept or None, effects)
-        for (queries, pos, pool, lo, hi), treated_queries in zip(groups, (True, False)):
+        out = []
+        for queries, pos, pool, lo, hi in groups:
             kept = None
             if self.caliper is not None:
                 lo, hi = range_within(logit[pool], logit[queries], pos, lo, hi, caliper_width)
                 kept = hi > lo
+            out.append((queries, pool, lo, hi, kept))
+        dropped = [0 if kept is None else int((~kept).sum()) for *_, kept in out]
+        self.n_dropped_ = {"treated": dropped[0], "control": dropped[1]}
+        return order, s, t, out
+
+    def _estimate(self, data):
+        order, s, t, groups = self._matched_ranges(data)
+        k = int(self.k)
+        y = data.y[order]
+        Xs = _rows_in_order(unit_free(data.X), order) if self.bias_adjust else None
+        matches = []  # per group (treated, control): (queries, pool, lo, hi, kept or None, effects)
+        self._regression_terms = []  # per group: (pool, use, summed discrepancy) for the SE
+        for (queries, pool, lo, hi, kept), treated_queries in zip(groups, (True, False)):
             width = min(k, pool.size)
-            y_missing = range_means(y[pool], lo, hi, width)
+            y_pool = y[pool]
+            y_missing = range_means(y_pool, lo, hi, width)
             # each unit's matched effect: y1 - y0, with its missing potential outcome imputed
             effects = y[queries] - y_missing if treated_queries else y_missing - y[queries]
             if self.bias_adjust:
                 # Abadie & Imbens (2011): move each match to the query's covariates along the pool arm's
                 # regression, fitted on the matched pool units weighted by their use
                 use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
-                slopes = weighted_slopes(Xs[pool], y[pool], use)
-                discrepancy = Xs[queries] - range_means(Xs[pool], lo, hi, width)
+                X_pool = Xs[pool]
+                slopes = large_weighted_slopes(X_pool, y_pool, use)
+                discrepancy = Xs[queries] - range_means(X_pool, lo, hi, width)
                 if kept is not None:
                     discrepancy[~kept] = 0.0
                 effects = (
                     effects - discrepancy @ slopes if treated_queries else effects + discrepancy @ slopes
                 )
-                regression[pool] += regression_use(Xs[pool], use, discrepancy.sum(axis=0))
+                self._regression_terms.append((pool, use, discrepancy.sum(axis=0)))
             matches.append((queries, pool, lo, hi, kept, effects))
-        dropped = [0 if kept is None else int((~kept).sum()) for *_, kept, _ in matches]
-        self.n_dropped_ = {"treated": dropped[0], "control": dropped[1]}
         kept_effects = [e if kept is None else e[kept] for *_, kept, e in matches]
         effect = combine_group_effects(*kept_effects, self.target_units)
         self._state = (order, s, t, y, matches, k)
-        self._regression_use = regression
+        self._Xs = Xs
         self._used = self._unit_arrays = None
         return float(effect)
+
+    def _point_estimate(self, data):
+        """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums
+        over the covariates in row order (:func:`bias_adjusted_sum`) instead of per-unit corrections;
+        equal to :meth:`_estimate` up to floating-point summation order."""
+        if not self.bias_adjust or data.X.shape[1] == 0:
+            return self._estimate(data)
+        order, _, _, groups = self._matched_ranges(data)
+        Z = standardized_columns(data.columns)
+        y = data.y - data.y.mean()
+        sums, counts = [], []
+        for (queries, pool, lo, hi, kept), sign in zip(groups, (1.0, -1.0)):
+            targets = order[queries if kept is None else queries[kept]]
+            use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
+            total = bias_adjusted_sum(Z, y, targets, order[pool], use)
+            if total is None:  # an ill-conditioned regression: the per-unit way, as the fit does it
+                return self._estimate(data)
+            sums.append(sign * total)
+            counts.append(targets.size)
+        return combine_group_sums(sums, counts, self.target_units)
+
+    def _regression_use(self, Xs: np.ndarray) -> np.ndarray:
+        """Each unit's weight through the bias adjustment's regression, in score order (for the SE;
+        ``Xs``: the unit-free covariates in score order)."""
+        regression = np.zeros(Xs.shape[0])
+        t = self._state[2]
+        # a group's pool is the other arm, in score order: a mask places it faster than its positions
+        for (pool, use, discrepancy_sum), pool_arm in zip(self._regression_terms, (~t, t)):
+            regression[pool_arm] += regression_use(Xs[pool], use, discrepancy_sum)
+        return regression
 
     def _units(self) -> tuple[np.ndarray, np.ndarray]:
         """``(keep, unit_effect)`` for every unit, in score order (for the standard error and diagnostics)."""
@@ -192,10 +254,10 @@ class PSMEstimator(PropensityScoreEstimator):
             t, matches = self._state[2], self._state[4]
             keep = np.ones(t.shape[0], dtype=bool)
             unit_effect = np.empty(t.shape[0])
-            for queries, _, _, _, kept, effects in matches:
-                unit_effect[queries] = effects
+            for (_, _, _, _, kept, effects), arm in zip(matches, (t, ~t)):
+                unit_effect[arm] = effects  # the group's queries are this arm, in score order
                 if kept is not None:
-                    keep[queries] = kept
+                    keep[arm] = kept
             self._unit_arrays = (keep, unit_effect)
         return self._unit_arrays
 
@@ -209,11 +271,13 @@ class PSMEstimator(PropensityScoreEstimator):
         if self._used is None:
             t, matches = self._state[2], self._state[4]
             used, squared = [], []
-            for _queries, pool, lo, hi, _kept, _ in matches:
+            # the bias adjustment already counted each pool unit's use: the same numbers
+            known = [use for _, use, _ in self._regression_terms] or [None, None]
+            for (_queries, pool, lo, hi, _kept, _), use, pool_arm in zip(matches, known, (~t, t)):
                 weight = 1.0 / np.maximum(hi - lo, 1)
-                for out, w in ((used, weight), (squared, weight**2)):
+                for out, w, ready in ((used, weight, use), (squared, weight**2, None)):
                     full = np.zeros(t.shape[0])
-                    full[pool] = range_use(pool.size, lo, hi, w)
+                    full[pool_arm] = range_use(pool.size, lo, hi, w) if ready is None else ready
                     out.append(full)
             self._used = (tuple(used), tuple(squared))
         return self._used
@@ -232,25 +296,24 @@ class PSMEstimator(PropensityScoreEstimator):
         order, s, t, y, _, k = self._state
         keep, unit_effect = self._units()
         used, squared = self._times_used()
+        Xs = self._Xs if self._Xs is not None else _rows_in_order(unit_free(data.X), order)
+        self._Xs = None  # changed in place below
         if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
-            used = tuple(
-                np.where(pool_arm, u + self._regression_use, u) for u, pool_arm in zip(used, (~t, t))
-            )
-        Xs = _rows_in_order(unit_free(data.X), order)
+            regression = self._regression_use(Xs)
+            used = tuple(np.where(pool_arm, u + regression, u) for u, pool_arm in zip(used, (~t, t)))
         # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
         # rest varies between units matched on the score: conditional variances and covariances net of
         # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
+        arms = (np.flatnonzero(t), np.flatnonzero(~t))
         y_net = y.copy() if self.bias_adjust else y
         if self.bias_adjust:
-            for group in (t, ~t):
-                rows = np.flatnonzero(group)
-                y_net[rows] -= Xs[rows] @ weighted_slopes(Xs[rows], y[rows], np.ones(rows.size))
+            for rows in arms:
+                X_arm = Xs[rows]
+                y_net[rows] -= X_arm @ large_weighted_slopes(X_arm, y[rows])
         sigma2 = np.empty(data.n)
-        for group in (t, ~t):
-            rows = np.flatnonzero(group)
-            sigma2[rows] = smoothed_variance_sorted(
-                s[rows], tied_neighbour_variance_sorted(s[rows], y_net[rows])
-            )
+        for rows in arms:
+            s_arm = s[rows]
+            sigma2[rows] = smoothed_variance_sorted(s_arm, tied_neighbour_variance_sorted(s_arm, y_net[rows]))
         se = abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )

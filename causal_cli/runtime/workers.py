@@ -50,8 +50,10 @@ def start_workers(processes: int, modules: Sequence[str] = ()) -> None:
     """
     if processes > 1:
         executor = pool(processes - 1)
+        # the module that runs their chunks too, so the first chunk unpickles without an import
+        names = sorted({*modules, "causal_cli.runtime.local"})
         for _ in range(processes - 1):
-            executor.submit(_warm_up, sorted(modules))
+            executor.submit(_warm_up, names)
 
 
 def pool(workers: int):

@@ -1,0 +1,124 @@
+"""PSM's point-estimate route for refuter simulations (``estimate``) against the per-unit route of ``fit``.
+
+With the bias adjustment, ``estimate`` sums the matched differences from weighted sums over the rows
+(:func:`~causal_cli.estimators.matching.bias_adjusted_sum`) instead of per-unit corrections: the same
+number up to floating-point summation order, on every refuter's modified data and every option.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from causal_cli.estimators.base import EstimationData
+from causal_cli.estimators.matching import bias_adjusted_sum, range_use, weighted_slopes
+from causal_cli.estimators.psm import PSMEstimator
+from causal_cli.refuters.data_subset import DataSubsetRefuter
+from causal_cli.refuters.placebo import PlaceboRefuter
+from causal_cli.refuters.random_common_cause import RandomCommonCauseRefuter
+
+
+def confounded(n: int, seed: int = 0, shift: float = 0.0) -> EstimationData:
+    """Two confounders on different scales (one far from 0), a true effect of 2."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.normal(size=n), rng.normal(1000.0, 5.0, n)])
+    t = (rng.random(n) < 1 / (1 + np.exp(-(0.8 * X[:, 0] + 0.1 * (X[:, 1] - 1000))))).astype(float)
+    y = shift + 2 * t + X[:, 0] + 0.3 * (X[:, 1] - 1000) + rng.normal(size=n)
+    return EstimationData(t=t, y=y, X=X)
+
+
+def per_unit(fitted: PSMEstimator, data: EstimationData) -> float:
+    """What a refit returned before: ``_estimate`` (the fit's route) on a warm-started clone."""
+    fresh = fitted.clone()
+    fresh.warm_start_ = fitted.warm_start_
+    return fresh._estimate(data)
+
+
+OPTIONS = [
+    {},
+    {"target_units": "att"},
+    {"target_units": "atc", "k": 2},
+    {"k": 3, "caliper": 0.05},
+]
+
+
+@pytest.mark.parametrize(
+    "options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+)
+def test_refit_estimate_equals_the_per_unit_route(options):
+    data = confounded(3000, shift=250.0)
+    fitted = PSMEstimator(**options).fit(data).compact()
+    for refuter in (PlaceboRefuter(), RandomCommonCauseRefuter(), DataSubsetRefuter()):
+        for seed in range(3):
+            modified = refuter.modify(data, np.random.default_rng(seed))
+            fast, slow = fitted.estimate(modified), per_unit(fitted, modified)
+            assert fast == pytest.approx(slow, rel=1e-12, abs=1e-12 * np.std(data.y)), refuter.name
+    assert fitted.estimate(data) == pytest.approx(fitted.effect_, rel=1e-12)
+
+
+def test_ill_conditioned_regression_takes_the_per_unit_route_exactly():
+    """A covariate constant in the data leaves the weighted Gram matrix singular: the route declines, and
+    ``estimate`` is then exactly the fit's number (minimum-norm least squares, as before)."""
+    base = confounded(2000)
+    data = EstimationData(t=base.t, y=base.y, X=np.column_stack([base.X, np.full(base.n, 7.0)]))
+    fitted = PSMEstimator().fit(data)
+    assert fitted.estimate(data) == fitted.effect_
+
+
+def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
+    """Against the definition on a small case with ties: each query's outcome minus its matches' mean,
+    minus the covariate gap times the use-weighted pool regression's slopes."""
+    rng = np.random.default_rng(3)
+    pool_x = rng.normal(size=(12, 2))
+    pool_y = pool_x @ [1.5, -2.0] + rng.normal(size=12)
+    query_x, query_y = rng.normal(size=(5, 2)), rng.normal(size=5)
+    lo, hi = np.array([0, 2, 2, 5, 9]), np.array([2, 3, 5, 6, 12])  # ranges of 2, 1, 3, 1, 3 matches
+    use = range_use(12, lo, hi, 1.0 / (hi - lo))
+    slopes = weighted_slopes(pool_x, pool_y, use)
+    expected = sum(
+        query_y[q] - pool_y[lo[q] : hi[q]].mean() - (query_x[q] - pool_x[lo[q] : hi[q]].mean(axis=0)) @ slopes
+        for q in range(5)
+    )
+    x, y = np.vstack([query_x, pool_x]), np.r_[query_y, pool_y]
+    Z = np.vstack([np.ones(17), ((x - x.mean(axis=0)) / x.std(axis=0)).T])
+    got = bias_adjusted_sum(Z, y - y.mean(), np.arange(5), np.arange(5, 17), use)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_large_cold_propensity_fit_starts_from_a_subsample_and_reaches_the_same_optimum(monkeypatch):
+    """Above SUBSAMPLE_START_ROWS a fit without a warm start first fits a subsample: fewer passes over all
+    rows, the same coefficients to the solver's tolerance; below it nothing changes, bit for bit."""
+    from causal_cli.estimators import propensity
+
+    data = confounded(40_000, seed=4)
+    design = data.design
+    before = propensity.fit_logistic(design, data.t)
+    monkeypatch.setattr(propensity, "SUBSAMPLE_START_ROWS", 10_000)
+    monkeypatch.setattr(propensity, "START_SUBSAMPLE_ROWS", 2_000)
+    calls = []
+    original = propensity._subsample_fit
+    monkeypatch.setattr(propensity, "_subsample_fit", lambda *a, **k: calls.append(1) or original(*a, **k))
+    after = propensity.fit_logistic(design, data.t)
+    assert calls == [1]
+    np.testing.assert_allclose(after, before, rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr(propensity, "SUBSAMPLE_START_ROWS", 40_000)
+    assert propensity.fit_logistic(design, data.t).tobytes() == before.tobytes()
+
+
+def test_large_regressions_by_normal_equations_equal_the_svd_solution(monkeypatch):
+    """Above NORMAL_EQUATIONS_MIN_ROWS rows the slopes come from the centred normal equations: the SVD's
+    slopes up to rounding, weighted (zero weights included) or not; a collinear design takes the SVD."""
+    from causal_cli.estimators import matching
+
+    rng = np.random.default_rng(7)
+    X = np.column_stack([rng.normal(50.0, 2.0, 5000), rng.gamma(2.0, 3.0, 5000)])
+    y = X @ [0.7, -1.2] + rng.normal(size=5000)
+    w = np.where(rng.random(5000) < 0.3, 0.0, rng.random(5000))
+    svd = matching.weighted_slopes(X, y, w), matching.least_squares_slopes(X, y)
+    monkeypatch.setattr(matching, "NORMAL_EQUATIONS_MIN_ROWS", 1000)
+    np.testing.assert_allclose(matching.large_weighted_slopes(X, y, w), svd[0], rtol=1e-11)
+    np.testing.assert_allclose(matching.large_weighted_slopes(X, y), svd[1], rtol=1e-11)
+    collinear = np.column_stack([X[:, 0], 2 * X[:, 0]])
+    assert matching.large_weighted_slopes(collinear, y).tobytes() == (
+        matching.least_squares_slopes(collinear, y).tobytes()
+    )
