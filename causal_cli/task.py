@@ -513,7 +513,7 @@ def launch(args: list[str], base_dir: str | None = None, checked=None) -> list[s
                 config_name="config",
             )
         return []
-    hydra = main_hydra(parsed)
+    hydra = main_hydra(parsed, getattr(checked, "compositions", None))
     try:
         return _launch_jobs(hydra, parsed, job, checked)
     finally:
@@ -531,9 +531,11 @@ def _program_name(name: str, args: list[str]):
         sys.argv = saved
 
 
-def main_hydra(parsed):
-    """Hydra's search path as ``hydra.main`` builds it: the config folder, then ``--config-dir``."""
-    from hydra._internal.hydra import Hydra
+def main_hydra(parsed, compositions=None):
+    """Hydra's search path as ``hydra.main`` builds it: the config folder, then ``--config-dir``.
+
+    ``compositions``: what the preflight composed (:mod:`causal_cli.composition`), so that the same
+    config-group choices are not read and merged again."""
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.errors import SearchPathException
@@ -547,7 +549,9 @@ def main_hydra(parsed):
         search_path.prepend(
             provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery(provider="schema")
         )
-    return Hydra.create_main_hydra2(task_name=JOB_NAME, config_search_path=search_path)
+    from causal_cli import composition
+
+    return composition.main_hydra(JOB_NAME, search_path, compositions)
 
 
 def _launch_jobs(hydra, parsed, job: HydraTask, checked=None) -> list[str]:
