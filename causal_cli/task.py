@@ -105,6 +105,19 @@ def run_header(cfg: DictConfig, argv: list[str] | None = None) -> dict:
     }
 
 
+def with_command_line(header: dict, argv: list[str]) -> dict:
+    """A claim's header (:func:`save_hydra_record`, which cannot know the job's command line) with it.
+
+    The same as ``run_header(cfg, argv)`` but for the time it was made: the provenance the claim collected
+    a moment before is kept, with the command line (``provenance.collect`` read package metadata again).
+    """
+    from causal_cli import provenance
+
+    command = provenance.command_line(argv)
+    collected = {**(header.get("provenance") or {}), "command": command, "argv": ["causal", "run", *argv]}
+    return {**header, "command": command, "provenance": collected}
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a job: ``results.json`` says ``interrupted``; the process exits 128+signum."""
 
@@ -188,9 +201,7 @@ class HydraTask:
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         claimed = CLAIMED.pop(str(run_dir), None)  # the folder was claimed before Hydra wrote .hydra/ into it
-        header = run_header(cfg, self.argv)
-        if claimed is not None:
-            header = {**claimed, "command": header["command"], "provenance": header["provenance"]}
+        header = run_header(cfg, self.argv) if claimed is None else with_command_line(claimed, self.argv)
         with Interrupts() as interrupts:
             status, _, _ = run_in_folder(
                 cfg, run_dir, header, interrupts, claimed=claimed is not None, base_dir=self.base_dir

@@ -142,3 +142,18 @@ def test_the_preflight_hands_its_merge_to_the_launch():
         GlobalHydra.instance().clear()
     assert checked.compositions.hits == 1 and checked.compositions.misses == 1
     assert cfg.dgp.n == 500 and cfg.hydra.job.name == task.JOB_NAME
+
+
+def test_a_claimed_jobs_header_is_the_one_the_job_would_collect(compose_cfg):
+    """The job takes its command line into the claim's header instead of collecting the provenance again."""
+    from causal_cli.task import run_header, with_command_line
+
+    cfg = compose_cfg(["dgp.seed=3"])
+    argv = ["-m", "dgp.seed=range(3)", "report.console=false"]
+    claimed = run_header(cfg)  # save_hydra_record's, from sys.argv
+    got, want = with_command_line(claimed, argv), run_header(cfg, argv)
+    assert got["provenance"] == want["provenance"] and list(got["provenance"]) == list(want["provenance"])
+    assert {k: v for k, v in got.items() if k != "started_at"} == {
+        k: v for k, v in want.items() if k != "started_at"
+    }
+    assert got["started_at"] == claimed["started_at"]
