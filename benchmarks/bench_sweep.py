@@ -25,6 +25,7 @@ Report the machine load printed on the first line with the numbers: on a loaded 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -112,6 +113,32 @@ def one_job(n: int, folder: Path) -> dict:
     return {"argv": argv, "wall_s": wall, "cpu_s": cpu, "job_s": job}
 
 
+def composition_cpu(n: int, repeats: int = 20) -> dict:
+    """CPU ms of one job's composition (in this process): Hydra's stock loader, and from a kept merge
+    (causal_cli.composition); a job composed twice before (batch check, launch), once after."""
+    from hydra import version
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.types import RunMode
+
+    from causal_cli.composition import LeanConfigLoader
+    from causal_cli.schema import register_configs
+    from causal_cli.task import VERSION_BASE, conf_dir
+
+    register_configs()
+    version.setbase(VERSION_BASE)
+    search_path = create_automatic_config_search_path(None, None, str(conf_dir()))
+    overrides = [f"dgp.n={n}", "refuters=[]", "report.console=false"]
+    out = {}
+    for name, loader in (("stock", ConfigLoaderImpl(search_path)), ("kept", LeanConfigLoader(search_path))):
+        loader.load_configuration("config", overrides, RunMode.RUN)  # the first: reads the files
+        started = time.process_time()
+        for seed in range(repeats):
+            loader.load_configuration("config", [*overrides, f"dgp.seed={seed}"], RunMode.RUN)
+        out[f"compose_{name}_cpu_ms"] = (time.process_time() - started) / repeats * 1000
+    return out
+
+
 def summarize(single: dict, sweep: dict, jobs: int) -> dict:
     """The headline numbers of one measurement (also what ``--compare`` reads back)."""
     progress, own = sweep["progress"], sweep["jobs_s"]
@@ -158,6 +185,8 @@ ROWS = [
     ("  of which in its job", "later_job_own_s"),
     ("  launcher overhead per later job", "later_overhead_s"),
     ("ETA / real remaining, worst from job 2 (x)", "eta_worst_ratio"),
+    ("a job's composition, Hydra's loader (ms CPU)", "compose_stock_cpu_ms"),
+    ("a job's composition, from a kept merge (ms CPU)", "compose_kept_cpu_ms"),
 ]
 
 
@@ -165,7 +194,9 @@ def print_table(numbers: dict, before: dict | None) -> None:
     head = f"{'':50s} {'before':>9s} {'after':>9s}" if before else f"{'':50s} {'value':>9s}"
     print(head)
     for label, key in ROWS:
-        unit = "x" if key == "eta_worst_ratio" else "s"
+        if key not in numbers:  # composition_cpu needs this checkout's causal_cli.composition
+            continue
+        unit = {"eta_worst_ratio": "x"}.get(key, "ms" if key.endswith("_ms") else "s")
         old = f"{before[key]:9.3f}" if before and key in before else ""
         print(
             f"{label:50s} {old:>9s} {numbers[key]:9.3f} {unit}"
@@ -189,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep = run_sweep(args.jobs, args.n, Path(tmp) / "sweep")
         load_end = load_average()
     numbers = summarize(single, sweep, args.jobs)
+    with contextlib.suppress(ImportError):  # a checkout from before causal_cli.composition: not measured
+        numbers.update(composition_cpu(args.n))
     before = json.loads(Path(args.compare).read_text())["numbers"] if args.compare else None
     print(f"# sweep of {args.jobs} jobs x {args.n:,} rows, refuters off; load {load} -> {load_end}")
     print_table(numbers, before)
