@@ -93,10 +93,14 @@ def test_a_failed_composition_is_the_same_and_leaves_nothing_behind(search_path)
 
 def test_multirun_master_config_and_a_user_config_folder(search_path, tmp_path):
     (tmp_path / "estimator").mkdir()
-    (tmp_path / "estimator" / "my_ipw.yaml").write_text("defaults:\n  - ipw\n  - _self_\nclip: 0.03\n")
+    (tmp_path / "estimator" / "my_ipw.yaml").write_text(
+        "defaults:\n  - ipw\n  - _self_\nclip: [0.03, 0.97]\n"
+    )
     stock, lean = ConfigLoaderImpl(search_path(tmp_path)), LeanConfigLoader(search_path(tmp_path))
     for overrides in (["estimator=my_ipw", "dgp.seed=1"], ["estimator=my_ipw", "dgp.seed=2"], ["dgp.seed=2"]):
-        assert outcome(lean, overrides) == outcome(stock, overrides)
+        got = outcome(lean, overrides)
+        assert got == outcome(stock, overrides) and got[0] != "error"
+    assert "- 0.03" in outcome(lean, ["estimator=my_ipw"])[0]
     sweep = ["dgp.seed=1,2,3", "estimator=my_ipw,psm", "hydra.mode=MULTIRUN"]
     assert outcome(lean, sweep, RunMode.MULTIRUN) == outcome(stock, sweep, RunMode.MULTIRUN)
     assert outcome(lean, sweep, RunMode.MULTIRUN)[0] != outcome(lean, ["estimator=my_ipw"])[0]
