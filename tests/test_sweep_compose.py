@@ -161,3 +161,31 @@ def test_a_claimed_jobs_header_is_the_one_the_job_would_collect(compose_cfg):
         k: v for k, v in want.items() if k != "started_at"
     }
     assert got["started_at"] == claimed["started_at"]
+
+
+def test_a_value_sweep_reads_and_merges_the_config_files_twice_whatever_its_size(run_causal, monkeypatch):
+    """The preflight's merge and the multirun's own (its hydra.mode differs); every job from a kept merge."""
+    import json
+
+    merges = []
+    full = ConfigLoaderImpl._compose_config_from_defaults_list
+
+    def counted(self, *args, **kwargs):
+        merges.append(1)
+        return full(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "_compose_config_from_defaults_list", counted)
+    proc, out = run_causal(
+        "run",
+        "-m",
+        "seed=0,1,2,3",
+        "dgp.n=300",
+        "refuters=[]",
+        "report.enabled=false",
+        "report.console=false",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(merges) == 2
+    jobs = sorted(out.glob("*/results.json"))
+    assert [json.loads(p.read_text())["seed"] for p in jobs] == [0, 1, 2, 3]
+    assert [OmegaConf.load(p.parent / ".hydra" / "config.yaml").seed for p in jobs] == [0, 1, 2, 3]
