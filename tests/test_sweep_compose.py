@@ -101,6 +101,12 @@ def test_multirun_master_config_and_a_user_config_folder(search_path, tmp_path):
         got = outcome(lean, overrides)
         assert got == outcome(stock, overrides) and got[0] != "error"
     assert "- 0.03" in outcome(lean, ["estimator=my_ipw"])[0]
+    # the same folder through hydra.searchpath instead (the repository is kept per search path)
+    stock, lean = ConfigLoaderImpl(search_path()), LeanConfigLoader(search_path())
+    via = [f"hydra.searchpath=[file://{tmp_path}]", "estimator=my_ipw"]
+    for overrides in (via, ["estimator=my_ipw"], via, [*via, "dgp.seed=4"]):
+        assert outcome(lean, overrides) == outcome(stock, overrides), overrides
+    assert outcome(lean, via)[0] != "error" and outcome(lean, ["estimator=my_ipw"])[0] == "error"
     sweep = ["dgp.seed=1,2,3", "estimator=my_ipw,psm", "hydra.mode=MULTIRUN"]
     assert outcome(lean, sweep, RunMode.MULTIRUN) == outcome(stock, sweep, RunMode.MULTIRUN)
     assert outcome(lean, sweep, RunMode.MULTIRUN)[0] != outcome(lean, ["estimator=my_ipw"])[0]
