@@ -40,8 +40,8 @@ class Compositions:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple):
-        found = self.templates.get(key)
+    def get(self, key: tuple, fallback: tuple | None = None):
+        found = self.templates.get(key) or (self.templates.get(fallback) if fallback else None)
         if found is None:
             self.misses += 1
             return None
@@ -126,7 +126,9 @@ class LeanConfigLoader(ConfigLoaderImpl):
         choices, values = _split(parsed, repo)
         sources = tuple((source.provider, source.path) for source in repo.get_sources())
         key = (sources, config_name, run_mode == RunMode.MULTIRUN, tuple(o.input_line for o in choices))
-        found = self.compositions.get(key)
+        # a multirun skips config groups left '???'; when a run with the same choices composed, there
+        # were none, so its merge is the multirun's too (the preflight's, for a sweep of values)
+        found = self.compositions.get(key, fallback=(*key[:2], False, *key[3:]))
         if found is not None:
             return found[0], values, found[1]
         defaults_list = create_defaults_list(

@@ -169,8 +169,8 @@ def test_a_claimed_jobs_header_is_the_one_the_job_would_collect(compose_cfg):
     assert got["started_at"] == claimed["started_at"]
 
 
-def test_a_value_sweep_reads_and_merges_the_config_files_twice_whatever_its_size(run_causal, monkeypatch):
-    """The preflight's merge and the multirun's own (its hydra.mode differs); every job from a kept merge."""
+def test_a_value_sweep_reads_and_merges_the_config_files_once_whatever_its_size(run_causal, monkeypatch):
+    """The preflight's merge serves the multirun's config and every job's."""
     import json
 
     merges = []
@@ -191,7 +191,7 @@ def test_a_value_sweep_reads_and_merges_the_config_files_twice_whatever_its_size
         "report.console=false",
     )
     assert proc.returncode == 0, proc.stderr
-    assert len(merges) == 2
+    assert len(merges) == 1
     jobs = sorted(out.glob("*/results.json"))
     assert [json.loads(p.read_text())["seed"] for p in jobs] == [0, 1, 2, 3]
     assert [OmegaConf.load(p.parent / ".hydra" / "config.yaml").seed for p in jobs] == [0, 1, 2, 3]
