@@ -83,9 +83,9 @@ def _compose(overrides: list[str], config_dir, config_name: str) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()
     try:
-        preflight.check(args, values=False)  # validated below, once the graph / frame are in
+        checked = preflight.check(args, values=False)  # validated below, once the graph / frame are in
         parsed = get_args_parser().parse_args(args)
-        hydra = task.main_hydra(parsed)
+        hydra = task.main_hydra(parsed, checked.compositions)  # the preflight's merged config, not again
         cfg = hydra.compose_config(
             config_name=config_name,
             overrides=list(parsed.overrides),

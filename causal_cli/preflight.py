@@ -49,7 +49,10 @@ def check(args: list[str], values: bool = True) -> Preflight:
     user_dirs = user_folders(parsed)
     for folder in user_dirs:
         check_folder(folder)
-    cfgs = compose_all(parsed, user_dirs)
+    from causal_cli.composition import Compositions
+
+    compositions = Compositions()
+    cfgs = compose_all(parsed, user_dirs, compositions)
     for cfg in cfgs:
         check_cluster_address(cfg, parsed.overrides)
         for folder in search_path_folders(" ".join(str(p) for p in cfg.hydra.get("searchpath") or [])):
@@ -57,15 +60,19 @@ def check(args: list[str], values: bool = True) -> Preflight:
         check_composed(cfg)
     if values:
         validate_sweep(parsed, cfgs)
-    return Preflight(composed=True, mode=cfgs[0].hydra.get("mode") if cfgs else None)
+    return Preflight(
+        composed=True, mode=cfgs[0].hydra.get("mode") if cfgs else None, compositions=compositions
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class Preflight:
-    """What :func:`check` learnt: whether it composed the config, and the ``hydra.mode`` it set (or None)."""
+    """What :func:`check` learnt: whether it composed the config, the ``hydra.mode`` it set (or None),
+    and the merged configs it composed, for the launch to start from (:mod:`causal_cli.composition`)."""
 
     composed: bool = False
     mode: Any = None
+    compositions: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def parse(args: list[str]):
@@ -223,7 +230,7 @@ def check_shadowing(config_dir: Path) -> None:
                 )
 
 
-def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
+def compose_all(parsed, user_dirs: list[Path] = (), compositions=None) -> list:
     """The config(s) Hydra will compose: one for a run; for a multirun, one per combination of the
     swept groups that a user folder provides options for (built-in options are the tool's own, so
     only their first choice is composed)."""
@@ -232,7 +239,7 @@ def compose_all(parsed, user_dirs: list[Path] = ()) -> list:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides = list(parsed.overrides)
-    with hydra_session(parsed) as hydra:
+    with hydra_session(parsed, compositions) as hydra:
         if not parsed.multirun and not any("," in o.partition("=")[2] for o in overrides):
             return [_compose(hydra, parsed, overrides)]
         parser = OverridesParser.create(config_loader=hydra.config_loader)
@@ -268,12 +275,13 @@ def _check_options(hydra, group: str, choices: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def hydra_session(parsed):
-    """A Hydra instance with the search path ``hydra.main`` builds (Hydra's global state restored after)."""
-    from hydra._internal.hydra import Hydra
+def hydra_session(parsed, compositions=None):
+    """A Hydra instance with the search path ``hydra.main`` builds (Hydra's global state restored after);
+    its compositions are kept in ``compositions`` (:mod:`causal_cli.composition`)."""
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.global_hydra import GlobalHydra
 
+    from causal_cli import composition
     from causal_cli.schema import register_configs
 
     register_configs()
@@ -292,7 +300,7 @@ def hydra_session(parsed):
     saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
     GlobalHydra.instance().clear()
     try:
-        yield Hydra.create_main_hydra2(task_name="causal", config_search_path=search_path)
+        yield composition.main_hydra("causal", search_path, compositions)
     finally:
         GlobalHydra.instance().clear()
         if saved is not None:

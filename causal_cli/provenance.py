@@ -6,6 +6,7 @@ the commit is read from ``.git`` files (no ``git`` process), and nothing here ev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,6 +37,13 @@ PACKAGES = (
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
+    return dict(_package_versions(tuple(names)))
+
+
+@functools.lru_cache(maxsize=8)
+def _package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Read once per process (each sweep job asked again: ~10 ms of metadata reads per job); the code a
+    process runs is the one it imported, whatever is installed later."""
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {}

@@ -105,6 +105,19 @@ def run_header(cfg: DictConfig, argv: list[str] | None = None) -> dict:
     }
 
 
+def with_command_line(header: dict, argv: list[str]) -> dict:
+    """A claim's header (:func:`save_hydra_record`, which cannot know the job's command line) with it.
+
+    The same as ``run_header(cfg, argv)`` but for the time it was made: the provenance the claim collected
+    a moment before is kept, with the command line (``provenance.collect`` read package metadata again).
+    """
+    from causal_cli import provenance
+
+    command = provenance.command_line(argv)
+    collected = {**(header.get("provenance") or {}), "command": command, "argv": ["causal", "run", *argv]}
+    return {**header, "command": command, "provenance": collected}
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a job: ``results.json`` says ``interrupted``; the process exits 128+signum."""
 
@@ -188,9 +201,7 @@ class HydraTask:
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         claimed = CLAIMED.pop(str(run_dir), None)  # the folder was claimed before Hydra wrote .hydra/ into it
-        header = run_header(cfg, self.argv)
-        if claimed is not None:
-            header = {**claimed, "command": header["command"], "provenance": header["provenance"]}
+        header = run_header(cfg, self.argv) if claimed is None else with_command_line(claimed, self.argv)
         with Interrupts() as interrupts:
             status, _, _ = run_in_folder(
                 cfg, run_dir, header, interrupts, claimed=claimed is not None, base_dir=self.base_dir
@@ -513,7 +524,7 @@ def launch(args: list[str], base_dir: str | None = None, checked=None) -> list[s
                 config_name="config",
             )
         return []
-    hydra = main_hydra(parsed)
+    hydra = main_hydra(parsed, getattr(checked, "compositions", None))
     try:
         return _launch_jobs(hydra, parsed, job, checked)
     finally:
@@ -531,9 +542,11 @@ def _program_name(name: str, args: list[str]):
         sys.argv = saved
 
 
-def main_hydra(parsed):
-    """Hydra's search path as ``hydra.main`` builds it: the config folder, then ``--config-dir``."""
-    from hydra._internal.hydra import Hydra
+def main_hydra(parsed, compositions=None):
+    """Hydra's search path as ``hydra.main`` builds it: the config folder, then ``--config-dir``.
+
+    ``compositions``: what the preflight composed (:mod:`causal_cli.composition`), so that the same
+    config-group choices are not read and merged again."""
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.errors import SearchPathException
@@ -547,7 +560,9 @@ def main_hydra(parsed):
         search_path.prepend(
             provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery(provider="schema")
         )
-    return Hydra.create_main_hydra2(task_name=JOB_NAME, config_search_path=search_path)
+    from causal_cli import composition
+
+    return composition.main_hydra(JOB_NAME, search_path, compositions)
 
 
 def _launch_jobs(hydra, parsed, job: HydraTask, checked=None) -> list[str]:

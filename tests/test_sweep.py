@@ -423,8 +423,25 @@ def test_sweep_eta_uses_the_pace_after_the_first_job():
 
     callback = ProgressCallback()
     assert callback._eta(1, 50, 30.0) is None  # first job: 30 s, mostly imports
-    assert callback._eta(2, 50, 32.0) == 2.0 * 48  # then 2 s per job
-    assert callback._eta(4, 50, 36.0) == 2.0 * 46
+    assert callback._eta(2, 50, 32.0) == 2.0 * (48 + 1)  # then 2 s per job, and the scorecard as one more
+    assert callback._eta(4, 50, 36.0) == 2.0 * (46 + 1)
     assert callback._eta(50, 50, 132.0) == 0.0
     assert "eta 0:01:36" in sweep_progress_line(2, 0, 50, 32.0, eta_s=96.0)
     assert "eta 0:12:00" in sweep_progress_line(2, 0, 50, 30.0)  # without it: elapsed / done x left
+    # the first job's own time (its results.json) is the pace until a second job has ended
+    callback = ProgressCallback()
+    assert callback._eta(1, 50, 30.0, job_s=1.5) == 1.5 * (49 + 1)
+    assert callback._eta(2, 50, 31.0, job_s=9.0) == 1.0 * (48 + 1)
+
+
+def test_the_first_eta_reads_the_first_jobs_own_time(tmp_path):
+    import json
+
+    from omegaconf import OmegaConf
+
+    from causal_cli.sweep_task import job_seconds
+
+    config = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(tmp_path)}}})
+    assert job_seconds(config) is None  # no results.json: the console's estimate
+    (tmp_path / "results.json").write_text(json.dumps({"runtime_s": 0.25, "timings": {"report": 1.0}}))
+    assert job_seconds(config) == 1.25
