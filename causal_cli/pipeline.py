@@ -156,6 +156,7 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     lap("estimate")
 
     sensitivity = analytic_sensitivity(data, identification.kind, estimator)
+    lap("sensitivity")
     heterogeneity = heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed)
     if heterogeneity is not None:
         lap("heterogeneity")
