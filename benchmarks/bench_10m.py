@@ -8,16 +8,27 @@ pictures and the helper process included):
 - ``pipeline``: the seed pipeline (psm + placebo (permute) + random common cause + data subset (0.8),
   ``--sims`` simulations each; target: under 5 minutes, peak PSS under 4 GB);
 - ``parquet``: the same study read from a Parquet file of the same data with four extra columns
-  (an id, a country, two numbers): only the graph's four columns are read (target: the peak above
-  a 10k-row run of the same study under 2x the size of those columns). The file is written once to
-  ``--parquet`` (kept between runs).
+  (an id, a country, two numbers): only the graph's four columns are read. The file is written once to
+  ``--parquet`` (kept between runs). Target: peak under 2x the size of those columns, measured in a
+  separate process (``--worker-memory``) as defined below.
 
-Memory is PSS (shared pages split between the processes sharing them) summed over the command's
-process tree, sampled every 0.25 s (``bench_vs_dowhy.run_monitored``). CPU seconds: the command and
-the worker processes it waited for. The load average is printed next to every number.
+Memory of ``causal run`` is PSS (shared pages split between the processes sharing them) summed over
+the command's process tree, sampled every 0.25 s (``bench_vs_dowhy.run_monitored``). CPU seconds: the
+command and the worker processes it waited for. The load average is printed next to every number.
+
+The Parquet memory ratio: a fresh process imports everything the run needs and composes the config;
+its resident set then is the *baseline*, and its peak counter is reset (``/proc/self/clear_refs``).
+*Peak increase* = the kernel's exact peak resident set (``VmHWM``) minus the baseline, after
+
+- ``data``: reading the file, validating it, hashing it and building the estimation data (the data stage);
+- ``study``: the whole ``pipeline.run`` of the study (the data stage, PSM with its SE, diagnostics) in
+  another fresh process;
+
+each divided by the bytes of the graph's columns as float64 (rows x 4 x 8 bytes).
 
     python benchmarks/bench_10m.py                      # all three at 10M rows
     python benchmarks/bench_10m.py --studies psm,parquet --n 1000000
+    python benchmarks/bench_10m.py --studies pipeline --sims 4  # the seed pipeline, 4 simulations each
 """
 
 from __future__ import annotations
@@ -107,6 +118,71 @@ def run_study(study: str, n: int, sims: int, parquet: Path) -> dict:
     }
 
 
+def status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no {field} in /proc/self/status (Linux only)")
+
+
+def worker_memory(part: str, parquet: Path, n: int) -> dict:
+    """In this (fresh) process: the peak resident-set increase of the Parquet study's data stage or whole run."""
+    import gc
+    import time
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from causal_cli import pipeline, provenance, registry
+    from causal_cli.data import load_dataset
+    from causal_cli.graph import CausalGraph
+    from causal_cli.identify import identify
+    from causal_cli.schema import register_configs
+    from causal_cli.task import VERSION_BASE, conf_dir
+    from causal_cli.validate import validate
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=VERSION_BASE):
+        cfg = validate(compose(config_name="config", overrides=study_overrides("parquet", n, 0, parquet)))
+    graph = CausalGraph.from_config(cfg.graph)
+    estimator_cls = registry.load("estimator", cfg.estimator.name)
+    import pyarrow.parquet  # noqa: F401  (imports belong to the baseline)
+
+    gc.collect()
+    baseline = status_mb("VmRSS:")
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+    cpu, wall = time.process_time(), time.perf_counter()
+    if part == "data":
+        dataset = load_dataset(cfg, graph)
+        provenance.frame_hash(dataset.frame, graph.observed_nodes)
+        identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
+        pipeline.build_estimation_data(dataset.frame, graph, identification)
+        rows = len(dataset.frame)
+    else:
+        rows = pipeline.run(cfg).n_rows
+    return {
+        "part": part,
+        "rows": rows,
+        "baseline_rss_mb": baseline,
+        "peak_increase_mb": status_mb("VmHWM:") - baseline,
+        "cpu_s": time.process_time() - cpu,
+        "wall_s": time.perf_counter() - wall,
+    }
+
+
+def parquet_memory(parquet: Path, n: int) -> dict:
+    """The two ``--worker-memory`` measurements, each in its own fresh process."""
+    out = {}
+    for part in ("data", "study"):
+        argv = [sys.executable, __file__, "--worker-memory", part, "--parquet", str(parquet), "--n", str(n)]
+        run = run_monitored(argv)
+        if run["code"] != 0:
+            raise SystemExit(f"parquet memory ({part}) failed: {run['stderr'][-2000:]}")
+        out[part] = json.loads(run["stdout"].strip().splitlines()[-1])
+    return out
+
+
 def baseline_pss_mb(parquet: Path, n: int = 10_000) -> float:
     """Peak PSS of the same Parquet study at ``n`` rows: what a run costs whatever the data's size
     (interpreter, imports, helper process, report)."""
@@ -114,6 +190,30 @@ def baseline_pss_mb(parquet: Path, n: int = 10_000) -> float:
     if not small.exists():
         write_parquet(small, n)
     return run_study("parquet", n, 0, small)["peak_pss_mb"]
+
+
+def parquet_lines(res: dict, parquet: Path, n: int) -> str:
+    """The Parquet study's memory ratios (see the module docstring), added to ``res``."""
+    columns_mb = n * 8 * len(GRAPH_COLUMNS) / 2**20
+    res["graph_columns_mb"] = round(columns_mb)
+    res["baseline_pss_mb"] = round(baseline_pss_mb(parquet))
+    above = res["peak_pss_mb"] - res["baseline_pss_mb"]
+    res["memory"] = parquet_memory(parquet, n)
+    lines = (
+        f"\n         graph columns as float64 {columns_mb:.0f} MB; causal run's peak PSS above a 10k-row run's "
+        f"{res['baseline_pss_mb']} MB: {above} MB = {above / columns_mb:.2f}x the columns"
+    )
+    for part, label in (
+        ("data", "data stage (read, validate, hash, estimation data)"),
+        ("study", "whole run"),
+    ):
+        m = res["memory"][part]
+        lines += (
+            f"\n         {label}: peak RSS {m['peak_increase_mb']:.0f} MB above the {m['baseline_rss_mb']:.0f} MB "
+            f"after imports = {m['peak_increase_mb'] / columns_mb:.2f}x the columns (target < 2x); "
+            f"cpu {m['cpu_s']:.2f} s, wall {m['wall_s']:.2f} s"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         "--parquet", default=None, help="the Parquet file (written if missing; default: a temp folder path)"
     )
     parser.add_argument("--json", help="also write the measurements to this JSON file")
+    parser.add_argument("--worker-memory", choices=("data", "study"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker_memory:
+        print(json.dumps(worker_memory(args.worker_memory, Path(args.parquet), args.n)))
+        return 0
     studies = [s for s in args.studies.split(",") if s]
     unknown = [s for s in studies if s not in STUDIES]
     if unknown:
@@ -144,14 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{res['load_after']}"
         )
         if study == "parquet":
-            columns_mb = args.n * 8 * len(GRAPH_COLUMNS) / 2**20
-            res["graph_columns_mb"] = round(columns_mb)
-            res["baseline_pss_mb"] = round(baseline_pss_mb(parquet))
-            above = res["peak_pss_mb"] - res["baseline_pss_mb"]
-            line += (
-                f"\n         graph columns {columns_mb:.0f} MB; peak above a 10k-row run's "
-                f"{res['baseline_pss_mb']} MB: {above} MB = {above / columns_mb:.2f}x the columns"
-            )
+            line += parquet_lines(res, parquet, args.n)
         print(line, flush=True)
         print(f"         stages: {res['timings']}", flush=True)
         out.append(res)

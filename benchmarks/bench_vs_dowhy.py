@@ -108,7 +108,9 @@ def worker_ours(n: int, sims: int, n_jobs: int) -> dict:
         "data": timings.get("data", 0.0),
         "identify": timings.get("identify", 0.0),
         "estimate": timings.get("estimate", 0.0),
-        "other": sum(v for k, v in timings.items() if k in ("setup", "diagnostics", "compare")),
+        "other": sum(
+            v for k, v in timings.items() if k in ("setup", "sensitivity", "diagnostics", "compare")
+        ),
     }
     effects = {"estimate": result.estimate}
     for ref in result.refutations:
@@ -462,7 +464,7 @@ def print_table(n: int, res: dict, sims: int, repeats: int = 1) -> None:
     print(
         "(ours vs honest: |difference| as a share of our estimate, ok within 1%. Refuter means are Monte Carlo\n"
         " averages over different random streams (DoWhy's RandomState, our SeedSequence.spawn), so with few\n"
-        " simulations they differ by chance. setup+diagnostics: our pipeline's setup, balance and overlap checks.\n"
+        " simulations they differ by chance. setup+diagnostics: our pipeline's setup, sensitivity, balance and overlap checks.\n"
         " propensity refits/sim: LogisticRegression fits per simulation of each DoWhy refuter, counted; ours\n"
         " refits in every simulation by construction (tests/test_refuters.py checks it).)"
     )

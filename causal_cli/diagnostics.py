@@ -95,13 +95,55 @@ def weighted_moments(x: np.ndarray, w: np.ndarray | None = None) -> tuple[float,
     return mean, float((w * (x - mean) ** 2).sum() / total)
 
 
+class Groups:
+    """The treated and control rows of ``t``, found once and taken by position.
+
+    Every diagnostic needs per-group copies of a few columns; taking them by position is ~5x faster than
+    by a boolean mask (about 20 against 100 ms for 10M rows) and gives the same values in the same order.
+    """
+
+    def __init__(self, t: np.ndarray):
+        treated = np.asarray(t) == 1
+        self.treated = np.flatnonzero(treated)
+        self.control = np.flatnonzero(~treated)
+
+    def split(self, values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(values[treated], values[control])``, or None for None."""
+        if values is None:
+            return None
+        return values.take(self.treated), values.take(self.control)
+
+    def moments(self, groups, weights=None) -> list[tuple[float, float]]:
+        """(mean, variance) of each group's values, weighted by its ``weights`` (None: unweighted)."""
+        if weights is None:
+            return [weighted_moments(x) for x in groups]
+        return [weighted_moments(x, w) for x, w in zip(groups, weights)]
+
+
 def smd(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None, scale: float | None = None) -> float:
     """Standardized mean difference (treated - control); ``scale`` defaults to the unweighted pooled SD."""
-    treated = t == 1
-    m1, _ = weighted_moments(x[treated], None if w is None else w[treated])
-    m0, _ = weighted_moments(x[~treated], None if w is None else w[~treated])
-    if scale is None:
-        scale = pooled_sd(x, t)
+    groups = Groups(t)
+    (m1, _), (m0, _) = groups.moments(groups.split(x), groups.split(w))
+    return _smd_of_means(m1, m0, pooled_sd(x, t) if scale is None else scale)
+
+
+def pooled_sd(x: np.ndarray, t: np.ndarray) -> float:
+    treated, control = Groups(t).split(x)
+    return _pooled_sd(treated.var(), control.var())
+
+
+def _pooled_sd(var_treated: float, var_control: float) -> float:
+    return float(np.sqrt((var_treated + var_control) / 2))
+
+
+def variance_ratio(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Treated over control (weighted) variance; NaN when the control variance is 0."""
+    groups = Groups(t)
+    (_, v1), (_, v0) = groups.moments(groups.split(x), groups.split(w))
+    return _ratio_of_variances(v1, v0)
+
+
+def _smd_of_means(m1: float, m0: float, scale: float) -> float:
     diff = m1 - m0
     if not np.isfinite(diff):
         return float("nan")
@@ -110,16 +152,7 @@ def smd(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None, scale: float 
     return float(diff / scale)
 
 
-def pooled_sd(x: np.ndarray, t: np.ndarray) -> float:
-    treated = t == 1
-    return float(np.sqrt((x[treated].var() + x[~treated].var()) / 2))
-
-
-def variance_ratio(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> float:
-    """Treated over control (weighted) variance; NaN when the control variance is 0."""
-    treated = t == 1
-    _, v1 = weighted_moments(x[treated], None if w is None else w[treated])
-    _, v0 = weighted_moments(x[~treated], None if w is None else w[~treated])
+def _ratio_of_variances(v1: float, v0: float) -> float:
     if not v0 > 0:
         return 1.0 if v1 == 0 and v0 == 0 else float("nan")
     return float(v1 / v0)
@@ -132,27 +165,41 @@ def balance_table(
     weights: np.ndarray | None,
     threshold: float = 0.1,
     base_weights: np.ndarray | None = None,
+    groups: Groups | None = None,
 ) -> list[dict[str, Any]]:
     """One row per covariate: SMD and variance ratio before and (with ``weights``) after adjustment.
-    ``base_weights`` (observation weights, ``data.weights``) weight the "before" columns."""
-    rows = []
-    for j, name in enumerate(names):
-        x = X[:, j]
-        scale = pooled_sd(x, t)
-        before = smd(x, t, base_weights, scale=scale)
-        after = None if weights is None else smd(x, t, weights, scale=scale)
-        rows.append(
-            {
-                "covariate": name,
-                "smd_before": _finite(before),
-                "smd_after": _finite(after),
-                "variance_ratio_before": _finite(variance_ratio(x, t, base_weights)),
-                "variance_ratio_after": None if weights is None else _finite(variance_ratio(x, t, weights)),
-                "imbalanced_before": bool(np.isfinite(before) and abs(before) > threshold),
-                "imbalanced_after": bool(after is not None and np.isfinite(after) and abs(after) > threshold),
-            }
-        )
-    return rows
+    ``base_weights`` (observation weights, ``data.weights``) weight the "before" columns.
+
+    Each covariate's treated and control values are taken once (the weights' once for all covariates) and
+    every number of its row comes from their moments, with the arithmetic of :func:`smd`,
+    :func:`pooled_sd` and :func:`variance_ratio`."""
+    groups = groups or Groups(t)
+    after_w, before_w = groups.split(weights), groups.split(base_weights)
+    return [
+        _balance_row(name, groups, groups.split(X[:, j]), before_w, after_w, threshold)
+        for j, name in enumerate(names)
+    ]
+
+
+def _balance_row(name, groups: Groups, values, before_w, after_w, threshold: float) -> dict[str, Any]:
+    plain = groups.moments(values)
+    scale = _pooled_sd(plain[0][1], plain[1][1])
+    before = plain if before_w is None else groups.moments(values, before_w)
+    after = None if after_w is None else groups.moments(values, after_w)
+    smd_before = _smd_of_means(before[0][0], before[1][0], scale)
+    smd_after = None if after is None else _smd_of_means(after[0][0], after[1][0], scale)
+    ratio_after = None if after is None else _ratio_of_variances(after[0][1], after[1][1])
+    return {
+        "covariate": name,
+        "smd_before": _finite(smd_before),
+        "smd_after": _finite(smd_after),
+        "variance_ratio_before": _finite(_ratio_of_variances(before[0][1], before[1][1])),
+        "variance_ratio_after": _finite(ratio_after),
+        "imbalanced_before": bool(np.isfinite(smd_before) and abs(smd_before) > threshold),
+        "imbalanced_after": bool(
+            smd_after is not None and np.isfinite(smd_after) and abs(smd_after) > threshold
+        ),
+    }
 
 
 def _finite(value: float | None) -> float | None:
@@ -166,43 +213,66 @@ def overlap_summary(
     high: float = 0.95,
     poor_share: float = 0.05,
     estimand: str = "ate",
+    groups: Groups | None = None,
+    ps_groups: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Propensity distribution per group, share outside ``[low, high]`` and the common-support range.
 
     The warning (``poor``) uses the bound that matters for the ``estimand``: for the ATE, every unit outside
     ``[low, high]``; for the ATT, the treated units above ``high`` (treated units without comparable
     controls; treated units with low scores have plenty); for the ATC, the controls below ``low``.
-    ``share_outside`` stays the share of all units outside the band.
+    ``share_outside`` stays the share of all units outside the band. ``groups`` and ``ps_groups``
+    (``groups.split(ps)``) save finding them again.
     """
-    treated = t == 1
-    outside = (ps < low) | (ps > high)
-    groups = {}
-    for label, rows in (("treated", treated), ("control", ~treated)):
-        p = ps[rows]
-        q = np.quantile(p, [0.0, 0.05, 0.5, 0.95, 1.0])
-        groups[label] = {
-            "n": int(rows.sum()),
-            "min": float(q[0]),
-            "p05": float(q[1]),
-            "median": float(q[2]),
-            "p95": float(q[3]),
-            "max": float(q[4]),
-            "share_outside": float(outside[rows].mean()),
-        }
+    groups = groups or Groups(t)
+    ps_treated, ps_control = ps_groups or groups.split(ps)
+    summary = {
+        label: _propensity_quantiles(p, low, high)
+        for label, p in (("treated", ps_treated), ("control", ps_control))
+    }
     support = [
-        max(groups["treated"]["min"], groups["control"]["min"]),
-        min(groups["treated"]["max"], groups["control"]["max"]),
+        max(summary["treated"]["min"], summary["control"]["min"]),
+        min(summary["treated"]["max"], summary["control"]["max"]),
     ]
+    outside = (ps < low) | (ps > high)
     off_support = (
         (ps < support[0]) | (ps > support[1]) if support[0] <= support[1] else np.ones_like(ps, bool)
     )
-    share = float(outside.mean())
     # tail index of the ATE's inverse-probability weights (reported; the warning itself is the share outside:
     # the index flags 12-17% of runs of a well-overlapping design, the 5% share none of them)
     with np.errstate(divide="ignore"):
-        tails = [tail_index(1.0 / ps[treated]), tail_index(1.0 / (1.0 - ps[~treated]))]
+        tails = [tail_index(1.0 / ps_treated), tail_index(1.0 / (1.0 - ps_control))]
     tails = [k for k in tails if k is not None and np.isfinite(k)]
-    k_ate = max(tails) if tails else None
+    risk = _overlap_risk(ps, t == 1, outside, low, high, estimand)
+    return {
+        **risk,
+        "bounds": [float(low), float(high)],
+        "share_outside": float(outside.mean()),
+        "n_outside": int(outside.sum()),
+        "common_support": support if support[0] <= support[1] else None,
+        "share_off_support": float(off_support.mean()),
+        "poor_share": float(poor_share),
+        "weight_tail_index": max(tails) if tails else None,
+        "poor": bool(risk["share_at_risk"] > poor_share),
+        "groups": summary,
+    }
+
+
+def _propensity_quantiles(p: np.ndarray, low: float, high: float) -> dict[str, Any]:
+    q = np.quantile(p, [0.0, 0.05, 0.5, 0.95, 1.0])
+    return {
+        "n": int(p.size),
+        "min": float(q[0]),
+        "p05": float(q[1]),
+        "median": float(q[2]),
+        "p95": float(q[3]),
+        "max": float(q[4]),
+        "share_outside": float(((p < low) | (p > high)).mean()),
+    }
+
+
+def _overlap_risk(ps, treated, outside, low: float, high: float, estimand) -> dict[str, Any]:
+    """The share of the ``estimand``'s units at risk, and the warning's message."""
     estimand = str(getattr(estimand, "value", estimand) or "ate").lower()
     if estimand == "att" and treated.any():
         at_risk, base = treated & (ps > high), treated
@@ -218,30 +288,27 @@ def overlap_summary(
         "estimand": estimand,
         "share_at_risk": share_at_risk,
         "message": f"poor overlap for the {estimand.upper()}: {100 * share_at_risk:.1f}% of {what}",
-        "bounds": [float(low), float(high)],
-        "share_outside": share,
-        "n_outside": int(outside.sum()),
-        "common_support": support if support[0] <= support[1] else None,
-        "share_off_support": float(off_support.mean()),
-        "poor_share": float(poor_share),
-        "weight_tail_index": k_ate,
-        "poor": bool(share_at_risk > poor_share),
-        "groups": groups,
     }
 
 
-def propensity_histogram(ps: np.ndarray, t: np.ndarray, num_bins: int = 40) -> list[dict[str, Any]]:
+def propensity_histogram(
+    ps: np.ndarray, t: np.ndarray, num_bins: int = 40, ps_groups: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[dict[str, Any]]:
     """Counts per propensity bin and group on [0, 1]: enough to redraw ``overlap.png`` later."""
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    treated = t == 1
-    counts_t, _ = np.histogram(np.clip(ps[treated], 0, 1), bins=edges)
-    counts_c, _ = np.histogram(np.clip(ps[~treated], 0, 1), bins=edges)
+    counts = []
+    for p in ps_groups or Groups(t).split(ps):
+        if not (p.size == 0 or (0 <= p.min() and p.max() <= 1)):
+            p = np.clip(p, 0, 1)
+        # bins given by number and range: numpy puts each value in its bin directly (exactly, against the
+        # same edges); the edges given as an array made it sort the data block by block
+        group_counts, edges = np.histogram(p, bins=num_bins, range=(0.0, 1.0))
+        counts.append(group_counts)
     return [
         {
             "bin_low": float(edges[i]),
             "bin_high": float(edges[i + 1]),
-            "treated": int(counts_t[i]),
-            "control": int(counts_c[i]),
+            "treated": int(counts[0][i]),
+            "control": int(counts[1][i]),
         }
         for i in range(num_bins)
     ]
@@ -255,17 +322,18 @@ def weight_caveats(diag: Diagnostics | None, advice: str = DOUBLY_ROBUST_ADVICE)
     return heavy_weight_caveats(diag.weights, advice=advice)
 
 
-def weight_summary(w: np.ndarray, t: np.ndarray, top: int = 5) -> dict[str, Any]:
+def weight_summary(
+    w: np.ndarray, t: np.ndarray, top: int = 5, groups: Groups | None = None
+) -> dict[str, Any]:
     """Kish effective sample size and the largest weights (with their share of the group's total), and the
     heavy-tail check of :func:`weight_tail` (``max_share``, ``ess_share_used``, ``heavy_tailed``)."""
     out = {}
-    treated = t == 1
-    for label, rows in (("treated", treated), ("control", ~treated)):
-        idx = np.flatnonzero(rows)
-        wg = w[idx]
+    groups = groups or Groups(t)
+    for label, idx in (("treated", groups.treated), ("control", groups.control)):
+        wg = w.take(idx)
         total = float(wg.sum())
         ess = total**2 / float((wg**2).sum()) if total > 0 else 0.0
-        order = idx[np.argsort(-w[idx], kind="stable")[:top]]
+        order = idx[largest(wg, top)]
         out[label] = {
             "n": int(idx.size),
             "n_used": int((wg > 0).sum()),
@@ -276,10 +344,23 @@ def weight_summary(w: np.ndarray, t: np.ndarray, top: int = 5) -> dict[str, Any]
                 for i in order
             ],
         }
-        tail = weight_tail(w, rows)
+        tail = weight_tail(w, idx)  # rows by position: the same values as by mask, faster
         keys = ("max_share", "max_variance_share", "ess_share_used", "tail_index", "heavy_tailed")
         out[label].update({k: tail[k] for k in keys})
     return out
+
+
+def largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest values, largest first, ties in position order: what
+    ``np.argsort(-values, kind="stable")[:k]`` gives, from a partition instead of a full sort."""
+    k = max(0, min(int(k), values.size))
+    if k == 0:
+        return np.zeros(0, dtype=np.intp)
+    kth = np.partition(values, values.size - k)[values.size - k]
+    above = np.flatnonzero(values > kth)
+    ties = np.flatnonzero(values == kth)[: k - above.size]
+    candidates = np.sort(np.concatenate([above, ties]))
+    return candidates[np.argsort(-values[candidates], kind="stable")]
 
 
 def estimator_weights(estimator, n: int) -> tuple[np.ndarray | None, str, str | None]:
@@ -322,10 +403,11 @@ def compute(
     weights, adjustment, problem = estimator_weights(estimator, n)
     if problem:
         notes.append(problem)
+    groups = Groups(t)
     diag = Diagnostics(adjustment=adjustment, smd_threshold=threshold)
-    diag.balance = balance_table(X, list(names), t, weights, threshold, base_weights=observation_weights)
+    diag.balance = balance_table(X, list(names), t, weights, threshold, observation_weights, groups)
     if weights is not None:
-        diag.weights = weight_summary(weights, t, int(_setting(settings, "top_weights", 5)))
+        diag.weights = weight_summary(weights, t, int(_setting(settings, "top_weights", 5)), groups)
 
     ps = getattr(estimator, "propensity_", None)
     source = "estimator"
@@ -337,16 +419,12 @@ def compute(
             notes.append(f"overlap diagnostic skipped: {exc}")
             return diag, notes
     ps = np.asarray(ps, dtype=float)
-    diag.overlap = overlap_summary(
-        ps,
-        t,
-        low,
-        high,
-        float(_setting(settings, "poor_overlap_share", 0.05)),
-        getattr(estimator, "target_units", "ate"),
-    )
+    ps_groups = groups.split(ps)
+    poor_share = float(_setting(settings, "poor_overlap_share", 0.05))
+    estimand = getattr(estimator, "target_units", "ate")
+    diag.overlap = overlap_summary(ps, t, low, high, poor_share, estimand, groups, ps_groups)
     diag.overlap["propensity_source"] = source
-    diag.histogram = propensity_histogram(ps, t, int(_setting(settings, "num_bins", 40)))
+    diag.histogram = propensity_histogram(ps, t, int(_setting(settings, "num_bins", 40)), ps_groups)
     return diag, notes
 
 

@@ -130,6 +130,11 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+#: rows hashed at a time: each row's hash depends on that row only, so the digest is the one of a single
+#: pass, without its whole-column temporaries (~1.2x the columns' size at 10M rows)
+HASH_BLOCK_ROWS = 1 << 20
+
+
 def frame_hash(frame, columns=None) -> str:
     """sha256 of a frame's content (column names, dtypes and values, in row order)."""
     import pandas as pd
@@ -137,8 +142,9 @@ def frame_hash(frame, columns=None) -> str:
     columns = [c for c in (columns if columns is not None else frame.columns) if c in frame.columns]
     digest = hashlib.sha256()
     digest.update(json.dumps([[str(c), str(frame[c].dtype)] for c in columns]).encode())
-    if columns:
-        digest.update(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes())
+    for start in range(0, len(frame) if columns else 0, HASH_BLOCK_ROWS):
+        block = frame.iloc[start : start + HASH_BLOCK_ROWS][columns]
+        digest.update(pd.util.hash_pandas_object(block, index=False).to_numpy().tobytes())
     return f"sha256:{digest.hexdigest()}"
 
 

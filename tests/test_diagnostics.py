@@ -160,3 +160,43 @@ def test_default_config_has_diagnostics_settings(compose_cfg):
         0.9,
         0.1,
     )
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 40])
+def test_largest_weights_are_the_stable_argsort_order_ties_included(k):
+    """The top-k selection by partition gives exactly what a full stable sort gave (ties in row order)."""
+    rng = np.random.default_rng(k)
+    for values in (rng.integers(0, 4, 30).astype(float), rng.gamma(0.5, 1.0, 30), np.ones(30), np.zeros(0)):
+        expected = np.argsort(-values, kind="stable")[:k]
+        assert diagnostics.largest(values, k).tolist() == expected.tolist()
+
+
+def test_histogram_counts_values_on_the_bin_edges_like_half_open_bins():
+    """Each bin holds [low, high), the last one [low, 1]; scores outside [0, 1] count in the end bins."""
+    edges = np.linspace(0.0, 1.0, 11)
+    ps = np.concatenate([edges, edges[1:-1] - 1e-12, [-0.2, 1.3]])
+    t = np.zeros(ps.size)
+    t[::2] = 1.0
+    hist = diagnostics.propensity_histogram(ps, t, num_bins=10)
+    for group, rows in (("treated", t == 1), ("control", t == 0)):
+        p = np.clip(ps[rows], 0, 1)
+        expected = [
+            int(((p >= lo) & ((p < hi) | (hi == 1.0))).sum()) for lo, hi in zip(edges[:-1], edges[1:])
+        ]
+        assert [r[group] for r in hist] == expected
+    assert [r["bin_low"] for r in hist] == edges[:-1].tolist()
+
+
+def test_balance_from_one_split_per_covariate_matches_the_single_number_functions():
+    """balance_table takes each group's values once; its numbers are those of smd and variance_ratio."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(400, 3))
+    t = (rng.random(400) < 0.3).astype(float)
+    w, base = rng.uniform(0, 2, 400), rng.uniform(0.5, 1.5, 400)
+    rows = diagnostics.balance_table(X, ["a", "b", "c"], t, w, base_weights=base)
+    for j, row in enumerate(rows):
+        scale = diagnostics.pooled_sd(X[:, j], t)
+        assert row["smd_before"] == diagnostics.smd(X[:, j], t, base, scale=scale)
+        assert row["smd_after"] == diagnostics.smd(X[:, j], t, w, scale=scale)
+        assert row["variance_ratio_before"] == diagnostics.variance_ratio(X[:, j], t, base)
+        assert row["variance_ratio_after"] == diagnostics.variance_ratio(X[:, j], t, w)

@@ -425,3 +425,16 @@ def test_e_value_uses_the_standardized_mean_difference_approximation():
     assert e_value(1.0, 2.0) == pytest.approx(rr + np.sqrt(rr * (rr - 1)))
     assert e_value(-1.0, 2.0) == e_value(1.0, 2.0)
     assert e_value(0.0, 2.0) == 1.0
+
+
+def test_placebo_permutation_is_the_treatment_at_a_permutation_of_the_rows():
+    """The placebo shuffles the treatment itself: exactly ``t[rng.permutation(n)]`` of the same stream (what
+    earlier versions computed), so refutation numbers do not change with the faster draw."""
+    rng = np.random.default_rng(3)
+    t = (rng.random(1000) < 0.3).astype(float)
+    data = EstimationData(t=t, y=rng.normal(size=1000), X=rng.normal(size=(1000, 2)), covariates=("a", "b"))
+    placebo = make_refuter("placebo", placebo_type="permute")
+    for seed in range(5):
+        modified = placebo.modify(data, np.random.default_rng(seed))
+        assert np.array_equal(modified.t, t[np.random.default_rng(seed).permutation(1000)])
+        assert modified.t.sum() == t.sum() and modified.columns is data.columns

@@ -28,10 +28,11 @@ class Dataset:
 def ground_truth(individual_effects: np.ndarray, treatment: np.ndarray) -> dict[str, float]:
     """Sample ATE/ATT/ATC from the simulated potential outcomes (y1 - y0 per unit)."""
     t = np.asarray(treatment) == 1
+    treated, control = np.flatnonzero(t), np.flatnonzero(~t)  # by position: faster than a mask, same values
     return {
         "ate": float(np.mean(individual_effects)),
-        "att": float(np.mean(individual_effects[t])) if t.any() else float("nan"),
-        "atc": float(np.mean(individual_effects[~t])) if (~t).any() else float("nan"),
+        "att": float(np.mean(individual_effects.take(treated))) if treated.size else float("nan"),
+        "atc": float(np.mean(individual_effects.take(control))) if control.size else float("nan"),
     }
 
 

@@ -18,7 +18,11 @@ def confounding_scale(cfg) -> float:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """``1 / (1 + exp(-x))`` in one new array (the same operations, in place: at 10M rows 3 fewer 80 MB arrays)."""
+    out = np.negative(x)
+    np.exp(out, out=out)
+    out += 1.0
+    return np.divide(1.0, out, out=out)
 
 
 #: mean and SD of the covariates: account_age ~ Gamma(2, 1.5) years, activity ~ Gamma(4, 2.5) sessions/week
@@ -28,7 +32,10 @@ MOMENTS = {"account_age": (3.0, np.sqrt(2.0) * 1.5), "activity": (10.0, 2.0 * 2.
 def power_users(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The observed covariates and their standardized versions (population moments)."""
     covariates = {"account_age": rng.gamma(2.0, 1.5, n), "activity": rng.gamma(4.0, 2.5, n)}
-    standardized = {name: (x - MOMENTS[name][0]) / MOMENTS[name][1] for name, x in covariates.items()}
+    standardized = {}
+    for name, x in covariates.items():
+        z = standardized[name] = x - MOMENTS[name][0]
+        z /= MOMENTS[name][1]
     return covariates, standardized
 
 
@@ -36,17 +43,21 @@ def adoption_logit(cfg, standardized: dict[str, np.ndarray]) -> np.ndarray:
     """Log-odds of feature use from the observed covariates (scaled by ``cfg.confounding``)."""
     scale = confounding_scale(cfg)
     logit = np.full(int(cfg.n), float(cfg.treatment_intercept))
+    term = np.empty_like(logit)
     for name, coef in cfg.treatment_coef.items():
-        logit += scale * float(coef) * standardized[name]
+        logit += np.multiply(scale * float(coef), standardized[name], out=term)
     return logit
 
 
 def untreated_spend(cfg, covariates: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Spend without the feature: baseline + covariate terms + noise."""
     y0 = np.full(int(cfg.n), float(cfg.baseline_spend))
+    term = np.empty_like(y0)
     for name, coef in cfg.outcome_coef.items():
-        y0 += float(coef) * covariates[name]
-    return y0 + rng.normal(0.0, float(cfg.noise_sd), int(cfg.n))
+        y0 += np.multiply(float(coef), covariates[name], out=term)
+    del term
+    y0 += rng.normal(0.0, float(cfg.noise_sd), int(cfg.n))
+    return y0
 
 
 class BaseDGP:
@@ -106,12 +117,14 @@ class ProductGrowthDGP(BaseDGP):
         covariates, standardized = power_users(rng, int(self.cfg.n))
         t = (rng.random(int(self.cfg.n)) < sigmoid(adoption_logit(self.cfg, standardized))).astype(np.int64)
         y0 = untreated_spend(self.cfg, covariates, rng)
-        effects = (
-            float(self.cfg.true_effect)
-            + float(getattr(self.cfg, "heterogeneity", 0.0)) * standardized["activity"]
-        )
+        activity = standardized.pop("activity")
+        effects = np.multiply(float(getattr(self.cfg, "heterogeneity", 0.0)), activity, out=activity)
+        effects += float(self.cfg.true_effect)
+        spend = np.multiply(effects, t)
+        spend += y0  # y0 + effects * t, in place
+        del y0, standardized
         # copy=False: the columns are not copied into one block (at 10M rows, 0.3 GB and a second less)
-        frame = pd.DataFrame({**covariates, "feature_used": t, "spend": y0 + effects * t}, copy=False)
+        frame = pd.DataFrame({**covariates, "feature_used": t, "spend": spend}, copy=False)
         return frame, effects
 
 

@@ -53,11 +53,13 @@ class PlaceboRefuter(BaseRefuter):
             )
 
     def modify(self, data, rng):
-        if self.placebo_type == "permute":
+        if self.placebo_type == "permute" and data.instruments is not None:
             rows = rng.permutation(data.n)
-            placebo = data.with_treatment(data.t[rows])
-            if data.instruments is not None:
-                placebo = replace(placebo, instruments=data.instruments[rows])
+            placebo = replace(data.with_treatment(data.t[rows]), instruments=data.instruments[rows])
+        elif self.placebo_type == "permute":
+            # shuffling the treatment itself applies the swaps that permuting 0..n-1 would: t[permutation(n)]
+            # exactly, without the index array and the gather (at 10M rows ~0.9 -> ~0.5 s a simulation)
+            placebo = data.with_treatment(rng.permutation(data.t))
         else:
             placebo = data.with_treatment((rng.random(data.n) < data.t.mean()).astype(float))
         return placebo if placebo.has_both_groups else None
