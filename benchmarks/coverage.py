@@ -52,7 +52,7 @@ HGB = (
 )
 #: psm without the Abadie-Imbens (2011) bias adjustment (DoWhy's plain matching; the default until s4)
 EXTRAS = (
-    ("aipw_hgb", "aipw", ("misspecified",), HGB),
+    ("aipw_hgb", "aipw", ("misspecified", "nonlinear"), HGB),
     ("psm_plain", "psm", None, ("estimator.bias_adjust=false",)),
 )
 SEED = 2026
@@ -387,7 +387,7 @@ def main(argv=None) -> int:
         "--estimators",
         nargs="+",
         default=[*ESTIMATORS, *(e[0] for e in EXTRAS)],
-        help="estimators and extra rows by label (aipw_hgb: aipw with gradient boosting, misspecified cell)",
+        help="estimators and extra rows by label (aipw_hgb: aipw with gradient boosting, misspecified and nonlinear cells)",
     )
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--n", type=int, default=None, help="sample size of every cell (default: the cell's)")

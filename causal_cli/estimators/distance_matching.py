@@ -253,6 +253,25 @@ class DistanceMatchingEstimator(BaseEstimator):
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
 
+    def outcome_weights(self) -> np.ndarray:
+        """Each unit's weight ``a_i`` in the fitted estimate, ``effect_ = a' y`` (signed: minus for controls).
+
+        The matches and the use-weighted bias-adjustment regressions depend only on the covariates and the
+        treatment, and the regressions' slopes are linear in the outcomes, so the estimate is exactly linear
+        in ``y``: ``a_i = (2 t_i - 1) (own_i + K_i + R_i) / N`` with ``own_i`` 1 for a unit of the target
+        group, ``K_i`` how often it serves as a match and ``R_i`` its weight through the regression
+        (:func:`~causal_cli.estimators.matching.regression_use`). Given covariates and treatment the
+        estimate's variance is ``sum_i a_i^2 sigma2_i`` plus, for the ATE/ATT, the spread of the unit
+        effects: what the Abadie-Imbens SE estimates. A diagnostic (benchmarks/matching_variance_diagnosis.py).
+        """
+        t, keep, _, _, _, _, used = self._state
+        if self.target_units == "ate":
+            own, use = keep, np.where(t, used[1], used[0])
+        else:
+            own = keep & (t if self.target_units == "att" else ~t)
+            use = used[0] if self.target_units == "att" else used[1]
+        return (2.0 * t - 1.0) * (own + use) / own.sum()
+
     def caveats(self) -> list[str]:
         """One-line warnings: few distinct units doing most of the matching."""
         if getattr(self, "_state", None) is None:
