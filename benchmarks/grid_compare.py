@@ -29,6 +29,7 @@ LABELS = (
     "ps_stratification",
     "distance_matching",
     "aipw_hgb",
+    "aipw_hgb_folds2",
     "psm_plain",
 )
 
@@ -157,6 +158,7 @@ def coverage_table(path: Path) -> str:
         "ps_stratification": "ps_strat.",
         "distance_matching": "dist. match.",
         "aipw_hgb": "aipw (HGB)",
+        "aipw_hgb_folds2": "aipw (HGB) folds=2",
         "psm_plain": "psm bias_adjust=false",
     }
     lines = [

@@ -11,7 +11,15 @@ efficient influence function (Robins, Rotnitzky & Zhao 1994; Chernozhukov et al.
 It is consistent when either the outcome or the propensity model is right. The standard error is
 the influence function's standard deviation over sqrt(n); cross-fitting and Neyman orthogonality
 make the nuisance fits' own error negligible, so no correction term is needed. ``clip`` and
-``trimming`` work as in ``ipw`` (default: none) and are reported. The score is
+``trimming`` work as in ``ipw`` (default: none) and are reported.
+
+``folds`` (default ``None``: :data:`LINEAR_FOLDS` with the built-in linear models, :data:`FLEXIBLE_FOLDS`
+when either nuisance model is a scikit-learn model): the CI needs the nuisance fits' errors to be small
+(their product o(n^-1/2)), and a flexible learner's error shrinks with its training set, which is
+(folds - 1) / folds of the data; parametric fits lose nothing that matters with half the data, so they
+keep 2 folds (fast refuter simulations). Measured on the Kang-Schafer cell of benchmarks/coverage.py with
+HistGradientBoosting nuisances (n = 2,000; benchmarks/kang_schafer_crossfit.py): 5 folds instead of 2
+cut the estimate's SD from about 1.4 to 0.5 and its RMSE by a third. The score is
 :func:`causal_cli.estimators.outcome.efficient_score`, shared with ``dml`` (``model: irm``), which adds
 repeated fold splits. scikit-learn nuisance models are fitted behind a StandardScaler, so penalised
 linear learners do not depend on covariate units.
@@ -33,16 +41,19 @@ from causal_cli.estimators.outcome import (
 from causal_cli.estimators.propensity_score import PropensityScoreEstimator
 from causal_cli.schema import check
 
+#: cross-fitting folds by default: with the built-in (linear, logistic) models, and with scikit-learn models
+LINEAR_FOLDS, FLEXIBLE_FOLDS = 2, 5
+
 
 @dataclass
 class AIPWConfig(OverlapConfig):
     name: str = "aipw"
-    folds: int = 2
+    folds: int | None = None
     outcome_model: Any = None
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.folds >= 2, "folds", self.folds, "an integer >= 2")
+        check(self.folds is None or self.folds >= 2, "folds", self.folds, "null (auto) or an integer >= 2")
 
 
 class AIPWEstimator(PropensityScoreEstimator):
@@ -52,10 +63,19 @@ class AIPWEstimator(PropensityScoreEstimator):
     accepts_weights = True
     cluster_robust_se = True
 
+    def n_folds(self) -> int:
+        """``folds``, or its default: more folds when a nuisance model is a (flexible) scikit-learn model."""
+        if self.folds is not None:
+            return int(self.folds)
+        builtin = all(
+            m is None or m in ("linear", "logistic") for m in (self.outcome_model, self.propensity_model)
+        )
+        return LINEAR_FOLDS if builtin else FLEXIBLE_FOLDS
+
     def _estimate(self, data):
         t, y = data.t, data.y
         # propensity_: the out-of-fold propensity score of each unit (before clipping)
-        folds, ps = cross_fitted_scores(self, data)
+        folds, ps = cross_fitted_scores(self, data, folds=self.n_folds())
         overlap = apply_overlap(ps, t, self.clip, self.trimming)
         mu1, mu0 = cross_fit_outcome(data, folds, self.outcome_model, self.random_state, by_arm=True)
         e, keep = overlap.ps, overlap.keep
@@ -71,7 +91,7 @@ class AIPWEstimator(PropensityScoreEstimator):
 
     def summary(self):
         out: dict[str, Any] = {
-            "folds": int(self.folds),
+            "folds": self.n_folds(),
             "outcome_model": model_name(self.outcome_model, "linear regression per treatment group"),
             "propensity_model": model_name(self.propensity_model, f"logistic (C={self.propensity_C:g})"),
         }
