@@ -158,7 +158,7 @@ def coverage_table(path: Path) -> str:
         "ps_stratification": "ps_strat.",
         "distance_matching": "dist. match.",
         "aipw_hgb": "aipw (HGB)",
-        "aipw_hgb_folds2": "aipw (HGB) folds=2",
+        "aipw_hgb_folds2": "aipw (HGB) folds=2 n_rep=1",
         "psm_plain": "psm bias_adjust=false",
     }
     lines = [
