@@ -15,8 +15,12 @@ combination is scored on them:
 - outcome ``O0``: HistGradientBoostingRegressor with early stopping (the grid's), one per arm;
 - scores unclipped (``c0.0``) and clipped to [0.025, 0.975] (``c0.025``).
 
+The ``F5 med3`` rows are exactly aipw's default with scikit-learn models since s5 (5 folds, the median over
+3 splits; split r >= 1 seeds folds and models from stream 100 + r of the fit seed).
+
     python benchmarks/kang_schafer_crossfit.py run FIRST REPS > ks.jsonl    # one JSON line per replication
-    python benchmarks/kang_schafer_crossfit.py summarize ks.jsonl           # bias, SD, RMSE, SE/SD, coverage
+    python benchmarks/kang_schafer_crossfit.py run FIRST REPS default       # only P0, O0, 5 folds x 3 splits
+    python benchmarks/kang_schafer_crossfit.py summarize ks.jsonl [more.jsonl ...]   # bias, SD, RMSE, coverage
 """
 
 from __future__ import annotations
@@ -60,17 +64,18 @@ PLAN = {2: 1, 5: 3}
 CLIPS = (0.0, 0.025)
 
 
-def replication(rep: int) -> dict:
+def replication(rep: int, plan=None, propensity=None) -> dict:
+    plan, propensity = plan or PLAN, propensity or PROPENSITY
     data_seed, fit_seed = np.random.SeedSequence(SEED, spawn_key=(CELL_INDEX, rep)).spawn(2)
     d = CELLS["misspecified"].simulate(CELLS["misspecified"].n, np.random.default_rng(data_seed))
     data = EstimationData(t=d.t.copy(), y=d.y.copy(), X=d.X.copy(), covariates=d.names)
     rec = {"rep": rep, "emin": float(d.e.min()), "emax": float(d.e.max())}
-    for folds, n_split in PLAN.items():
+    for folds, n_split in plan.items():
         for s in range(n_split):
             seed = fit_seed if s == 0 else seed_sequence(fit_seed, 100 + s)
             splits = fold_rows(fold_ids(data.t, folds, seed))
             scores, outcomes = {}, {}
-            for key, spec in PROPENSITY.items():
+            for key, spec in propensity.items():
                 cpu = time.process_time()
                 scores[key] = cross_fit_propensity(data, splits, spec, 1.0, None, seed)[0]
                 rec[f"cpu_{key}_{folds}_{s}"] = time.process_time() - cpu
@@ -101,8 +106,10 @@ def summary_line(name: str, est: np.ndarray, se: np.ndarray) -> str:
     )
 
 
-def summarize(path: Path) -> None:
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def summarize(paths: list[Path]) -> None:
+    recs = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
+    common = set.intersection(*(set(r) for r in recs))
+    recs = [{k: v for k, v in r.items() if k in common} for r in recs]
     print(f"{len(recs)} replications (truth 10)\n")
     print("| variant | bias | SD | RMSE | mean SE | SE/SD | coverage |\n|---|---:|---:|---:|---:|---:|---:|")
     variants = sorted({re.sub(r"_\d+$", "", k) for k in recs[0] if k.startswith("P")})
@@ -124,11 +131,14 @@ def summarize(path: Path) -> None:
 
 def main() -> None:
     if sys.argv[1] == "summarize":
-        summarize(Path(sys.argv[2]))
+        summarize([Path(p) for p in sys.argv[2:]])
         return
     first, reps = int(sys.argv[2]), int(sys.argv[3])
+    default_only = sys.argv[4:] == ["default"]
+    plan = {5: 3} if default_only else PLAN
+    propensity = {"P0": PROPENSITY["P0"]} if default_only else PROPENSITY
     for rep in range(first, first + reps):
-        print(json.dumps(replication(rep)), flush=True)
+        print(json.dumps(replication(rep, plan, propensity)), flush=True)
 
 
 if __name__ == "__main__":
