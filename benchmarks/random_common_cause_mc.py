@@ -3,8 +3,10 @@
 For each of ``--reps`` product_growth data sets (both confounders adjusted for, so every estimator's model
 is right), each estimator is fitted and refuted by random_common_cause with ``--num-simulations`` random
 covariates; a failed verdict is a false failure. The rule before s5 (pass only when the mean new estimate
-is within ``tolerance``, 5%, of the estimate, or of its SE when that is larger) is re-applied to the same
-simulated estimates, so old and new are compared on identical draws. ``--effect`` sets the true effect
+is within ``tolerance``, 5%, of the estimate, or of its SE when that is larger) and two candidate rules
+(the old one, or: the "spread rule", the estimate is a typical draw among the new estimates, two-sided p >=
+0.05; the "CI rule", the mean new estimate lies within the estimate's 95% CI, 1.96 SE) are applied to the
+same simulated estimates, so all are compared on identical draws with the refuter's own verdict. ``--effect`` sets the true effect
 (0, the default, is where a relative tolerance is tightest: the scale is then the SE). Power: a
 regression that adjusts for the LAST covariate only, which the random covariate displaces, so its
 estimate depends on what is adjusted for and must fail.
@@ -54,6 +56,13 @@ def old_rule(estimate: float, std_error: float, sims: np.ndarray, tolerance: flo
     return bool(abs(sims.mean() - estimate) / scale <= tolerance if scale > 0 else True)
 
 
+def spread_rule(estimate: float, std_error: float, sims: np.ndarray, tolerance: float = 0.05) -> bool:
+    """Alternative: the old rule, or the estimate a typical draw among the new estimates (two-sided p >= 0.05)."""
+    from causal_cli.refuters.base import significance
+
+    return old_rule(estimate, std_error, sims, tolerance) or significance(estimate, sims)[0] >= 0.05
+
+
 def ci_rule(estimate: float, std_error: float, sims: np.ndarray, tolerance: float = 0.05) -> bool:
     """Alternative: the old rule, or the mean new estimate inside the estimate's 95% CI (1.96 SE)."""
     return (
@@ -86,7 +95,8 @@ def main(argv=None) -> None:
             result = refuter.refute(estimator, data, estimator.effect_, estimator.std_error_, seed=rep)
             sims = np.asarray(result.simulations)
             sims = sims[np.isfinite(sims)]
-            cell = cells.setdefault(label, {"new": [], "old": [], "ci": [], "shift_se": []})
+            cell = cells.setdefault(label, {"new": [], "old": [], "spread": [], "ci": [], "shift_se": []})
+            cell["spread"].append(not spread_rule(estimator.effect_, estimator.std_error_, sims))
             cell["ci"].append(not ci_rule(estimator.effect_, estimator.std_error_, sims))
             cell["new"].append(not result.passed)
             cell["old"].append(not old_rule(estimator.effect_, estimator.std_error_, sims))
