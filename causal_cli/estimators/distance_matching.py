@@ -12,7 +12,11 @@ Units tied with the k-th nearest distance (up to rounding) share the match weigh
 fitted on the matched units (Abadie & Imbens 2011; Stata's ``teffects nnmatch, biasadj``): without it
 the estimate carries a matching bias that grows with the number of covariates.
 Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm, each
-conditional variance averaged over ~sqrt(m) nearest same-arm units (:func:`smoothed_variance`).
+conditional variance averaged over ~sqrt(m) nearest same-arm units (:func:`smoothed_variance`). The estimate
+is exactly linear in the outcomes (:meth:`DistanceMatchingEstimator.outcome_weights`), so on a linear model its
+SD given covariates and treatment is known exactly; with 20 covariates the reported SE is that SD to 0.1% on
+average (benchmarks/matching_variance_diagnosis.py: ratio 0.999, SD 0.039 over the grid's 200 data sets; the
+regression's own weights are counted by :func:`~causal_cli.estimators.matching.regression_use`).
 """
 
 from __future__ import annotations
