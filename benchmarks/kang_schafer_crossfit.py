@@ -3,8 +3,8 @@
 Diagnosis for issue #13 (not a test). Each replication is the coverage grid's own data set (replication r
 of the misspecified cell draws from ``SeedSequence(2026, spawn_key=(1, r))`` like benchmarks/coverage.py),
 and the first fold split is the one ``aipw`` draws with ``random_state`` = the grid's fit seed, so the
-``F2 s0`` rows are exactly the grid's ``aipw_hgb`` (folds = 2) and the ``F5 s0`` rows exactly aipw with
-``folds=5``. Per replication the nuisances are cross-fitted once per (folds, split, model) and every
+``F2 s0`` rows are exactly aipw with ``folds=2 n_rep=1`` (the grid's ``aipw_hgb`` until s5, now
+``aipw_hgb_folds2``) and the ``F5 s0`` rows exactly aipw with ``folds=5 n_rep=1``. Per replication the nuisances are cross-fitted once per (folds, split, model) and every
 combination is scored on them:
 
 - folds 2 (one split) and 5 (three independent splits: ``s0`` the first, ``med3`` the median over the
