@@ -5,7 +5,9 @@
 
 ``--combine OUT A.csv B.csv ...`` instead pools summary CSVs of disjoint replications of the same rows
 (``coverage.py --first-rep``) into one CSV, from each part's moments (reps, bias, RMSE, SD, ...), and
-appends rows found in one part only, in the grid's order. ``--markdown CSV`` prints a summary CSV as
+appends rows found in one part only, in the grid's order. ``--assemble OUT BASE.csv NEWER.csv ...`` writes
+BASE with each row that a later file also has replaced by the later file's (a rerun after a change), rows
+found only in later files added, in the grid's order. ``--markdown CSV`` prints a summary CSV as
 the grid's table, ``--coverage-table CSV`` the README's coverage table (ATE / ATT per cell and estimator).
 """
 
@@ -29,6 +31,7 @@ LABELS = (
     "ps_stratification",
     "distance_matching",
     "aipw_hgb",
+    "aipw_hgb_folds2",
     "psm_plain",
 )
 
@@ -157,6 +160,7 @@ def coverage_table(path: Path) -> str:
         "ps_stratification": "ps_strat.",
         "distance_matching": "dist. match.",
         "aipw_hgb": "aipw (HGB)",
+        "aipw_hgb_folds2": "aipw (HGB) folds=2 n_rep=1",
         "psm_plain": "psm bias_adjust=false",
     }
     lines = [
@@ -197,8 +201,26 @@ def combine(paths: list[Path], out: Path) -> None:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
+def assemble(paths: list[Path], out: Path) -> None:
+    rows: dict[tuple, dict] = {}
+    fields: list[str] = []
+    for path in paths:
+        with path.open() as fh:
+            reader = csv.DictReader(fh)
+            fields = fields or list(reader.fieldnames)
+            rows.update({(r["cell"], r["estimator"], r["target"]): r for r in reader})
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for key in sorted(rows, key=grid_order):
+            writer.writerow(rows[key])
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--assemble":
+        assemble([Path(p) for p in argv[2:]], Path(argv[1]))
+        return 0
     if argv and argv[0] == "--combine":
         combine([Path(p) for p in argv[2:]], Path(argv[1]))
         return 0

@@ -26,6 +26,8 @@ class Draw:
     y: np.ndarray
     tau: np.ndarray
     names: tuple[str, ...]
+    #: E[y0 | X]: the untreated outcome without its noise (so y - m - t * tau is the noise)
+    m: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def finish(X, index, m, tau, rng, names=None, noise_sd=1.0) -> Draw:
     tau = np.broadcast_to(np.asarray(tau, dtype=float), (n,)).copy()
     y = m + t * tau + noise_sd * rng.standard_normal(n)
     names = names or tuple(f"x{j + 1}" for j in range(X.shape[1]))
-    return Draw(X=X, e=e, t=t, y=y, tau=tau, names=names)
+    return Draw(X=X, e=e, t=t, y=y, tau=tau, names=names, m=np.broadcast_to(m, (n,)).copy())
 
 
 def linear_cell(Z: np.ndarray, rng, ps_scale: float = 1.0, tau=CONSTANT_EFFECT, X=None, names=None) -> Draw:
@@ -123,6 +125,19 @@ def many_covariates(n, rng):
     return finish(X, index, m, CONSTANT_EFFECT, rng)
 
 
+def nonlinear(n, rng):
+    """Smooth nonlinear outcome, effect and propensity of the observed confounders (estimands_mc.py's nonlin).
+
+    Unlike Kang-Schafer the tool sees the confounders themselves: linear models are wrong, flexible ones
+    (boosted trees) are consistent. ATE = 2 + 0.5 E[x2^2] = 2.5 exactly; the treated have high x1, so ATT > ATE.
+    """
+    X = rng.standard_normal((n, 3))
+    index = 0.9 * X[:, 0] + 0.6 * np.sin(2 * X[:, 1]) - 0.3 * X[:, 2] ** 2 + 0.2
+    tau = 2 + 1.5 * np.tanh(1.5 * X[:, 0]) + 0.5 * X[:, 1] ** 2
+    m = 2 * np.sin(1.5 * X[:, 0]) + X[:, 1] ** 2 + np.maximum(X[:, 2], 0)
+    return finish(X, index, m, tau, rng)
+
+
 CELLS: dict[str, Cell] = {
     c.name: c
     for c in (
@@ -169,6 +184,14 @@ CELLS: dict[str, Cell] = {
             400,
             "baseline's model; covariates in $ (SD 20,000), a proportion (SD 0.16), a count, years",
             mixed_scales,
+        ),
+        Cell(
+            "nonlinear",
+            2000,
+            400,
+            "smooth nonlinear outcome, effect and propensity of 3 observed confounders (ATE 2.5 < ATT)",
+            nonlinear,
+            exact_ate=2.5,
         ),
     )
 }

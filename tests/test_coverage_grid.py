@@ -150,3 +150,20 @@ def test_pooling_disjoint_replications_equals_summarising_them_together():
     assert pooled["reps"] == 40
     for key in ("bias", "rmse", "coverage", "width", "mean_se", "sd", "se_sd", "fit_ms"):
         assert float(pooled[key]) == pytest.approx(whole[key], rel=1e-9), key
+
+
+def test_nonlinear_cell_has_its_closed_form_ate_and_its_noise_is_y_minus_m_minus_t_tau(grid_dgps):
+    cell = grid_dgps.CELLS["nonlinear"]
+    truth = grid_dgps.population_truth(cell, draws=400_000)
+    assert truth["ate"] == 2.5
+    assert truth["ate_simulated"] == pytest.approx(2.5, abs=0.01)
+    assert truth["att"] > truth["ate"] + 0.2
+    draw = cell.simulate(50_000, np.random.default_rng(1))
+    noise = draw.y - draw.m - draw.t * draw.tau
+    assert noise.std() == pytest.approx(1.0, abs=0.02)
+    for j in range(3):
+        assert abs(np.corrcoef(noise, draw.X[:, j])[0, 1]) < 0.02
+    # the untreated outcome is nonlinear in the confounders: a linear fit leaves most of its signal
+    design = np.column_stack([np.ones(len(draw.m)), draw.X])
+    resid = draw.m - design @ np.linalg.lstsq(design, draw.m, rcond=None)[0]
+    assert resid.var() > 0.5 * draw.m.var()

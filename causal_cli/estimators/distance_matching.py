@@ -12,7 +12,11 @@ Units tied with the k-th nearest distance (up to rounding) share the match weigh
 fitted on the matched units (Abadie & Imbens 2011; Stata's ``teffects nnmatch, biasadj``): without it
 the estimate carries a matching bias that grows with the number of covariates.
 Standard errors: Abadie & Imbens (2006) with the bias-corrected unit effects, shared with psm, each
-conditional variance averaged over ~sqrt(m) nearest same-arm units (:func:`smoothed_variance`).
+conditional variance averaged over ~sqrt(m) nearest same-arm units (:func:`smoothed_variance`). The estimate
+is exactly linear in the outcomes (:meth:`DistanceMatchingEstimator.outcome_weights`), so on a linear model its
+SD given covariates and treatment is known exactly; with 20 covariates the reported SE is that SD to 0.1% on
+average (benchmarks/matching_variance_diagnosis.py: ratio 0.999, SD 0.039 over the grid's 200 data sets; the
+regression's own weights are counted by :func:`~causal_cli.estimators.matching.regression_use`).
 """
 
 from __future__ import annotations
@@ -252,6 +256,25 @@ class DistanceMatchingEstimator(BaseEstimator):
         return abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
+
+    def outcome_weights(self) -> np.ndarray:
+        """Each unit's weight ``a_i`` in the fitted estimate, ``effect_ = a' y`` (signed: minus for controls).
+
+        The matches and the use-weighted bias-adjustment regressions depend only on the covariates and the
+        treatment, and the regressions' slopes are linear in the outcomes, so the estimate is exactly linear
+        in ``y``: ``a_i = (2 t_i - 1) (own_i + K_i + R_i) / N`` with ``own_i`` 1 for a unit of the target
+        group, ``K_i`` how often it serves as a match and ``R_i`` its weight through the regression
+        (:func:`~causal_cli.estimators.matching.regression_use`). Given covariates and treatment the
+        estimate's variance is ``sum_i a_i^2 sigma2_i`` plus, for the ATE/ATT, the spread of the unit
+        effects: what the Abadie-Imbens SE estimates. A diagnostic (benchmarks/matching_variance_diagnosis.py).
+        """
+        t, keep, _, _, _, _, used = self._state
+        if self.target_units == "ate":
+            own, use = keep, np.where(t, used[1], used[0])
+        else:
+            own = keep & (t if self.target_units == "att" else ~t)
+            use = used[0] if self.target_units == "att" else used[1]
+        return (2.0 * t - 1.0) * (own + use) / own.sum()
 
     def caveats(self) -> list[str]:
         """One-line warnings: few distinct units doing most of the matching."""

@@ -140,23 +140,25 @@ def cross_fit_propensity(data, splits, spec: Any, C: float, warm_start, random_s
 
 
 def cross_fitted_scores(
-    estimator, data, split_seed=None
+    estimator, data, split_seed=None, folds: int | None = None, model_seed=None
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """The folds and out-of-fold propensity scores of a cross-fitted estimator (aipw, dml).
 
     Reads the estimator's ``folds``, ``propensity_model``, ``propensity_C`` and ``random_state``; sets its
     ``propensity_`` and its ``warm_start_`` (the per-fold coefficients, when every fold has them).
-    ``split_seed`` (default: the estimator's ``random_state``) draws the folds, for repeated splits.
+    ``split_seed`` (default: the estimator's ``random_state``) draws the folds, for repeated splits;
+    ``folds`` (default: the estimator's ``folds``) is their number; ``model_seed`` (default: the
+    estimator's ``random_state``) seeds scikit-learn models.
     """
     seed = estimator.random_state if split_seed is None else split_seed
-    splits = fold_rows(fold_ids(data.t, estimator.folds, seed))
+    splits = fold_rows(fold_ids(data.t, estimator.folds if folds is None else folds, seed))
     scores, coefs = cross_fit_propensity(
         data,
         splits,
         estimator.propensity_model,
         estimator.propensity_C,
         getattr(estimator, "warm_start_", None),
-        estimator.random_state,
+        estimator.random_state if model_seed is None else model_seed,
     )
     estimator.warm_start_ = coefs if all(c is not None for c in coefs) else None
     estimator.propensity_ = scores
