@@ -59,6 +59,10 @@ SAMPLE_EVERY_S = 0.25
 # ----------------------------------------------------------------------------- workers (subprocesses)
 
 
+#: extra ``causal run`` overrides for our side (``--ours-override``), passed to the worker processes
+OURS_OVERRIDES = "BENCH_VS_DOWHY_OURS_OVERRIDES"
+
+
 def compose_config(n: int, sims: int, n_jobs: int, seed: int = 0):
     """The seed pipeline's config, composed exactly as ``causal run`` would."""
     from hydra import compose, initialize_config_dir
@@ -79,6 +83,7 @@ def compose_config(n: int, sims: int, n_jobs: int, seed: int = 0):
         "refuters.data_subset.subset_fraction=0.8",
         *(f"refuters.{name}.num_simulations={sims}" for name in REFUTERS),
         f"refuters.n_jobs={n_jobs}",
+        *os.environ.get(OURS_OVERRIDES, "").split(),
     ]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=VERSION_BASE):
         return compose(config_name="config", overrides=overrides), overrides
@@ -502,12 +507,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-cli", action="store_true", help="skip timing the `causal run` command")
     parser.add_argument("--json", help="also write all measurements to this JSON file")
+    parser.add_argument(
+        "--ours-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra override for our side, e.g. estimator.bias_adjust=false (DoWhy's plain matching)",
+    )
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker_main(args)
         return 0
+    if args.ours_override:
+        os.environ[OURS_OVERRIDES] = " ".join(args.ours_override)
+        print(f"# our side with {' '.join(args.ours_override)}")
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
     sims = 5 if args.quick else args.sims
     if args.quick:
