@@ -137,6 +137,12 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     estimator = estimator_cls.from_config(cfg.estimator, random_state=np.random.SeedSequence([seed, 0xE57]))
     lap("setup")
 
+    executor = executor or make_executor(settings, progress)
+    simulations = max([r.num_tasks() for r in refuters] + [_bootstrap_fits(estimator)])
+    modules = {type(r).__module__ for r in refuters} | {type(estimator).__module__}
+    rows = _rows_before_loading(cfg, frame)
+    if rows is not None and hasattr(executor, "warm_up"):
+        executor.warm_up(rows * simulations, modules)  # workers start while the data are made
     dataset = _dataset(cfg, graph, base_dir, frame)
     frame = dataset.frame
     missing = [c for c in graph.observed_nodes if c not in frame.columns]
@@ -146,10 +152,7 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     data_files = provenance.source_file_hashes(cfg.data, base_dir, cfg.graph)
     lap("data")
 
-    executor = executor or make_executor(settings, progress)
-    simulations = max([r.num_tasks() for r in refuters] + [_bootstrap_fits(estimator)])
-    modules = {type(r).__module__ for r in refuters} | {type(estimator).__module__}
-    if hasattr(executor, "warm_up"):
+    if rows is None and hasattr(executor, "warm_up"):
         executor.warm_up(len(frame) * simulations, modules)  # workers start while identification runs
     identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
     lap("identify")
@@ -272,6 +275,15 @@ def analytic_sensitivity(data, identification: str, estimator) -> dict[str, Any]
         estimator.ci_high_,
         float(estimator.ci_level),
     )
+
+
+def _rows_before_loading(cfg, frame) -> int | None:
+    """The row count known before the data load (a given frame's, the synthetic DGP's ``dgp.n``), so
+    that worker processes can start first; None for files and databases."""
+    if frame is not None:
+        return len(frame)
+    n = (cfg.get("dgp") or {}).get("n")
+    return int(n) if cfg.data.get("source") == "synthetic" and n is not None else None
 
 
 def _bootstrap_fits(estimator) -> int:

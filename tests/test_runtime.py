@@ -68,6 +68,10 @@ class Recording(SerialExecutor):
     def __init__(self):
         super().__init__()
         self.labels: list[str] = []
+        self.warm_ups: list[tuple[int, set[str]]] = []
+
+    def warm_up(self, work: int, modules=()) -> None:
+        self.warm_ups.append((work, set(modules)))
 
     def run(self, modification, estimator, data, streams, progress=None, label="simulations"):
         self.labels.append(label)
@@ -90,9 +94,31 @@ def test_the_pipeline_runs_refuters_and_bootstrap_on_the_executor_it_is_given(co
     recording = Recording()
     given = pipeline.run(validate(compose_cfg(overrides)), executor=recording)
     assert recording.labels == ["bootstrap CI psm", "refuter placebo", "refuter random_common_cause"]
+    # once, for rows x the most simulations of one study (8 bootstrap fits), with the methods' modules
+    modules = {
+        "causal_cli.estimators.psm",
+        "causal_cli.refuters.placebo",
+        "causal_cli.refuters.random_common_cause",
+    }
+    assert recording.warm_ups == [(600 * 8, modules)]
     default = pipeline.run(validate(compose_cfg(overrides)))
     assert given.estimate == default.estimate and given.ci_low == default.ci_low
     assert [r.simulations for r in given.refutations] == [r.simulations for r in default.refutations]
+
+
+def test_workers_start_before_the_data_when_the_row_count_is_known_from_the_config():
+    """Synthetic data (``dgp.n``) or a given frame: the workers start before the data stage; a file's
+    rows are only known once it is read."""
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    from causal_cli.pipeline import _rows_before_loading
+
+    synthetic = OmegaConf.create({"data": {"source": "synthetic"}, "dgp": {"n": 5000}})
+    from_file = OmegaConf.create({"data": {"source": "csv", "path": "x.csv"}, "dgp": {"n": 5000}})
+    assert _rows_before_loading(synthetic, None) == 5000
+    assert _rows_before_loading(from_file, None) is None
+    assert _rows_before_loading(from_file, pd.DataFrame({"t": range(7)})) == 7
 
 
 def test_make_executor_chooses_by_backend_and_names_what_is_allowed():
