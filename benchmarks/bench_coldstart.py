@@ -9,6 +9,11 @@ cost about what the other two do (issue 18: it met worker processes that were st
 
     python benchmarks/bench_coldstart.py                       # 10k rows, 5 runs
     python benchmarks/bench_coldstart.py --sizes 10000,100000 --repeats 3
+    python benchmarks/bench_coldstart.py --timeline            # why: when the workers were ready
+
+``--timeline`` runs one pipeline in this process with the local pool watched: when the warm-up was
+asked for and when the worker processes had finished it, each refuter's start and end (seconds since
+``pipeline.run`` started), and how many of its simulations the main process ran itself.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sims", type=int, default=100, help="simulations per refuter")
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per size")
     parser.add_argument("--n-jobs", type=int, default=-1, help="refuters.n_jobs (-1: all cores)")
+    parser.add_argument("--timeline", action="store_true", help="one in-process run, watched (see above)")
     args = parser.parse_args(argv)
+    if args.timeline:
+        return timeline(int(args.sizes.split(",")[0]), args.sims, args.n_jobs)
     args.stock_n_jobs = 1
     print(f"# python {sys.version.split()[0]}, {os.cpu_count()} cores, load {bench_vs_dowhy.load_average()}")
     header = ["n", "run", *STAGES, "pipeline", "cpu_s", "process", "load1"]
@@ -49,6 +57,56 @@ def main(argv: list[str] | None = None) -> int:
         }
         _print_row(n, "median", median)
     print(f"# load at end {bench_vs_dowhy.load_average()}")
+    return 0
+
+
+def timeline(n: int, sims: int, n_jobs: int) -> int:
+    """One run in this process, its worker pool watched (the pool's functions wrapped, nothing else)."""
+    import time
+
+    from causal_cli import pipeline
+    from causal_cli.runtime import local, workers
+    from causal_cli.validate import validate
+
+    events: list[str] = []
+    started = [time.perf_counter()]
+
+    def note(what: str) -> None:
+        events.append(f"{time.perf_counter() - started[0]:7.3f} s  {what}")
+
+    real_pool, real_run, real_await = workers.pool, local._run_parallel, local._await_claimed
+
+    class Watched:
+        def __init__(self, executor):
+            self.executor = executor
+
+        def submit(self, fn, *args):
+            future = self.executor.submit(fn, *args)
+            if fn is workers._warm_up:
+                note("warm-up asked of a worker")
+                future.add_done_callback(lambda _: note("a worker finished its warm-up (ready)"))
+            return future
+
+    def run_parallel(modification, *args):
+        note(f"{type(modification).__name__}: parallel simulations start")
+        out = real_run(modification, *args)
+        note(f"{type(modification).__name__}: end")
+        return out
+
+    def await_claimed(waiting, mine, collect):
+        note(f"  main process ran {int(mine.sum())} of {len(mine)} itself")
+        return real_await(waiting, mine, collect)
+
+    workers.pool = lambda count: Watched(real_pool(count))
+    local._run_parallel, local._await_claimed = run_parallel, await_claimed
+    typed = validate(bench_vs_dowhy.compose_config(n, sims, n_jobs)[0])
+    cpu = time.process_time()
+    started[0] = time.perf_counter()
+    result = pipeline.run(typed)
+    note(f"pipeline end (main process CPU {time.process_time() - cpu:.2f} s)")
+    print(f"# n={n}, {sims} simulations per refuter, load {bench_vs_dowhy.load_average()}")
+    print("\n".join(events))
+    print("timings:", result.timings)
     return 0
 
 
