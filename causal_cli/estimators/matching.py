@@ -155,6 +155,22 @@ def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     return order, in_treated, tuple(groups)
 
 
+#: from this many rows the two arms' independent work runs in two threads (:func:`map_arms`)
+THREAD_MIN_ROWS = 500_000
+
+
+def map_arms(fn, items, rows: int) -> list:
+    """``[fn(*item) for item in items]``; from :data:`THREAD_MIN_ROWS` rows in two threads (NumPy releases
+    the GIL in its loops over large arrays). Each call computes the same numbers either way."""
+    items = list(items)
+    if rows < THREAD_MIN_ROWS or len(items) < 2:
+        return [fn(*item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda item: fn(*item), items))
+
+
 def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     """:func:`match_in_score_order` with ties shared: ``(order, s, in_treated, groups)``.
 
@@ -163,11 +179,11 @@ def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     with the k-th), each with weight ``1 / (hi[i] - lo[i])``; ``s`` is the score in sorted order.
     """
     order, s, in_treated, queries = _score_order_queries(score, treated)
-    groups = []
-    for query_at, pos, pool_at in queries:
-        lo, hi = match_ranges(s[pool_at], pos, s[query_at], k)
-        groups.append((query_at, pos, pool_at, lo, hi))
-    return order, s, in_treated, tuple(groups)
+
+    def match(query_at, pos, pool_at):
+        return (query_at, pos, pool_at, *match_ranges(s[pool_at], pos, s[query_at], k))
+
+    return order, s, in_treated, tuple(map_arms(match, queries, s.shape[0]))
 
 
 def within_group_variance_sorted(s: np.ndarray, ys: np.ndarray) -> np.ndarray:
