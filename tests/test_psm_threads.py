@@ -62,3 +62,18 @@ def test_balance_weights_are_computed_once_per_fit():
     assert first.sum() == pytest.approx(2 * data.n)
     est.fit(confounded(2000, seed=2))
     assert est.balance_weights_ is not first
+
+
+def test_diagnostics_in_threads_give_the_same_numbers(monkeypatch):
+    from causal_cli import diagnostics
+
+    data = confounded(3000)
+    est = PSMEstimator().fit(data)
+    out = []
+    for rows in (10**12, 0):
+        monkeypatch.setattr(matching, "THREAD_MIN_ROWS", rows)
+        diag, notes = diagnostics.compute(data.t, data.X, ["a", "b", "c"], est)
+        out.append((diag.to_dict(), diag.histogram, notes))
+    assert out[0] == out[1]
+    assert out[0][0]["weights"]["treated"]["n"] == int(data.t.sum())
+    assert sum(row["treated"] for row in out[0][1]) == int(data.t.sum())

@@ -171,6 +171,11 @@ def map_arms(fn, items, rows: int) -> list:
         return list(pool.map(lambda item: fn(*item), items))
 
 
+def run_concurrently(calls, rows: int) -> list:
+    """``[call() for call in calls]`` (independent calls), in two threads from :data:`THREAD_MIN_ROWS` rows."""
+    return map_arms(lambda call: call(), ((call,) for call in calls), rows)
+
+
 def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     """:func:`match_in_score_order` with ties shared: ``(order, s, in_treated, groups)``.
 

@@ -33,6 +33,7 @@ from causal_cli.estimators.matching import (
     range_use,
     range_within,
     regression_use,
+    run_concurrently,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
 )
@@ -323,21 +324,27 @@ class PSMEstimator(PropensityScoreEstimator):
     def _std_error(self, data):
         order, s, t, y, _, k = self._state
         keep, unit_effect = self._units()
-        used, squared = self._times_used()
         Xs = self._Xs if self._Xs is not None else _rows_in_order(unit_free(data.X), order)
         self._Xs = None  # changed in place below
-        if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
-            regression = self._regression_use(Xs)
-            used = tuple(np.where(pool_arm, u + regression, u) for u, pool_arm in zip(used, (~t, t)))
         # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
         # rest varies between units matched on the score: conditional variances and covariances net of
         # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
         arms = (np.flatnonzero(t), np.flatnonzero(~t))
+        # independent parts, in two threads from THREAD_MIN_ROWS rows: use counts, each unit's weight
+        # through the bias adjustment's regression, each arm's conditional variances
+        (used, squared), regression, *variances = run_concurrently(
+            [
+                self._times_used,
+                lambda: self._regression_use(Xs) if self.bias_adjust else None,
+                *(lambda rows=rows: self._arm_variances(s, y, Xs, rows) for rows in arms),
+            ],
+            data.n,
+        )
+        if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
+            used = tuple(np.where(pool_arm, u + regression, u) for u, pool_arm in zip(used, (~t, t)))
         y_net = np.empty(data.n) if self.bias_adjust else y
         sigma2 = np.empty(data.n)
-        for rows, (y_arm, sigma2_arm) in zip(
-            arms, map_arms(lambda rows: self._arm_variances(s, y, Xs, rows), ((r,) for r in arms), data.n)
-        ):
+        for rows, (y_arm, sigma2_arm) in zip(arms, variances):
             if self.bias_adjust:
                 y_net[rows] = y_arm
             sigma2[rows] = sigma2_arm
