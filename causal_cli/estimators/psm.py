@@ -166,12 +166,13 @@ class PSMEstimator(PropensityScoreEstimator):
     has_analytic_se = True
     balance_adjustment = "matching"
 
-    def _matched_ranges(self, data):
+    def _matched_ranges(self, data, also=None):
         """Fit the propensity model, sort once and match: ``(order, s, t, groups)``.
 
         Everything is in propensity-score order (unit ``order[i]`` at position ``i``); ``groups`` holds
         ``(queries, pool, lo, hi, kept or None)`` for the treated and the control queries (``kept``: the
-        queries a caliper keeps). Sets ``n_dropped_``.
+        queries a caliper keeps). Sets ``n_dropped_``. With ``also``, ``also(order)`` runs alongside the
+        matching and its result is a fifth element.
         """
         if int(self.k) < 1:
             raise EstimationError(f"estimator.k={self.k}; it must be at least 1")
@@ -184,7 +185,7 @@ class PSMEstimator(PropensityScoreEstimator):
         )
         self.warm_start_ = coef
         self.propensity_ = ps
-        order, s, t, groups = match_ranges_in_score_order(ps, data.t == 1, int(self.k))
+        order, s, t, groups, *extra = match_ranges_in_score_order(ps, data.t == 1, int(self.k), also)
         if self.caliper is not None:
             logit = np.log(np.clip(s, 1e-12, 1 - 1e-12) / np.clip(1 - s, 1e-12, 1))
             caliper_width = float(self.caliper) * float(np.std(logit))
@@ -197,13 +198,14 @@ class PSMEstimator(PropensityScoreEstimator):
             out.append((queries, pool, lo, hi, kept))
         dropped = [0 if kept is None else int((~kept).sum()) for *_, kept in out]
         self.n_dropped_ = {"treated": dropped[0], "control": dropped[1]}
-        return order, s, t, out
+        return (order, s, t, out, *extra)
 
     def _estimate(self, data):
-        order, s, t, groups = self._matched_ranges(data)
+        def gather(order):  # the outcome and (for the bias adjustment) covariates in score order
+            return data.y[order], _rows_in_order(unit_free(data.X), order) if self.bias_adjust else None
+
+        order, s, t, groups, (y, Xs) = self._matched_ranges(data, gather)
         k = int(self.k)
-        y = data.y[order]
-        Xs = _rows_in_order(unit_free(data.X), order) if self.bias_adjust else None
         # per group (treated, control): (queries, pool, lo, hi, kept or None, effects), and for the SE
         # (with the bias adjustment) (pool, use, summed discrepancy); the two groups in two threads
         done = map_arms(
