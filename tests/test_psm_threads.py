@@ -77,3 +77,13 @@ def test_diagnostics_in_threads_give_the_same_numbers(monkeypatch):
     assert out[0] == out[1]
     assert out[0][0]["weights"]["treated"]["n"] == int(data.t.sum())
     assert sum(row["treated"] for row in out[0][1]) == int(data.t.sum())
+
+
+def test_plus_where_is_np_where_of_the_sum():
+    from causal_cli.estimators.psm import _plus_where
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=1000), rng.normal(size=1000)
+    where = rng.random(1000) < 0.3
+    out = _plus_where(a, b, where)
+    assert np.array_equal(out, np.where(where, a + b, a)) and not np.array_equal(out, a)

@@ -147,6 +147,13 @@ def _rows_in_order(X: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out
 
 
+def _plus_where(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``np.where(where, a + b, a)`` (the same numbers) in one pass, without the full ``a + b``."""
+    out = a.copy()
+    np.add(a, b, out=out, where=where)
+    return out
+
+
 def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
     """How often each unit (score order) serves as a match for one group, and its squared-weight sum
     (``use``: the first for the group's pool, if already counted)."""
@@ -343,7 +350,7 @@ class PSMEstimator(PropensityScoreEstimator):
             data.n,
         )
         if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
-            used = tuple(np.where(pool_arm, u + regression, u) for u, pool_arm in zip(used, (~t, t)))
+            used = tuple(_plus_where(u, regression, pool_arm) for u, pool_arm in zip(used, (~t, t)))
         y_net = np.empty(data.n) if self.bias_adjust else y
         sigma2 = np.empty(data.n)
         for rows, (y_arm, sigma2_arm) in zip(arms, variances):
