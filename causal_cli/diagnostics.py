@@ -390,9 +390,7 @@ def compute(
 
     With ``observation_weights`` (``data.weights``) balance before adjustment is weighted by them; the
     estimator's ``balance_weights_`` already include them (ipw, aipw, dml)."""
-    from causal_cli.errors import EstimationError
-    from causal_cli.estimators.base import EstimationData
-    from causal_cli.estimators.propensity import propensity_scores
+    from causal_cli.estimators.matching import run_concurrently
 
     low = float(_setting(settings, "overlap_low", 0.05))
     high = float(_setting(settings, "overlap_high", 0.95))
@@ -405,10 +403,31 @@ def compute(
         notes.append(problem)
     groups = Groups(t)
     diag = Diagnostics(adjustment=adjustment, smd_threshold=threshold)
-    diag.balance = balance_table(X, list(names), t, weights, threshold, observation_weights, groups)
-    if weights is not None:
-        diag.weights = weight_summary(weights, t, int(_setting(settings, "top_weights", 5)), groups)
+    top = int(_setting(settings, "top_weights", 5))
+    # balance, weights and overlap are independent: in two threads on large data (the same numbers)
+    diag.balance, diag.weights, (overlap, histogram, note) = run_concurrently(
+        [
+            lambda: balance_table(X, list(names), t, weights, threshold, observation_weights, groups),
+            lambda: None if weights is None else weight_summary(weights, t, top, groups),
+            lambda: _overlap(t, X, estimator, settings, groups, (low, high)),
+        ],
+        n,
+    )
+    if note:
+        notes.append(note)
+        return diag, notes
+    diag.overlap, diag.histogram = overlap, histogram
+    return diag, notes
 
+
+def _overlap(t, X, estimator, settings, groups: Groups, limits: tuple[float, float]):
+    """``(overlap summary, histogram rows, None)``, or ``(None, None, note)`` when no propensity score can
+    be had: the estimator's, else a logistic model on the balance covariates."""
+    from causal_cli.errors import EstimationError
+    from causal_cli.estimators.base import EstimationData
+    from causal_cli.estimators.propensity import propensity_scores
+
+    n = t.shape[0]
     ps = getattr(estimator, "propensity_", None)
     source = "estimator"
     if ps is None or np.shape(ps) != (n,):
@@ -416,16 +435,15 @@ def compute(
         try:
             ps, _ = propensity_scores(EstimationData(t=t, y=np.zeros(n), X=X))
         except EstimationError as exc:
-            notes.append(f"overlap diagnostic skipped: {exc}")
-            return diag, notes
+            return None, None, f"overlap diagnostic skipped: {exc}"
     ps = np.asarray(ps, dtype=float)
     ps_groups = groups.split(ps)
     poor_share = float(_setting(settings, "poor_overlap_share", 0.05))
     estimand = getattr(estimator, "target_units", "ate")
-    diag.overlap = overlap_summary(ps, t, low, high, poor_share, estimand, groups, ps_groups)
-    diag.overlap["propensity_source"] = source
-    diag.histogram = propensity_histogram(ps, t, int(_setting(settings, "num_bins", 40)), ps_groups)
-    return diag, notes
+    overlap = overlap_summary(ps, t, *limits, poor_share, estimand, groups, ps_groups)
+    overlap["propensity_source"] = source
+    histogram = propensity_histogram(ps, t, int(_setting(settings, "num_bins", 40)), ps_groups)
+    return overlap, histogram, None
 
 
 def _setting(settings, key: str, default):

@@ -100,14 +100,38 @@ def ci_limit_nearest_null(ci_low: float | None, ci_high: float | None) -> float 
     return float(ci_low if abs(ci_low) < abs(ci_high) else ci_high)
 
 
+#: above this many rows the regression on treatment and adjustment set is solved from the blocks of its
+#: cross-products (:func:`ols_with_treatment`), without a stacked copy of the design (320 MB at 10M rows)
+BLOCKED_MIN_ROWS = 1_000_000
+
+
 def ols(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Coefficients, classical standard errors, residual SD and residual degrees of freedom."""
     # normal equations: a few columns and up to millions of rows, so the p x p cross-products are the cheap part
-    n = design.shape[0]
     gram = design.T @ design
+    return _ols_from(gram, design.T @ y, y, lambda coef: design @ coef)
+
+
+def ols_with_treatment(data) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """:func:`ols` of the outcome on ``[data.design, data.t]``; above :data:`BLOCKED_MIN_ROWS` rows from the
+    blocks ``[1, X]'[1, X]``, ``[1, X]'t``, ``t't`` of the columns as stored (the same fit up to rounding)."""
+    if data.n <= BLOCKED_MIN_ROWS:
+        return ols(np.column_stack([data.design, data.t]), data.y)
+    columns, t, y = data.columns, data.t, data.y
+    q = columns.shape[0]
+    gram = np.empty((q + 1, q + 1))
+    gram[:q, :q] = columns @ columns.T
+    gram[:q, q] = gram[q, :q] = columns @ t
+    gram[q, q] = t @ t
+    cross = np.r_[columns @ y, t @ y]
+    return _ols_from(gram, cross, y, lambda coef: coef[:q] @ columns + coef[q] * t)
+
+
+def _ols_from(gram, cross, y, predict) -> tuple[np.ndarray, np.ndarray, float, int]:
+    n = y.shape[0]
     inverse = np.linalg.pinv(gram)
-    coef = inverse @ (design.T @ y)
-    resid = y - design @ coef
+    coef = inverse @ cross
+    resid = y - predict(coef)
     df = n - np.linalg.matrix_rank(gram)
     sigma2 = float(resid @ resid / df) if df > 0 else float("nan")
     se = np.sqrt(np.maximum(sigma2 * np.diag(inverse), 0.0))
@@ -158,8 +182,7 @@ def analyze(
             identification, f"{identification}: the backdoor robustness value does not apply"
         )
         return out
-    design = np.column_stack([data.design, data.t])
-    coef, se, sd_resid, df = ols(design, data.y)
+    coef, se, sd_resid, df = ols_with_treatment(data)
     if not (df > 1 and se[-1] > 0 and np.isfinite(se[-1])):
         out.update(
             applies=False, message="the outcome regression has no residual variation; nothing to report"

@@ -155,19 +155,45 @@ def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     return order, in_treated, tuple(groups)
 
 
-def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
+#: from this many rows the two arms' independent work runs in two threads (:func:`map_arms`)
+THREAD_MIN_ROWS = 500_000
+
+
+def map_arms(fn, items, rows: int) -> list:
+    """``[fn(*item) for item in items]``; from :data:`THREAD_MIN_ROWS` rows in two threads (NumPy releases
+    the GIL in its loops over large arrays). Each call computes the same numbers either way."""
+    items = list(items)
+    if rows < THREAD_MIN_ROWS or len(items) < 2:
+        return [fn(*item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda item: fn(*item), items))
+
+
+def run_concurrently(calls, rows: int) -> list:
+    """``[call() for call in calls]`` (independent calls), in two threads from :data:`THREAD_MIN_ROWS` rows."""
+    return map_arms(lambda call: call(), ((call,) for call in calls), rows)
+
+
+def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int, also=None):
     """:func:`match_in_score_order` with ties shared: ``(order, s, in_treated, groups)``.
 
     ``groups`` is ``((treated_at, pos, control_at, lo, hi), (control_at, pos, treated_at, lo, hi))``:
     query ``i`` of a group is matched to ``pool_at[lo[i]:hi[i]]`` (its k nearest and every unit tied
     with the k-th), each with weight ``1 / (hi[i] - lo[i])``; ``s`` is the score in sorted order.
+    With ``also``, ``also(order)`` runs alongside the matching (:func:`run_concurrently`) and its result
+    is a fifth element.
     """
     order, s, in_treated, queries = _score_order_queries(score, treated)
-    groups = []
-    for query_at, pos, pool_at in queries:
-        lo, hi = match_ranges(s[pool_at], pos, s[query_at], k)
-        groups.append((query_at, pos, pool_at, lo, hi))
-    return order, s, in_treated, tuple(groups)
+
+    def match(query_at, pos, pool_at):
+        return (query_at, pos, pool_at, *match_ranges(s[pool_at], pos, s[query_at], k))
+
+    calls = [lambda query=query: match(*query) for query in queries]
+    done = run_concurrently(calls if also is None else [*calls, lambda: also(order)], s.shape[0])
+    out = (order, s, in_treated, tuple(done[:2]))
+    return out if also is None else (*out, done[2])
 
 
 def within_group_variance_sorted(s: np.ndarray, ys: np.ndarray) -> np.ndarray:

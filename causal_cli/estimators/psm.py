@@ -23,6 +23,7 @@ from causal_cli.estimators.matching import (
     combine_group_effects,
     combine_group_sums,
     large_weighted_slopes,
+    map_arms,
     match_balance_weights,
     match_ranges,
     match_ranges_in_score_order,
@@ -32,6 +33,7 @@ from causal_cli.estimators.matching import (
     range_use,
     range_within,
     regression_use,
+    run_concurrently,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
 )
@@ -145,18 +147,39 @@ def _rows_in_order(X: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out
 
 
+def _plus_where(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``np.where(where, a + b, a)`` (the same numbers) in one pass, without the full ``a + b``."""
+    out = a.copy()
+    np.add(a, b, out=out, where=where)
+    return out
+
+
+def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
+    """How often each unit (score order) serves as a match for one group, and its squared-weight sum
+    (``use``: the first for the group's pool, if already counted)."""
+    _queries, pool, lo, hi, _kept, _ = match
+    weight = 1.0 / np.maximum(hi - lo, 1)
+    out = []
+    for w, ready in ((weight, use), (weight**2, None)):
+        full = np.zeros(n)
+        full[pool_arm] = range_use(pool.size, lo, hi, w) if ready is None else ready
+        out.append(full)
+    return out[0], out[1]
+
+
 class PSMEstimator(PropensityScoreEstimator):
     config_class = PSMConfig
     name = "psm"
     has_analytic_se = True
     balance_adjustment = "matching"
 
-    def _matched_ranges(self, data):
+    def _matched_ranges(self, data, also=None):
         """Fit the propensity model, sort once and match: ``(order, s, t, groups)``.
 
         Everything is in propensity-score order (unit ``order[i]`` at position ``i``); ``groups`` holds
         ``(queries, pool, lo, hi, kept or None)`` for the treated and the control queries (``kept``: the
-        queries a caliper keeps). Sets ``n_dropped_``.
+        queries a caliper keeps). Sets ``n_dropped_``. With ``also``, ``also(order)`` runs alongside the
+        matching and its result is a fifth element.
         """
         if int(self.k) < 1:
             raise EstimationError(f"estimator.k={self.k}; it must be at least 1")
@@ -169,7 +192,7 @@ class PSMEstimator(PropensityScoreEstimator):
         )
         self.warm_start_ = coef
         self.propensity_ = ps
-        order, s, t, groups = match_ranges_in_score_order(ps, data.t == 1, int(self.k))
+        order, s, t, groups, *extra = match_ranges_in_score_order(ps, data.t == 1, int(self.k), also)
         if self.caliper is not None:
             logit = np.log(np.clip(s, 1e-12, 1 - 1e-12) / np.clip(1 - s, 1e-12, 1))
             caliper_width = float(self.caliper) * float(np.std(logit))
@@ -182,41 +205,51 @@ class PSMEstimator(PropensityScoreEstimator):
             out.append((queries, pool, lo, hi, kept))
         dropped = [0 if kept is None else int((~kept).sum()) for *_, kept in out]
         self.n_dropped_ = {"treated": dropped[0], "control": dropped[1]}
-        return order, s, t, out
+        return (order, s, t, out, *extra)
 
     def _estimate(self, data):
-        order, s, t, groups = self._matched_ranges(data)
+        def gather(order):  # the outcome and (for the bias adjustment) covariates in score order
+            return data.y[order], _rows_in_order(unit_free(data.X), order) if self.bias_adjust else None
+
+        order, s, t, groups, (y, Xs) = self._matched_ranges(data, gather)
         k = int(self.k)
-        y = data.y[order]
-        Xs = _rows_in_order(unit_free(data.X), order) if self.bias_adjust else None
-        matches = []  # per group (treated, control): (queries, pool, lo, hi, kept or None, effects)
-        self._regression_terms = []  # per group: (pool, use, summed discrepancy) for the SE
-        for (queries, pool, lo, hi, kept), treated_queries in zip(groups, (True, False)):
-            width = min(k, pool.size)
-            y_pool = y[pool]
-            y_missing = range_means(y_pool, lo, hi, width)
-            # each unit's matched effect: y1 - y0, with its missing potential outcome imputed
-            effects = y[queries] - y_missing if treated_queries else y_missing - y[queries]
-            if self.bias_adjust:
-                # Abadie & Imbens (2011): move each match to the query's covariates along the pool arm's
-                # regression, fitted on the matched pool units weighted by their use
-                use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
-                X_pool = Xs[pool]
-                slopes = large_weighted_slopes(X_pool, y_pool, use)
-                discrepancy = Xs[queries] - range_means(X_pool, lo, hi, width)
-                if kept is not None:
-                    discrepancy[~kept] = 0.0
-                effects = (
-                    effects - discrepancy @ slopes if treated_queries else effects + discrepancy @ slopes
-                )
-                self._regression_terms.append((pool, use, discrepancy.sum(axis=0)))
-            matches.append((queries, pool, lo, hi, kept, effects))
+        # per group (treated, control): (queries, pool, lo, hi, kept or None, effects), and for the SE
+        # (with the bias adjustment) (pool, use, summed discrepancy); the two groups in two threads
+        done = map_arms(
+            lambda group, treated_queries: self._match_effects(y, Xs, k, group, treated_queries),
+            zip(groups, (True, False)),
+            y.shape[0],
+        )
+        matches = [match for match, _ in done]
+        self._regression_terms = [terms for _, terms in done if terms is not None]
         kept_effects = [e if kept is None else e[kept] for *_, kept, e in matches]
         effect = combine_group_effects(*kept_effects, self.target_units)
         self._state = (order, s, t, y, matches, k)
         self._Xs = Xs
-        self._used = self._unit_arrays = None
+        self._used = self._unit_arrays = self._balance_weights = None
         return float(effect)
+
+    def _match_effects(self, y, Xs, k, group, treated_queries):
+        """One group's matched effects: ``((queries, pool, lo, hi, kept, effects), regression terms or None)``."""
+        queries, pool, lo, hi, kept = group
+        width = min(k, pool.size)
+        y_pool = y[pool]
+        y_missing = range_means(y_pool, lo, hi, width)
+        # each unit's matched effect: y1 - y0, with its missing potential outcome imputed
+        effects = y[queries] - y_missing if treated_queries else y_missing - y[queries]
+        terms = None
+        if self.bias_adjust:
+            # Abadie & Imbens (2011): move each match to the query's covariates along the pool arm's
+            # regression, fitted on the matched pool units weighted by their use
+            use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
+            X_pool = Xs[pool]
+            slopes = large_weighted_slopes(X_pool, y_pool, use)
+            discrepancy = Xs[queries] - range_means(X_pool, lo, hi, width)
+            if kept is not None:
+                discrepancy[~kept] = 0.0
+            effects = effects - discrepancy @ slopes if treated_queries else effects + discrepancy @ slopes
+            terms = (pool, use, discrepancy.sum(axis=0))
+        return (queries, pool, lo, hi, kept, effects), terms
 
     def _point_estimate(self, data):
         """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums
@@ -244,8 +277,13 @@ class PSMEstimator(PropensityScoreEstimator):
         regression = np.zeros(Xs.shape[0])
         t = self._state[2]
         # a group's pool is the other arm, in score order: a mask places it faster than its positions
-        for (pool, use, discrepancy_sum), pool_arm in zip(self._regression_terms, (~t, t)):
-            regression[pool_arm] += regression_use(Xs[pool], use, discrepancy_sum)
+        extra = map_arms(
+            lambda pool, use, discrepancy_sum: regression_use(Xs[pool], use, discrepancy_sum),
+            self._regression_terms,
+            t.shape[0],
+        )
+        for more, pool_arm in zip(extra, (~t, t)):
+            regression[pool_arm] += more
         return regression
 
     def _units(self) -> tuple[np.ndarray, np.ndarray]:
@@ -270,16 +308,14 @@ class PSMEstimator(PropensityScoreEstimator):
         """
         if self._used is None:
             t, matches = self._state[2], self._state[4]
-            used, squared = [], []
             # the bias adjustment already counted each pool unit's use: the same numbers
             known = [use for _, use, _ in self._regression_terms] or [None, None]
-            for (_queries, pool, lo, hi, _kept, _), use, pool_arm in zip(matches, known, (~t, t)):
-                weight = 1.0 / np.maximum(hi - lo, 1)
-                for out, w, ready in ((used, weight, use), (squared, weight**2, None)):
-                    full = np.zeros(t.shape[0])
-                    full[pool_arm] = range_use(pool.size, lo, hi, w) if ready is None else ready
-                    out.append(full)
-            self._used = (tuple(used), tuple(squared))
+            pairs = map_arms(
+                lambda match, use, pool_arm: _use_counts(t.shape[0], match, use, pool_arm),
+                zip(matches, known, (~t, t)),
+                t.shape[0],
+            )
+            self._used = (tuple(u for u, _ in pairs), tuple(q for _, q in pairs))
         return self._used
 
     @property
@@ -287,33 +323,40 @@ class PSMEstimator(PropensityScoreEstimator):
         """Diagnostics protocol: kept target units count once, each match as often as it is used."""
         if getattr(self, "_state", None) is None:
             raise AttributeError("balance_weights_")
-        order, t = self._state[0], self._state[2]
-        out = np.empty(t.shape[0])
-        out[order] = match_balance_weights(self.target_units, t, self._units()[0], *self._times_used()[0])
-        return out
+        if self._balance_weights is None:  # computed once per fit (0.1 s at 10M rows)
+            order, t = self._state[0], self._state[2]
+            out = np.empty(t.shape[0])
+            out[order] = match_balance_weights(self.target_units, t, self._units()[0], *self._times_used()[0])
+            self._balance_weights = out
+        return self._balance_weights
 
     def _std_error(self, data):
         order, s, t, y, _, k = self._state
         keep, unit_effect = self._units()
-        used, squared = self._times_used()
         Xs = self._Xs if self._Xs is not None else _rows_in_order(unit_free(data.X), order)
         self._Xs = None  # changed in place below
-        if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
-            regression = self._regression_use(Xs)
-            used = tuple(np.where(pool_arm, u + regression, u) for u, pool_arm in zip(used, (~t, t)))
         # with the bias adjustment, the outcome's covariate part is removed by regression, so only the
         # rest varies between units matched on the score: conditional variances and covariances net of
         # each arm's linear fit (without it they would count the covariates' spread at a score as noise)
         arms = (np.flatnonzero(t), np.flatnonzero(~t))
-        y_net = y.copy() if self.bias_adjust else y
-        if self.bias_adjust:
-            for rows in arms:
-                X_arm = Xs[rows]
-                y_net[rows] -= X_arm @ large_weighted_slopes(X_arm, y[rows])
+        # independent parts, in two threads from THREAD_MIN_ROWS rows: use counts, each unit's weight
+        # through the bias adjustment's regression, each arm's conditional variances
+        (used, squared), regression, *variances = run_concurrently(
+            [
+                self._times_used,
+                lambda: self._regression_use(Xs) if self.bias_adjust else None,
+                *(lambda rows=rows: self._arm_variances(s, y, Xs, rows) for rows in arms),
+            ],
+            data.n,
+        )
+        if self.bias_adjust:  # the pool arms' outcomes also enter through the regression
+            used = tuple(_plus_where(u, regression, pool_arm) for u, pool_arm in zip(used, (~t, t)))
+        y_net = np.empty(data.n) if self.bias_adjust else y
         sigma2 = np.empty(data.n)
-        for rows in arms:
-            s_arm = s[rows]
-            sigma2[rows] = smoothed_variance_sorted(s_arm, tied_neighbour_variance_sorted(s_arm, y_net[rows]))
+        for rows, (y_arm, sigma2_arm) in zip(arms, variances):
+            if self.bias_adjust:
+                y_net[rows] = y_arm
+            sigma2[rows] = sigma2_arm
         se = abadie_imbens_se_shared(
             self.target_units, self.effect_, unit_effect, t, keep, used, squared, sigma2
         )
@@ -329,7 +372,7 @@ class PSMEstimator(PropensityScoreEstimator):
         spread = Xs.std(axis=0)
         Zs = np.subtract(Xs, Xs.mean(axis=0), out=Xs)  # in place: Xs is not used again (two copies fewer)
         Zs /= np.where(spread > 0, spread, 1.0)
-        covs = [conditional_covariances(s, group, Zs, y_net, at) for group in (t, ~t)]
+        covs = map_arms(lambda group: conditional_covariances(s, group, Zs, y_net, at), ((t,), (~t,)), data.n)
         design = np.column_stack([np.ones(at.size), Zs[at]])
         change = ai2016_variance_change(
             self.target_units, s[at], design, unit_effect[at], self.effect_, *covs
@@ -340,6 +383,16 @@ class PSMEstimator(PropensityScoreEstimator):
             return se
         self.se_method_ = "abadie_imbens_2016"
         return float(np.sqrt(adjusted))
+
+    def _arm_variances(self, s, y, Xs, rows):
+        """One arm's outcomes net of its linear fit on the covariates (with the bias adjustment; else as
+        they are) and their smoothed conditional variances, for the arm's positions ``rows`` in score order."""
+        y_arm = y[rows]
+        if self.bias_adjust:
+            X_arm = Xs[rows]
+            y_arm = y_arm - X_arm @ large_weighted_slopes(X_arm, y_arm)
+        s_arm = s[rows]
+        return y_arm, smoothed_variance_sorted(s_arm, tied_neighbour_variance_sorted(s_arm, y_arm))
 
     def _ai2016_fallback(self) -> str | None:
         """Why the Abadie-Imbens (2016) adjustment does not apply, or None when it does."""
