@@ -50,3 +50,24 @@ def one_blas_thread():
 
 
 _LIMITED = False
+
+
+#: set while simulations occupy every core (a process pool): code that would split work over threads runs
+#: serially then, instead of competing with the other processes
+_CORES_BUSY = False
+
+
+@contextmanager
+def cores_busy():
+    """Mark this process's work as one of several processes' on all cores (re-entrant)."""
+    global _CORES_BUSY
+    previous, _CORES_BUSY = _CORES_BUSY, True
+    try:
+        yield
+    finally:
+        _CORES_BUSY = previous
+
+
+def cores_free() -> bool:
+    """False inside :func:`cores_busy`: no extra threads."""
+    return not _CORES_BUSY

@@ -87,3 +87,21 @@ def test_plus_where_is_np_where_of_the_sum():
     where = rng.random(1000) < 0.3
     out = _plus_where(a, b, where)
     assert np.array_equal(out, np.where(where, a + b, a)) and not np.array_equal(out, a)
+
+
+def test_no_extra_threads_while_simulations_occupy_every_core():
+    """Inside a process pool's simulations (cores_busy) the arms run one after the other."""
+    import threading
+
+    from causal_cli.estimators.matching import THREAD_MIN_ROWS, map_arms
+    from causal_cli.numerics import cores_busy, cores_free
+
+    def thread_name(_):
+        return threading.current_thread().name
+
+    assert cores_free()
+    with cores_busy():
+        assert not cores_free()
+        names = map_arms(thread_name, [(0,), (1,)], THREAD_MIN_ROWS)
+    assert cores_free() and names == [threading.current_thread().name] * 2
+    assert set(map_arms(thread_name, [(0,), (1,)], THREAD_MIN_ROWS)) != {threading.current_thread().name}

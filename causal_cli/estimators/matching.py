@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from causal_cli.numerics import cores_free
+
 
 def stable_order(score: np.ndarray) -> np.ndarray:
     """``np.argsort(score, kind="stable")``, via the faster unstable sort when the score has no ties."""
@@ -161,9 +163,10 @@ THREAD_MIN_ROWS = 500_000
 
 def map_arms(fn, items, rows: int) -> list:
     """``[fn(*item) for item in items]``; from :data:`THREAD_MIN_ROWS` rows in two threads (NumPy releases
-    the GIL in its loops over large arrays). Each call computes the same numbers either way."""
+    the GIL in its loops over large arrays), unless simulations already occupy every core
+    (:func:`~causal_cli.numerics.cores_busy`). Each call computes the same numbers either way."""
     items = list(items)
-    if rows < THREAD_MIN_ROWS or len(items) < 2:
+    if rows < THREAD_MIN_ROWS or len(items) < 2 or not cores_free():
         return [fn(*item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from causal_cli.numerics import one_blas_thread, quiet_numerics
+from causal_cli.numerics import cores_busy, one_blas_thread, quiet_numerics
 from causal_cli.runtime import shared, workers
 from causal_cli.runtime.tuning import keep_freed_memory
 from causal_cli.simulate import run_serial, simulate, tracker
@@ -47,7 +47,7 @@ class LocalProcessExecutor:
         keep_freed_memory()
         processes = self.processes(data.n * len(streams))
         if processes > 1:
-            with one_blas_thread(), quiet_numerics():
+            with one_blas_thread(), quiet_numerics(), cores_busy():
                 return _run_parallel(modification, estimator, data, streams, processes, advance)
         return run_serial(modification, estimator, data, streams, advance)
 
@@ -204,7 +204,7 @@ def _worker_chunk(handle, board_handle, chunk: range, chunk_streams) -> list[flo
     board = _worker_board(board_handle)
     out: list[float | None] = [None] * len(chunk)
     loaded = None
-    with one_blas_thread(), quiet_numerics():
+    with one_blas_thread(), quiet_numerics(), cores_busy():
         for j, (i, stream) in enumerate(zip(chunk, chunk_streams)):
             if board[i]:
                 continue
