@@ -390,7 +390,7 @@ def compute(
 
     With ``observation_weights`` (``data.weights``) balance before adjustment is weighted by them; the
     estimator's ``balance_weights_`` already include them (ipw, aipw, dml)."""
-    from causal_cli.estimators.matching import run_concurrently
+    from causal_cli.numerics import run_concurrently
 
     low = float(_setting(settings, "overlap_low", 0.05))
     high = float(_setting(settings, "overlap_high", 0.95))

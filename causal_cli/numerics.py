@@ -71,3 +71,26 @@ def cores_busy():
 def cores_free() -> bool:
     """False inside :func:`cores_busy`: no extra threads."""
     return not _CORES_BUSY
+
+
+#: from this many rows independent parts of one fit (psm's two arms, the diagnostics' parts) run in two
+#: threads (:func:`thread_map`)
+THREAD_MIN_ROWS = 500_000
+
+
+def thread_map(fn, items, rows: int) -> list:
+    """``[fn(*item) for item in items]``; from :data:`THREAD_MIN_ROWS` rows in two threads (NumPy releases
+    the GIL in its loops over large arrays), unless simulations already occupy every core
+    (:func:`cores_busy`). Each call computes the same numbers either way."""
+    items = list(items)
+    if rows < THREAD_MIN_ROWS or len(items) < 2 or not cores_free():
+        return [fn(*item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda item: fn(*item), items))
+
+
+def run_concurrently(calls, rows: int) -> list:
+    """``[call() for call in calls]`` (independent calls), in two threads from :data:`THREAD_MIN_ROWS` rows."""
+    return thread_map(lambda call: call(), ((call,) for call in calls), rows)

@@ -1,4 +1,4 @@
-"""PSM's two arms in two threads (``matching.map_arms``, from ``THREAD_MIN_ROWS`` rows) against one after
+"""PSM's two arms in two threads (``numerics.thread_map``, from ``THREAD_MIN_ROWS`` rows) against one after
 the other: every number the fit produces is the same, bit for bit (each arm's work is the same
 computation, only run concurrently)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal_cli.estimators import matching
+from causal_cli import numerics
 from causal_cli.estimators.base import EstimationData
 from causal_cli.estimators.psm import PSMEstimator
 
@@ -39,18 +39,18 @@ def fitted_numbers(options: dict, data: EstimationData) -> dict:
 )
 def test_threaded_arms_give_the_same_numbers(options, monkeypatch):
     data = confounded(4000)
-    monkeypatch.setattr(matching, "THREAD_MIN_ROWS", 10**12)
+    monkeypatch.setattr(numerics, "THREAD_MIN_ROWS", 10**12)
     serial = fitted_numbers(options, data)
-    monkeypatch.setattr(matching, "THREAD_MIN_ROWS", 0)
+    monkeypatch.setattr(numerics, "THREAD_MIN_ROWS", 0)
     threaded = fitted_numbers(options, data)
     assert np.array_equal(serial.pop("weights"), threaded.pop("weights"))
     assert serial == threaded
     assert np.isfinite(serial["se"]) and serial["se"] > 0
 
 
-def test_map_arms_keeps_the_order_in_threads(monkeypatch):
-    monkeypatch.setattr(matching, "THREAD_MIN_ROWS", 0)
-    assert matching.map_arms(lambda a, b: a - b, [(5, 1), (1, 5), (2, 2)], 10) == [4, -4, 0]
+def test_thread_map_keeps_the_order_in_threads(monkeypatch):
+    monkeypatch.setattr(numerics, "THREAD_MIN_ROWS", 0)
+    assert numerics.thread_map(lambda a, b: a - b, [(5, 1), (1, 5), (2, 2)], 10) == [4, -4, 0]
 
 
 def test_balance_weights_are_computed_once_per_fit():
@@ -71,7 +71,7 @@ def test_diagnostics_in_threads_give_the_same_numbers(monkeypatch):
     est = PSMEstimator().fit(data)
     out = []
     for rows in (10**12, 0):
-        monkeypatch.setattr(matching, "THREAD_MIN_ROWS", rows)
+        monkeypatch.setattr(numerics, "THREAD_MIN_ROWS", rows)
         diag, notes = diagnostics.compute(data.t, data.X, ["a", "b", "c"], est)
         out.append((diag.to_dict(), diag.histogram, notes))
     assert out[0] == out[1]
@@ -93,8 +93,7 @@ def test_no_extra_threads_while_simulations_occupy_every_core():
     """Inside a process pool's simulations (cores_busy) the arms run one after the other."""
     import threading
 
-    from causal_cli.estimators.matching import THREAD_MIN_ROWS, map_arms
-    from causal_cli.numerics import cores_busy, cores_free
+    from causal_cli.numerics import THREAD_MIN_ROWS, cores_busy, cores_free, thread_map
 
     def thread_name(_):
         return threading.current_thread().name
@@ -102,6 +101,6 @@ def test_no_extra_threads_while_simulations_occupy_every_core():
     assert cores_free()
     with cores_busy():
         assert not cores_free()
-        names = map_arms(thread_name, [(0,), (1,)], THREAD_MIN_ROWS)
+        names = thread_map(thread_name, [(0,), (1,)], THREAD_MIN_ROWS)
     assert cores_free() and names == [threading.current_thread().name] * 2
-    assert set(map_arms(thread_name, [(0,), (1,)], THREAD_MIN_ROWS)) != {threading.current_thread().name}
+    assert set(thread_map(thread_name, [(0,), (1,)], THREAD_MIN_ROWS)) != {threading.current_thread().name}

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from causal_cli.numerics import cores_free
+from causal_cli.numerics import run_concurrently
 
 
 def stable_order(score: np.ndarray) -> np.ndarray:
@@ -157,35 +157,13 @@ def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
     return order, in_treated, tuple(groups)
 
 
-#: from this many rows the two arms' independent work runs in two threads (:func:`map_arms`)
-THREAD_MIN_ROWS = 500_000
-
-
-def map_arms(fn, items, rows: int) -> list:
-    """``[fn(*item) for item in items]``; from :data:`THREAD_MIN_ROWS` rows in two threads (NumPy releases
-    the GIL in its loops over large arrays), unless simulations already occupy every core
-    (:func:`~causal_cli.numerics.cores_busy`). Each call computes the same numbers either way."""
-    items = list(items)
-    if rows < THREAD_MIN_ROWS or len(items) < 2 or not cores_free():
-        return [fn(*item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda item: fn(*item), items))
-
-
-def run_concurrently(calls, rows: int) -> list:
-    """``[call() for call in calls]`` (independent calls), in two threads from :data:`THREAD_MIN_ROWS` rows."""
-    return map_arms(lambda call: call(), ((call,) for call in calls), rows)
-
-
 def match_ranges_in_score_order(score: np.ndarray, treated: np.ndarray, k: int, also=None):
     """:func:`match_in_score_order` with ties shared: ``(order, s, in_treated, groups)``.
 
     ``groups`` is ``((treated_at, pos, control_at, lo, hi), (control_at, pos, treated_at, lo, hi))``:
     query ``i`` of a group is matched to ``pool_at[lo[i]:hi[i]]`` (its k nearest and every unit tied
     with the k-th), each with weight ``1 / (hi[i] - lo[i])``; ``s`` is the score in sorted order.
-    With ``also``, ``also(order)`` runs alongside the matching (:func:`run_concurrently`) and its result
+    With ``also``, ``also(order)`` runs alongside the matching (:func:`~causal_cli.numerics.run_concurrently`) and its result
     is a fifth element.
     """
     order, s, in_treated, queries = _score_order_queries(score, treated)

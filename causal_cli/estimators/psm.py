@@ -23,7 +23,6 @@ from causal_cli.estimators.matching import (
     combine_group_effects,
     combine_group_sums,
     large_weighted_slopes,
-    map_arms,
     match_balance_weights,
     match_ranges,
     match_ranges_in_score_order,
@@ -33,12 +32,12 @@ from causal_cli.estimators.matching import (
     range_use,
     range_within,
     regression_use,
-    run_concurrently,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
 )
 from causal_cli.estimators.propensity import propensity_scores, standardized_columns
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
+from causal_cli.numerics import run_concurrently, thread_map
 from causal_cli.schema import check
 
 #: same-arm neighbours on the score for the conditional covariances of the Abadie-Imbens (2016) adjustment
@@ -215,7 +214,7 @@ class PSMEstimator(PropensityScoreEstimator):
         k = int(self.k)
         # per group (treated, control): (queries, pool, lo, hi, kept or None, effects), and for the SE
         # (with the bias adjustment) (pool, use, summed discrepancy); the two groups in two threads
-        done = map_arms(
+        done = thread_map(
             lambda group, treated_queries: self._match_effects(y, Xs, k, group, treated_queries),
             zip(groups, (True, False)),
             y.shape[0],
@@ -277,7 +276,7 @@ class PSMEstimator(PropensityScoreEstimator):
         regression = np.zeros(Xs.shape[0])
         t = self._state[2]
         # a group's pool is the other arm, in score order: a mask places it faster than its positions
-        extra = map_arms(
+        extra = thread_map(
             lambda pool, use, discrepancy_sum: regression_use(Xs[pool], use, discrepancy_sum),
             self._regression_terms,
             t.shape[0],
@@ -310,7 +309,7 @@ class PSMEstimator(PropensityScoreEstimator):
             t, matches = self._state[2], self._state[4]
             # the bias adjustment already counted each pool unit's use: the same numbers
             known = [use for _, use, _ in self._regression_terms] or [None, None]
-            pairs = map_arms(
+            pairs = thread_map(
                 lambda match, use, pool_arm: _use_counts(t.shape[0], match, use, pool_arm),
                 zip(matches, known, (~t, t)),
                 t.shape[0],
@@ -372,7 +371,9 @@ class PSMEstimator(PropensityScoreEstimator):
         spread = Xs.std(axis=0)
         Zs = np.subtract(Xs, Xs.mean(axis=0), out=Xs)  # in place: Xs is not used again (two copies fewer)
         Zs /= np.where(spread > 0, spread, 1.0)
-        covs = map_arms(lambda group: conditional_covariances(s, group, Zs, y_net, at), ((t,), (~t,)), data.n)
+        covs = thread_map(
+            lambda group: conditional_covariances(s, group, Zs, y_net, at), ((t,), (~t,)), data.n
+        )
         design = np.column_stack([np.ones(at.size), Zs[at]])
         change = ai2016_variance_change(
             self.target_units, s[at], design, unit_effect[at], self.effect_, *covs
