@@ -37,6 +37,8 @@ class Plan:
     config_path: Path
     base_dir: Path
     new_dir: Path
+    #: the run's local input files as they are now (``{key: {"path", "sha256"}}``), checked unchanged
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,16 +105,16 @@ def base_dir_of(results: dict[str, Any]) -> Path:
     return Path(cwd) if isinstance(cwd, str) and cwd and Path(cwd).is_dir() else Path.cwd()
 
 
-def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: Path) -> None:
-    """Raise DataError when a local data file (or the ``graph.file``) the run read is gone or its bytes
-    changed."""
+def check_data_unchanged(
+    results: dict[str, Any], config_path: Path, base_dir: Path
+) -> dict[str, dict[str, str]]:
+    """The saved config's local input files now (data files and ``graph.file``, ``{key: {"path",
+    "sha256"}}``); DataError when one the run read is gone or its bytes changed."""
     from omegaconf import OmegaConf
 
     from causal_cli import provenance
 
     recorded = results.get("data_files") or {}
-    if not recorded:
-        return
     if not isinstance(recorded, dict):
         raise ConfigError("results.json: data_files is not a mapping; not a run's results")
     try:
@@ -130,21 +132,11 @@ def check_data_unchanged(results: dict[str, Any], config_path: Path, base_dir: P
                 f"{key}={current['path']} changed since the run (sha256 {_short(then['sha256'])} then, "
                 f"{_short(current['sha256'])} now); reproduce needs the same data"
             )
+    return now
 
 
 def _short(digest: str) -> str:
     return digest.split(":")[-1][:12]
-
-
-def _graph_file(plan: Plan) -> list[str]:
-    """The saved config's ``graph.file`` resolved where the run started (a one-item list), or []."""
-    from omegaconf import OmegaConf
-
-    from causal_cli import provenance
-
-    graph_cfg = OmegaConf.load(plan.config_path).get("graph")
-    files = provenance.source_files(None, str(plan.base_dir), graph_cfg)
-    return [files["graph.file"]] if "graph.file" in files else []
 
 
 def _override_value(text: str) -> str:
@@ -157,7 +149,7 @@ def prepare(run_dir: Path, out: Path | None = None) -> Plan:
     """Check that ``run_dir`` may be re-run (complete, config and data unchanged) and choose the new folder."""
     results, config_path = read_run(run_dir)
     base_dir = base_dir_of(results)
-    check_data_unchanged(results, config_path, base_dir)
+    inputs = check_data_unchanged(results, config_path, base_dir)
     new_dir = (
         out
         or run_dir.parent
@@ -166,13 +158,14 @@ def prepare(run_dir: Path, out: Path | None = None) -> Plan:
     ).resolve()
     if new_dir.exists() and any(new_dir.iterdir()):
         raise ConfigError(f"--out {new_dir} is not empty; reproduce writes a new folder")
-    return Plan(run_dir, results, config_path, base_dir, new_dir)
+    return Plan(run_dir, results, config_path, base_dir, new_dir, inputs)
 
 
 def rerun_args(plan: Plan) -> list[str]:
     """The ``causal run`` arguments that repeat the run from its saved config into the new folder (a
     ``graph.file`` by the absolute path it was read from, checked unchanged: the re-run may start elsewhere)."""
-    pinned = [f"graph.file={_override_value(path)}" for path in _graph_file(plan)]
+    graph_file = plan.inputs.get("graph.file")
+    pinned = [f"graph.file={_override_value(graph_file['path'])}"] if graph_file else []
     return [
         "--config-path",
         str(plan.config_path.parent.resolve()),
