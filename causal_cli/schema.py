@@ -26,6 +26,7 @@ MAX_NEIGHBOURS = 1_000  # estimator.k (psm, distance_matching)
 MAX_MATCHING_ROWS = MAX_SIMULATED_ROWS  # distance_matching.max_rows
 MAX_STRATA = 10_000  # ps_stratification.num_strata, max_strata
 MAX_FOLDS = 100  # aipw.folds, dml.folds
+MAX_SPLITS = 100  # aipw.n_rep, dml.n_rep (each split is a whole cross-fit)
 MAX_CURVE_POINTS = 10_000  # unobserved_common_cause.curve_points
 MAX_STRENGTHS = 100  # unobserved_common_cause.strengths (values)
 MAX_BINS = 10_000  # diagnostics.num_bins
@@ -73,6 +74,7 @@ BOUNDS: dict[str, tuple[int, str]] = {
     "num_strata": (MAX_STRATA, ""),
     "max_strata": (MAX_STRATA, ""),
     "folds": (MAX_FOLDS, ""),
+    "n_rep": (MAX_SPLITS, ""),
     "curve_points": (MAX_CURVE_POINTS, ""),
     "strengths": (MAX_STRENGTHS, "values"),
     "chunksize": (MAX_CHUNK_ROWS, ""),

@@ -355,6 +355,8 @@ def _issue17_cases() -> list[dict]:
         _cli([*run, "dgp.n=1000000000"], expect="error"),
         _cli([*run, "diagnostics.top_weights=1000000000"], expect="error"),
         _cli([*run, "estimator=aipw", "estimator.folds=1000000000"], expect="error"),
+        _cli([*run, "estimator=aipw", "estimator.n_rep=1000000000"], expect="error"),
+        _cli([*run, "estimator=dml", "estimator.n_rep=1000000000"], expect="error"),
         # wrong results reported as ok
         _cli([*run, "dgp.n=300", "estimator.k=2000"], expect="error"),
         _cli([*run, "dgp.n=300", "estimator.k=250"], expect="error"),
