@@ -32,6 +32,8 @@ process and the worker processes it waited for.
     python benchmarks/bench_vs_dowhy.py --quick          # 10k, 5 simulations: a smoke test, < 1 minute
     python benchmarks/bench_vs_dowhy.py --sizes 100000 --json out.json
     python benchmarks/bench_vs_dowhy.py --sizes 10000000   # 10M: DoWhy runs 6 simulations per refuter, scaled
+    git worktree add /tmp/before e54a109 && python benchmarks/bench_vs_dowhy.py --sizes 10000,100000 \
+        --ours-before /tmp/before          # also our side at an earlier commit, paired against the same stock run
 """
 
 from __future__ import annotations
@@ -320,10 +322,16 @@ def run_monitored(argv: list[str], cwd: str | None = None, env: dict | None = No
     }
 
 
-def run_side(side: str, n: int, sims: int, args) -> dict:
-    argv = [sys.executable, __file__, "--worker", side, "--n", str(n), "--sims", str(sims)]
+def run_side(side: str, n: int, sims: int, args, tree: str | None = None) -> dict:
+    """One side in a fresh subprocess; with ``tree``, our side from that source tree (its own benchmark
+    script and ``causal_cli``: an earlier commit checked out with ``git worktree add``)."""
+    script, env = __file__, None
+    if tree is not None:
+        script = str(Path(tree) / "benchmarks" / "bench_vs_dowhy.py")
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+    argv = [sys.executable, script, "--worker", side, "--n", str(n), "--sims", str(sims)]
     argv += ["--n-jobs", str(args.n_jobs), "--stock-n-jobs", str(args.stock_n_jobs)]
-    run = run_monitored(argv)
+    run = run_monitored(argv, cwd=tree, env=env)
     line = next((ln for ln in run["stdout"].splitlines() if ln.startswith(RESULT_PREFIX)), None)
     if run["code"] != 0 or line is None:
         tail = "\n".join(run["stderr"].strip().splitlines()[-15:])
@@ -339,6 +347,45 @@ def median_run(side: str, n: int, sims: int, args, repeats: int) -> dict:
     runs = [run_side(side, n, sims, args) for _ in range(max(1, repeats))]
     runs.sort(key=lambda r: sum(r["stages"].get(name, 0.0) for name in ("estimate", *REFUTERS)))
     return runs[len(runs) // 2]
+
+
+def work_seconds(run: dict) -> float:
+    """Estimate + refuters (the tables' ``TOTAL estimate+refuters`` for our side)."""
+    return sum(run["stages"].get(name, 0.0) for name in ("estimate", *REFUTERS))
+
+
+def paired_before_after(n: int, sims: int, args, stock_honest: dict) -> dict:
+    """Our side from ``--ours-before`` and from this tree, alternately, ``--paired-repeats`` runs each,
+    against the one stock-honest measurement above: the stock time cancels out of the before/after
+    comparison (run to run it varied by 10-15%, which alone moved the ratios by as much)."""
+    before, after = [], []
+    for _ in range(args.paired_repeats):
+        before.append(work_seconds(run_side("ours", n, sims, args, tree=args.ours_before)))
+        after.append(work_seconds(run_side("ours", n, sims, args)))
+    scale = sims / stock_honest["sims"]
+    stock = sum(
+        stock_honest["stages"].get(name, 0.0) * (scale if name in REFUTERS else 1.0)
+        for name in ("estimate", *REFUTERS)
+    )
+    mid_before, mid_after = sorted(before)[len(before) // 2], sorted(after)[len(after) // 2]
+    out = {
+        "before_s": before,
+        "after_s": after,
+        "stock_honest_s": stock,
+        "ratio_before": stock / mid_before,
+        "ratio_after": stock / mid_after,
+        "after_over_before": mid_after / mid_before,
+    }
+    print(
+        f"\npaired, n = {n:,}: ours estimate+refuters, median of {args.paired_repeats} alternating runs: "
+        f"before ({args.ours_before}) {mid_before:.3f} s, after {mid_after:.3f} s; against stock honest "
+        f"{stock:.2f} s: before {out['ratio_before']:.1f}x, after {out['ratio_after']:.1f}x "
+        f"(after/before ratio {out['ratio_after'] / out['ratio_before']:.1%}; within 10%: "
+        f"{'yes' if out['ratio_after'] >= 0.9 * out['ratio_before'] else 'no'})"
+    )
+    print("   every run, before: " + ", ".join(f"{v:.3f}" for v in before))
+    print("   every run, after:  " + ", ".join(f"{v:.3f}" for v in after))
+    return out
 
 
 def time_causal_run(n: int, sims: int, n_jobs: int) -> dict:
@@ -514,6 +561,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="an extra override for our side, e.g. estimator.bias_adjust=false (DoWhy's plain matching)",
     )
+    parser.add_argument(
+        "--ours-before",
+        metavar="TREE",
+        help="also time our side from this source tree (an earlier commit: `git worktree add TREE COMMIT`), "
+        "alternating with this one, against the same stock measurement",
+    )
+    parser.add_argument("--paired-repeats", type=int, default=5, help="runs of each with --ours-before")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -542,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print_table(n, res, sims, repeats)
         report["sizes"][n] = res
+        if args.ours_before:
+            res["paired"] = paired_before_after(n, sims, args, res["stock_honest"])
         if not args.no_cli:
             # the real command on the same data: output files, pictures and its helper process included
             cli = time_causal_run(n, sims, args.n_jobs)
