@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from causal_cli.errors import CausalCliError, ConfigError
+from causal_cli.errors import CausalCliError, ConfigError, DataError
 from causal_cli.results import RunResult
 
 if TYPE_CHECKING:
@@ -279,14 +279,46 @@ def report(run_dir: str | Path) -> tuple[Path, list[str]]:
     return html.render_run_dir(run_dir, record.to_dict())
 
 
-def reproduce(run_dir: str | Path, out: str | Path | None = None):
+def reproduce(run_dir: str | Path, out: str | Path | None = None, data: Any = None):
     """Re-run a finished run from its saved config into a new folder and compare every number.
 
+    ``data``: for a run made by ``run(df, ...)``, the same DataFrame (no file holds it); refused when
+    its analysed columns do not hash to the ``data_hash`` the run recorded.
     -> :class:`causal_cli.reproduce.Reproduction` (``.ok``, ``.rows``, ``.files``, ``.new_dir``)."""
     from causal_cli import reproduce as reproducing
 
-    plan = reproducing.prepare(Path(run_dir), Path(out) if out is not None else None)
-    return reproducing.execute(plan, show=False)
+    if data is not None and not _is_frame(data):
+        raise ConfigError(f"reproduce(data=...) takes a pandas DataFrame; got {type(data).__name__}")
+    plan = reproducing.prepare(
+        Path(run_dir), Path(out) if out is not None else None, frame_given=data is not None
+    )
+    if data is None:
+        return reproducing.execute(plan, show=False)
+    cfg = compose(config_dir=plan.config_path.parent, config_name=plan.config_path.stem)
+    _check_same_frame(cfg, data, plan.results.get("data_hash"))
+    new = _run_in_folder(cfg, data, plan.new_dir, [], verbose=False)
+    rows, files = reproducing.compare(plan.run_dir, plan.new_dir, plan.results, new.to_dict())
+    return reproducing.Reproduction(plan.run_dir, plan.new_dir, rows, files)
+
+
+def _check_same_frame(cfg: DictConfig, frame, recorded: str | None) -> None:
+    """DataError unless ``frame``'s analysed columns hash to ``recorded`` (what the run analysed). An A/B
+    analysis hashes its metric columns instead: there the comparison's ``data_hash`` row says it."""
+    from causal_cli import provenance
+    from causal_cli.data.frame import frame_dataset
+    from causal_cli.graph import CausalGraph
+    from causal_cli.validate import validate
+
+    typed = validate(copy.deepcopy(cfg))
+    if typed.graph.get("design", "observational") == "randomized":
+        return
+    graph = CausalGraph.from_config(typed.graph)
+    now = provenance.frame_hash(frame_dataset(typed, graph, frame).frame, graph.observed_nodes)
+    if now != recorded:
+        raise DataError(
+            f"data= is not the DataFrame the run analysed (sha256 {str(recorded).split(':')[-1][:12]} then, "
+            f"{now.split(':')[-1][:12]} now); reproduce needs the same data"
+        )
 
 
 def summarize(sweep_dir: str | Path) -> Scorecard:

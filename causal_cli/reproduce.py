@@ -145,9 +145,32 @@ def _override_value(text: str) -> str:
     return f"'{escaped}'"
 
 
-def prepare(run_dir: Path, out: Path | None = None) -> Plan:
-    """Check that ``run_dir`` may be re-run (complete, config and data unchanged) and choose the new folder."""
+def ran_on_a_frame(config_path: Path) -> bool:
+    """Whether the run analysed a pandas DataFrame passed in Python (``causal_cli.api.run(df)``): its
+    saved config reads a table (``data.source: csv``) without a file, which only a frame can complete."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.load(config_path).get("data")
+    return data is not None and data.get("source") == "csv" and data.get("path") is None
+
+
+def prepare(run_dir: Path, out: Path | None = None, frame_given: bool = False) -> Plan:
+    """Check that ``run_dir`` may be re-run (complete, config and data unchanged) and choose the new folder.
+
+    A run on a DataFrame passed in Python can only be repeated in Python, with the frame
+    (``causal_cli.api.reproduce(run_dir, data=df)``: ``frame_given``); the command refuses it in one line."""
     results, config_path = read_run(run_dir)
+    on_frame = ran_on_a_frame(config_path)
+    if on_frame and not frame_given:
+        raise ConfigError(
+            f"{run_dir} analysed a pandas DataFrame passed in Python, which no file holds; reproduce it in "
+            f"Python with the same frame: causal_cli.api.reproduce({str(run_dir)!r}, data=df)"
+        )
+    if frame_given and not on_frame:
+        raise ConfigError(
+            f"data= is only for runs on a DataFrame; {run_dir} read its own data "
+            f"({results.get('data_description') or 'its data source'}): reproduce it without data="
+        )
     base_dir = base_dir_of(results)
     inputs = check_data_unchanged(results, config_path, base_dir)
     new_dir = (

@@ -138,3 +138,29 @@ def test_compose_with_a_user_config_folder_and_its_checks(tmp_path):
         causal.compose(["estimator=nope"])
     with pytest.raises(ConfigError, match="password"):
         causal.compose(["data=sql", "data.url=postgresql://me:secret@db/x"])  # the trust checks
+
+
+def test_a_run_on_a_dataframe_is_reproduced_in_python_with_the_same_frame_only(product_growth, tmp_path):
+    from causal_cli.errors import DataError
+    from tests.conftest import run_in_process as run_command
+
+    quick = ["dgp.n=800", *FAST, "report.console=false"]
+    result = causal.run(product_growth, graph=GRAPH, overrides=quick, output_dir=tmp_path / "run")
+    assert result.data_description == "a pandas DataFrame passed in Python"
+    again = causal.reproduce(tmp_path / "run", out=tmp_path / "again", data=product_growth)
+    assert again.ok, again.render()
+    assert ("refutations.csv", True, "byte-identical") in again.files
+    changed = product_growth.assign(spend=product_growth["spend"] + 1.0)
+    with pytest.raises(DataError, match="not the DataFrame the run analysed"):
+        causal.reproduce(tmp_path / "run", out=tmp_path / "changed", data=changed)
+    assert not (tmp_path / "changed").exists()
+    with pytest.raises(ConfigError, match=r"api\.reproduce\(.*data=df\)"):
+        causal.reproduce(tmp_path / "run")
+    # the command cannot re-read a frame: one line, exit 2, no new folder
+    proc = run_command(["reproduce", str(tmp_path / "run"), "--out", str(tmp_path / "cli")], tmp_path)
+    assert proc.returncode == 2 and "analysed a pandas DataFrame passed in Python" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "cli").exists()
+    # and a run that read its own data takes no frame
+    causal.run(overrides=["dgp.n=800", "refuters=[]", "report.console=false"], output_dir=tmp_path / "own")
+    with pytest.raises(ConfigError, match="data= is only for runs on a DataFrame"):
+        causal.reproduce(tmp_path / "own", data=product_growth)

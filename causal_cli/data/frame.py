@@ -22,6 +22,9 @@ class FrameSource(TableSource):
     def where(self, base_dir):
         return "the DataFrame"
 
+    def describe(self, where: str) -> str:
+        return "a pandas DataFrame passed in Python"
+
     def read(self, columns, base_dir):
         import pandas as pd
 

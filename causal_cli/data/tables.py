@@ -64,6 +64,10 @@ class TableSource:
         """Where the table comes from, for messages (``data.path=/abs/file.csv``)."""
         raise NotImplementedError
 
+    def describe(self, where: str) -> str:
+        """The run's ``data_description`` when the config gives none (``csv data.path=/abs/file.csv``)."""
+        return f"{self.kind} {where}"
+
     def read(self, columns: list[str] | None, base_dir: str | None) -> tuple[pd.DataFrame, list[str]]:
         """Return (the requested columns that exist, every column the source has)."""
         raise NotImplementedError
@@ -113,7 +117,7 @@ class TableSource:
             notes.append(f"{self.filter_key}={row_filter!r} kept {len(frame):,} of {rows_read:,} rows")
         return Dataset(
             frame=frame,
-            description=cfg.get("description") or f"{self.kind} {where}",
+            description=cfg.get("description") or self.describe(where),
             notes=notes,
             info={"source": self.kind, "where": where, "rows_read": rows_read},
         )
