@@ -515,6 +515,8 @@ def launch(args: list[str], base_dir: str | None = None, checked=None) -> list[s
     parsed = parser.parse_args(args)
     job = HydraTask(args, base_dir)
     if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
+        if (parsed.cfg or parsed.info) and not any(o.startswith("hydra.job.name=") for o in parsed.overrides):
+            parsed.overrides.append(f"hydra.job.name={JOB_NAME}")  # as a run's (else: the module's name)
         with _program_name("causal", args):  # Hydra's help and completion scripts name sys.argv[0]
             _run_hydra(
                 args=parsed,

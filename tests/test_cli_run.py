@@ -96,6 +96,9 @@ def test_print_config_does_not_run(run_causal, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "estimator:" in proc.stdout and "name: psm" in proc.stdout
     assert not run_dir.exists()
+    # the Hydra node shows the job name every run folder's .hydra/hydra.yaml records
+    proc, _ = run_causal("run", "--cfg", "hydra", "-p", "hydra.job.name")
+    assert proc.returncode == 0 and proc.stdout.strip() == "app", proc.stdout
 
 
 def test_hydra_help(run_causal):
