@@ -7,6 +7,7 @@ CUPED with a pre-period covariate correlated ``rho`` with the metric shrinks sd^
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 
@@ -29,6 +30,24 @@ class PowerAnswer:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _answer(arms: tuple[int, int], mde: float, baseline_mean, sd, effective_sd, settings) -> PowerAnswer:
+    """The answer for ``arms`` = (control, treatment) users; ``settings`` = (alpha, power, ratio, cuped_rho)."""
+    alpha, power, ratio, cuped_rho = settings
+    return PowerAnswer(
+        n_total=arms[0] + arms[1],
+        n_control=arms[0],
+        n_treatment=arms[1],
+        mde=float(mde),
+        mde_relative=mde / baseline_mean if baseline_mean else None,
+        sd=float(sd),
+        effective_sd=effective_sd,
+        alpha=alpha,
+        power=power,
+        ratio=ratio,
+        cuped_rho=cuped_rho,
+    )
 
 
 def _check(alpha: float, power: float, ratio: float, sd: float, cuped_rho: float) -> None:
@@ -67,21 +86,8 @@ def sample_size(
         raise ConfigError(f"mde={mde} is out of range; allowed: an absolute effect > 0")
     effective_sd = sd * math.sqrt(1 - cuped_rho**2)
     n = _z_sum(alpha, power) ** 2 * effective_sd**2 * (1 / ratio + 1 / (1 - ratio)) / mde**2
-    n_treatment = math.ceil(n * ratio)
-    n_control = math.ceil(n * (1 - ratio))
-    return PowerAnswer(
-        n_total=n_control + n_treatment,
-        n_control=n_control,
-        n_treatment=n_treatment,
-        mde=float(mde),
-        mde_relative=mde / baseline_mean if baseline_mean else None,
-        sd=float(sd),
-        effective_sd=effective_sd,
-        alpha=alpha,
-        power=power,
-        ratio=ratio,
-        cuped_rho=cuped_rho,
-    )
+    arms = (math.ceil(n * (1 - ratio)), math.ceil(n * ratio))
+    return _answer(arms, mde, baseline_mean, sd, effective_sd, (alpha, power, ratio, cuped_rho))
 
 
 def minimum_detectable_effect(
@@ -99,16 +105,13 @@ def minimum_detectable_effect(
         raise ConfigError(f"n={n_total} is out of range; allowed: an integer >= 4 (users in both arms)")
     effective_sd = sd * math.sqrt(1 - cuped_rho**2)
     mde = _z_sum(alpha, power) * effective_sd * math.sqrt(1 / (n_total * ratio) + 1 / (n_total * (1 - ratio)))
-    return PowerAnswer(
-        n_total=int(n_total),
-        n_control=int(round(n_total * (1 - ratio))),
-        n_treatment=int(round(n_total * ratio)),
-        mde=mde,
-        mde_relative=mde / baseline_mean if baseline_mean else None,
-        sd=float(sd),
-        effective_sd=effective_sd,
-        alpha=alpha,
-        power=power,
-        ratio=ratio,
-        cuped_rho=cuped_rho,
+    answer = _answer(
+        (int(round(n_total * (1 - ratio))), int(round(n_total * ratio))),
+        mde,
+        baseline_mean,
+        sd,
+        effective_sd,
+        (alpha, power, ratio, cuped_rho),
     )
+    # n_total as asked (the arms' rounded shares can sum to one more or one less)
+    return dataclasses.replace(answer, n_total=int(n_total))
