@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from causal_cli.estimators import kernels
 from causal_cli.numerics import run_concurrently
 
 
@@ -23,6 +24,8 @@ def _sorted(score: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(stable order, sorted score, whether any values tie)``."""
     n = score.shape[0]
     if n > 1 and score.dtype == np.float64 and score.min() >= 0 and np.isfinite(score[score.argmax()]):
+        if kernels.available(n):  # a compiled radix sort: the same order, exactly
+            return kernels.sorted_score(score)
         order = _packed_order(score)
     else:
         order = np.argsort(score, kind="stable")

@@ -1,0 +1,340 @@
+"""Compiled kernels (numba) for the hot path of a large PSM refit: the score sort, the logistic Newton
+pass and the k = 1 matching ranges.
+
+The numpy code in :mod:`~causal_cli.estimators.matching` and :mod:`~causal_cli.estimators.propensity`
+stays the reference and the fallback: :func:`available` is false when numba is missing (then the numpy
+path runs, silently) and below :data:`MIN_ROWS` rows, where numba's import and the loading of the cached
+machine code cost more than the kernels save. numba is imported here lazily, on the first large fit,
+never at package import.
+
+The kernels are plain Python functions at module level, compiled on first use with
+``numba.njit(cache=True)``: numba keeps the machine code in ``__pycache__`` next to this file (the same
+trust as ``.pyc``: its index is pickled), or when that is not writable in ``NUMBA_CACHE_DIR`` or the
+user's cache directory that numba chooses. Processes compiling at once are safe (numba writes each
+cache file to a temporary name and renames it). They run single-threaded: worker processes already use
+every core.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+#: from this many rows a fit uses the kernels. Measured with ``benchmarks/bench_kernels.py --threshold``
+#: (fresh processes, numba's import and the cached-code load included; see notes/kernels-readme.md).
+MIN_ROWS = 1_000_000
+#: bits per radix digit of the sort (8, 11 and 16 measured at 10M rows: see notes/kernels-readme.md)
+RADIX_BITS = 11
+
+_COMPILED: dict | None = None
+_MISSING = False
+_LOCK = threading.Lock()
+
+
+def available(n: int) -> bool:
+    """Whether a fit of ``n`` rows should use the kernels (numba importable and ``n >= MIN_ROWS``)."""
+    return n >= MIN_ROWS and _compiled() is not None
+
+
+def _compiled() -> dict | None:
+    """The compiled kernels by name (from numba's cache after the first process); None without numba."""
+    global _COMPILED, _MISSING
+    if _COMPILED is not None or _MISSING:
+        return _COMPILED
+    with _LOCK:  # the two matching groups run in two threads
+        if _COMPILED is None and not _MISSING:
+            try:
+                import numba
+            except ImportError:
+                _MISSING = True
+                return None
+            compiled = {}
+            for name in _KERNELS:
+                # sums may be reordered (vectorised); exp and log stay exact
+                fastmath = {"reassoc", "contract"} if name in _REORDERED_SUMS else False
+                jit = numba.njit(cache=True, nogil=True, fastmath=fastmath)
+                function = getattr(globals()[name], "py_func", globals()[name])
+                compiled[name] = globals()[name] = jit(function)
+            _COMPILED = compiled
+    return _COMPILED
+
+
+def warm_up() -> bool:
+    """Import numba and load (or compile) every kernel now, e.g. in a worker process before its first
+    task; false without numba."""
+    kernels = _compiled()
+    if kernels is None:
+        return False
+    score = np.array([0.5, 0.25, 0.5])
+    sorted_score(score)
+    columns = np.ones((2, 3))
+    columns[1] = score
+    newton_sums(np.zeros(2), columns, np.array([1.0, 0.0, 1.0]), True, True)
+    return True
+
+
+# --- the sort ---------------------------------------------------------------------------------------------
+
+
+def sorted_score(score: np.ndarray, digit_bits: int = RADIX_BITS) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``matching._sorted``'s contract for a finite non-negative float64 score of at least two rows:
+    ``(stable order, sorted score, whether any values tie)``, the exact ``argsort(kind="stable")`` order."""
+    score = np.ascontiguousarray(score, dtype=np.float64)
+    order, s, ties = _compiled()["_radix_sorted"](score, score.view(np.uint64), digit_bits)
+    return order, s, bool(ties)
+
+
+def _radix_sorted(score, bits_of, digit_bits):
+    """LSD radix sort of packed keys (the score's top bits, the row in the low bits), as ``_packed_order``,
+    then an exact fix of the runs whose scores differ below the bits compared.
+
+    The keys start in row order, so the digits of the row bits need no pass; a digit constant over all
+    keys is skipped too.
+    """
+    n = score.shape[0]
+    row_bits = 1
+    while (1 << row_bits) < n:
+        row_bits += 1
+    keys, counts = _packed_keys(bits_of, row_bits, digit_bits)
+    other = np.empty(n, dtype=np.uint64)
+    for d in range(counts.shape[0]):
+        if counts[d].max() < n:
+            _radix_pass(keys, other, counts[d], row_bits + d * digit_bits, digit_bits)
+            keys, other = other, keys
+    order, s, unsorted = _unpack(keys, score, row_bits)
+    if unsorted:
+        _fix_runs(keys, order, s, row_bits)
+    ties = False
+    for i in range(1, n):
+        if s[i] == s[i - 1]:
+            ties = True
+            break
+    return order, s, ties
+
+
+def _packed_keys(bits_of, row_bits, digit_bits):
+    """``(keys, counts)``: ``key = score bits >> row_bits << row_bits | row`` and each digit's histogram."""
+    n = bits_of.shape[0]
+    shift_rows = np.uint64(row_bits)
+    mask = np.uint64((1 << digit_bits) - 1)
+    n_digits = (64 - row_bits + digit_bits - 1) // digit_bits
+    counts = np.zeros((n_digits, 1 << digit_bits), dtype=np.int64)
+    keys = np.empty(n, dtype=np.uint64)
+    negative_zero = np.uint64(1) << np.uint64(63)
+    for i in range(n):
+        bits = bits_of[i]
+        if bits == negative_zero:  # -0.0 sorts as 0.0
+            bits = np.uint64(0)
+        key = ((bits >> shift_rows) << shift_rows) | np.uint64(i)
+        keys[i] = key
+        for d in range(n_digits):
+            counts[d, int((key >> np.uint64(row_bits + d * digit_bits)) & mask)] += 1
+    return keys, counts
+
+
+def _radix_pass(keys, out, counts, shift, digit_bits):
+    """One stable counting-sort pass of ``keys`` into ``out`` on the digit at bit ``shift``."""
+    start = np.empty(counts.shape[0], dtype=np.int64)
+    total = 0
+    for b in range(counts.shape[0]):
+        start[b] = total
+        total += counts[b]
+    at = np.uint64(shift)
+    mask = np.uint64((1 << digit_bits) - 1)
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        b = int((key >> at) & mask)
+        out[start[b]] = key
+        start[b] += 1
+
+
+def _unpack(keys, score, row_bits):
+    """``(order, sorted score, whether any neighbours are out of order)`` from the sorted keys."""
+    n = keys.shape[0]
+    low = np.uint64((1 << row_bits) - 1)
+    order = np.empty(n, dtype=np.intp)
+    s = np.empty(n)
+    unsorted = False
+    for i in range(n):
+        row = int(keys[i] & low)
+        order[i] = row
+        s[i] = score[row]
+        if i and s[i] < s[i - 1]:
+            unsorted = True
+    return order, s, unsorted
+
+
+def _fix_runs(keys, order, s, row_bits):
+    """Rows sharing a packed key are in row order: sort each such run by the full score, stably."""
+    n = keys.shape[0]
+    shift = np.uint64(row_bits)
+    i = 0
+    while i < n:
+        j = i + 1
+        top = keys[i] >> shift
+        while j < n and keys[j] >> shift == top:
+            j += 1
+        if j - i > 1:
+            fix = np.argsort(s[i:j], kind="mergesort")
+            order[i:j] = order[i:j][fix]
+            s[i:j] = s[i:j][fix]
+        i = j
+
+
+# --- the logistic Newton pass ------------------------------------------------------------------------------
+
+
+def newton_sums(
+    beta: np.ndarray, columns: np.ndarray, t: np.ndarray, with_loss: bool, with_hessian: bool
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """One pass over the ``(p, n)`` design ``columns`` at coefficients ``beta``:
+    ``(loglik, columns @ (mu - t), columns @ diag(mu (1 - mu)) @ columns.T)`` with
+    ``mu = sigmoid(beta @ columns)`` clipped as :func:`~causal_cli.estimators.propensity.sigmoid`; the
+    log-likelihood (``t @ log(mu) + (1 - t) @ log1p(-mu)``) is 0.0 unless ``with_loss``, the Hessian
+    zeros unless ``with_hessian``. The sums run in blocks (a rounding error like numpy's pairwise sums)."""
+    p = columns.shape[0]
+    grad = np.zeros(p)
+    hess = np.zeros((p, p))
+    loglik = _compiled()["_newton_pass"](
+        np.ascontiguousarray(beta, dtype=np.float64), columns, t, with_loss, with_hessian, grad, hess
+    )
+    return float(loglik), grad, hess
+
+
+#: rows per block of the kernels' sums: each block's sum is added to the total
+_BLOCK = 1024
+
+
+def _newton_pass(beta, columns, t, with_loss, with_hessian, grad, hess):
+    """The sums of :func:`newton_sums` into ``grad`` and ``hess`` (zeroed); returns the log-likelihood.
+
+    Per block of rows: the linear predictor and its logistic terms into scratch arrays, then the sums
+    over the block (:func:`_block_sums`, vectorised), added to the totals.
+    """
+    p, n = columns.shape
+    loglik = 0.0
+    scratch = np.empty((4, _BLOCK))  # eta, d = 1 + exp(-eta), mu - t, mu (1 - mu)
+    powers = np.empty(_BLOCK, dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        _logistic_terms(beta, columns, t, start, stop, scratch, powers)
+        loglik += _block_sums(columns, t, start, stop, scratch, with_loss, with_hessian, grad, hess)
+    for j in range(p):
+        for k in range(j):
+            hess[k, j] = hess[j, k]
+    return loglik
+
+
+def _logistic_terms(beta, columns, t, start, stop, scratch, powers):
+    """Rows ``start:stop``: ``eta`` (clipped to +-35), ``d = 1 + exp(-eta)``, ``mu - t``, ``mu (1 - mu)``.
+
+    ``exp`` is computed here as ``2**k exp(r)`` (``r`` within ``ln 2 / 2``, a degree-13 polynomial,
+    within 2 ulp) so the loops vectorise: the libm ``exp`` numba calls takes one row at a time, and made
+    the kernel no faster than numpy's vectorised ufuncs. ``powers`` is int64 scratch for ``2**k``'s bits.
+    """
+    p = columns.shape[0]
+    m = stop - start
+    eta = scratch[0]
+    eta[:m] = beta[0] * columns[0, start:stop]
+    for j in range(1, p):
+        eta[:m] += beta[j] * columns[j, start:stop]
+    poly = scratch[1]
+    for i in range(m):
+        e = min(max(eta[i], -35.0), 35.0)
+        eta[i] = e
+        k = np.floor(-e * _INV_LN2 + 0.5)
+        r = (-e - k * _LN2_HI) - k * _LN2_LO
+        poly[i] = _exp_poly(r)
+        powers[i] = (np.int64(k) + 1023) << 52
+    scale = powers.view(np.float64)
+    for i in range(m):
+        d = 1.0 + poly[i] * scale[i]
+        mu = 1.0 / d
+        poly[i] = d
+        scratch[2, i] = mu - t[start + i]
+        scratch[3, i] = mu * (1.0 - mu)
+
+
+def _exp_poly(r):
+    """``exp(r)`` for ``|r| <= ln 2 / 2``: Taylor to degree 13 (truncation below 1e-17), Horner's rule."""
+    out = 1.0 / 6227020800.0
+    out = out * r + 1.0 / 479001600.0
+    out = out * r + 1.0 / 39916800.0
+    out = out * r + 1.0 / 3628800.0
+    out = out * r + 1.0 / 362880.0
+    out = out * r + 1.0 / 40320.0
+    out = out * r + 1.0 / 5040.0
+    out = out * r + 1.0 / 720.0
+    out = out * r + 1.0 / 120.0
+    out = out * r + 1.0 / 24.0
+    out = out * r + 1.0 / 6.0
+    out = out * r + 0.5
+    out = out * r + 1.0
+    return out * r + 1.0
+
+
+_INV_LN2 = 1.0 / math.log(2.0)
+#: ln 2 split so that ``k * _LN2_HI`` is exact for |k| < 2**11 (Cody and Waite)
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+def _block_sums(columns, t, start, stop, scratch, with_loss, with_hessian, grad, hess):
+    """Adds rows ``start:stop``' gradient and Hessian (lower triangle) terms; returns their log-likelihood.
+
+    The log-likelihood needs no logarithm per row: ``log(mu) = -log(d)`` and ``log1p(-mu) = -eta - log(d)``,
+    so it is ``-sum((1 - t) eta) - log(prod d)``, the product taken sixteen factors at a time
+    (``d < 2**51``) and kept as mantissa and exponent.
+    """
+    p = columns.shape[0]
+    m = stop - start
+    for j in range(p):
+        total = 0.0
+        for i in range(m):
+            total += scratch[2, i] * columns[j, start + i]
+        grad[j] += total
+        if with_hessian:
+            for k in range(j + 1):
+                total = 0.0
+                for i in range(m):
+                    total += scratch[3, i] * columns[j, start + i] * columns[k, start + i]
+                hess[j, k] += total
+    if not with_loss:
+        return 0.0
+    return _block_loglik(t, start, m, scratch)
+
+
+def _block_loglik(t, start, m, scratch):
+    """``-sum((1 - t) eta) - log(prod d)`` over the block (see :func:`_block_sums`)."""
+    shifted = 0.0
+    for i in range(m):
+        shifted += (1.0 - t[start + i]) * scratch[0, i]
+    mantissa, exponent = 1.0, 0
+    for chunk in range(0, m, 16):
+        product = mantissa
+        for i in range(chunk, min(chunk + 16, m)):
+            product *= scratch[1, i]
+        mantissa, more = math.frexp(product)
+        exponent += more
+    return -shifted - (np.log(mantissa) + exponent * _LN2)
+
+
+_LN2 = math.log(2.0)
+
+
+_REORDERED_SUMS = ("_block_sums", "_block_loglik")
+#: compiled in this order, each bound in place of its Python function (a kernel calls those before it)
+_KERNELS = (
+    "_packed_keys",
+    "_radix_pass",
+    "_unpack",
+    "_fix_runs",
+    "_radix_sorted",
+    "_exp_poly",
+    "_logistic_terms",
+    "_block_loglik",
+    "_block_sums",
+    "_newton_pass",
+)
