@@ -45,20 +45,46 @@ def _compiled() -> dict | None:
         return _COMPILED
     with _LOCK:  # the two matching groups run in two threads
         if _COMPILED is None and not _MISSING:
-            try:
-                import numba
-            except ImportError:
+            numba = _import_numba()
+            if numba is None:
                 _MISSING = True
                 return None
             compiled = {}
             for name in _KERNELS:
-                # sums may be reordered (vectorised); exp and log stay exact
+                # sums may be reordered (vectorised); exp and log stay exact. Only the entry points are
+                # cached (their machine code holds the helpers'): fewer files to load in every process
                 fastmath = {"reassoc", "contract"} if name in _REORDERED_SUMS else False
-                jit = numba.njit(cache=True, nogil=True, fastmath=fastmath)
+                jit = numba.njit(cache=name in _ENTRY_POINTS, nogil=True, fastmath=fastmath)
                 function = getattr(globals()[name], "py_func", globals()[name])
                 compiled[name] = globals()[name] = jit(function)
             _COMPILED = compiled
     return _COMPILED
+
+
+def _import_numba():
+    """numba, or None when it is missing or fails to import (then the numpy path runs).
+
+    numba imports ``coverage`` if it can: a module of that name that is not coverage.py (the script
+    ``benchmarks/coverage.py`` when a benchmark runs from that folder) broke its import, so such a module
+    is hidden while numba loads.
+    """
+    import importlib.util
+    import sys
+
+    shadow = False
+    if "coverage" not in sys.modules:
+        spec = importlib.util.find_spec("coverage")
+        shadow = spec is not None and spec.submodule_search_locations is None
+    if shadow:
+        sys.modules["coverage"] = None  # import coverage raises ImportError: numba skips it
+    try:
+        import numba
+    except Exception:  # noqa: BLE001 - any broken install means the numpy path
+        return None
+    finally:
+        if shadow:
+            del sys.modules["coverage"]
+    return numba
 
 
 def warm_up() -> bool:
@@ -82,13 +108,19 @@ def sorted_score(score: np.ndarray, digit_bits: int = RADIX_BITS) -> tuple[np.nd
     """``matching._sorted``'s contract for a finite non-negative float64 score of at least two rows:
     ``(stable order, sorted score, whether any values tie)``, the exact ``argsort(kind="stable")`` order."""
     score = np.ascontiguousarray(score, dtype=np.float64)
-    order, s, ties = _compiled()["_radix_sorted"](score, score.view(np.uint64), digit_bits)
+    order, s, unsorted, ties = _compiled()["_radix_sorted"](score, score.view(np.uint64), digit_bits)
+    if unsorted:
+        # values that share a packed key: a stable sort of the nearly sorted scores fixes them in O(n)
+        fix = np.argsort(s, kind="stable")
+        order, s = order[fix], s[fix]
+        ties = np.any(s[1:] == s[:-1])
     return order, s, bool(ties)
 
 
 def _radix_sorted(score, bits_of, digit_bits):
-    """LSD radix sort of packed keys (the score's top bits, the row in the low bits), as ``_packed_order``,
-    then an exact fix of the runs whose scores differ below the bits compared.
+    """``(order, sorted score, out of order, ties)``: an LSD radix sort of packed keys (the score's top bits,
+    the row in the low bits), as ``_packed_order``; "out of order" when scores differ below the bits
+    compared (then ``ties`` is not computed).
 
     The keys start in row order, so the digits of the row bits need no pass; a digit constant over all
     keys is skipped too.
@@ -104,14 +136,14 @@ def _radix_sorted(score, bits_of, digit_bits):
             _radix_pass(keys, other, counts[d], row_bits + d * digit_bits, digit_bits)
             keys, other = other, keys
     order, s, unsorted = _unpack(keys, score, row_bits)
-    if unsorted:
-        _fix_runs(keys, order, s, row_bits)
     ties = False
+    if unsorted:
+        return order, s, unsorted, ties
     for i in range(1, n):
         if s[i] == s[i - 1]:
             ties = True
             break
-    return order, s, ties
+    return order, s, unsorted, ties
 
 
 def _packed_keys(bits_of, row_bits, digit_bits):
@@ -164,23 +196,6 @@ def _unpack(keys, score, row_bits):
         if i and s[i] < s[i - 1]:
             unsorted = True
     return order, s, unsorted
-
-
-def _fix_runs(keys, order, s, row_bits):
-    """Rows sharing a packed key are in row order: sort each such run by the full score, stably."""
-    n = keys.shape[0]
-    shift = np.uint64(row_bits)
-    i = 0
-    while i < n:
-        j = i + 1
-        top = keys[i] >> shift
-        while j < n and keys[j] >> shift == top:
-            j += 1
-        if j - i > 1:
-            fix = np.argsort(s[i:j], kind="mergesort")
-            order[i:j] = order[i:j][fix]
-            s[i:j] = s[i:j][fix]
-        i = j
 
 
 # --- the logistic Newton pass ------------------------------------------------------------------------------
@@ -324,13 +339,13 @@ def _block_loglik(t, start, m, scratch):
 _LN2 = math.log(2.0)
 
 
+_ENTRY_POINTS = ("_radix_sorted", "_newton_pass")
 _REORDERED_SUMS = ("_block_sums", "_block_loglik")
 #: compiled in this order, each bound in place of its Python function (a kernel calls those before it)
 _KERNELS = (
     "_packed_keys",
     "_radix_pass",
     "_unpack",
-    "_fix_runs",
     "_radix_sorted",
     "_exp_poly",
     "_logistic_terms",
