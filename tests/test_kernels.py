@@ -55,6 +55,19 @@ def test_radix_sort_on_a_million_propensity_scores_with_runs_below_the_packed_bi
     assert ties
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_values_below_the_packed_bits_are_fixed_in_the_kernel_or_by_numpy(reverse):
+    """A few out-of-order neighbours: the kernel's insertion sort; a long reversed run: numpy's fix."""
+    score = 0.3 * (1 + np.arange(300) * 2.0**-52)
+    if reverse:
+        score = score[::-1].copy()
+    else:
+        score[::7], score[1::7] = score[1::7], score[::7].copy()
+    order, s, ties = kernels.sorted_score(score)
+    np.testing.assert_array_equal(order, np.argsort(score, kind="stable"))
+    assert not ties
+
+
 def test_sorted_dispatches_to_the_kernel_with_the_same_result(monkeypatch):
     rng = np.random.default_rng(0)
     score = np.round(rng.random(5000), 3)  # ties

@@ -119,8 +119,9 @@ def sorted_score(score: np.ndarray, digit_bits: int = RADIX_BITS) -> tuple[np.nd
 
 def _radix_sorted(score, bits_of, digit_bits):
     """``(order, sorted score, out of order, ties)``: an LSD radix sort of packed keys (the score's top bits,
-    the row in the low bits), as ``_packed_order``; "out of order" when scores differ below the bits
-    compared (then ``ties`` is not computed).
+    the row in the low bits), as ``_packed_order``. Scores that differ below the bits compared (common
+    at 10M rows) are put in order by an insertion sort; "out of order" if that would take more than
+    ``n`` moves (then ``ties`` is not computed and the caller finishes the sort).
 
     The keys start in row order, so the digits of the row bits need no pass; a digit constant over all
     keys is skipped too.
@@ -137,7 +138,7 @@ def _radix_sorted(score, bits_of, digit_bits):
             keys, other = other, keys
     order, s, unsorted = _unpack(keys, score, row_bits)
     ties = False
-    if unsorted:
+    if unsorted and not _insertion_fix(order, s, n):
         return order, s, unsorted, ties
     for i in range(1, n):
         if s[i] == s[i - 1]:
@@ -196,6 +197,28 @@ def _unpack(keys, score, row_bits):
         if i and s[i] < s[i - 1]:
             unsorted = True
     return order, s, unsorted
+
+
+def _insertion_fix(order, s, budget):
+    """Stable insertion sort of the nearly sorted ``s`` (and ``order`` with it); false once it has moved
+    more than ``budget`` values (the arrays are then a stable partial fix: still the same permutation)."""
+    moves = 0
+    for i in range(1, s.shape[0]):
+        value = s[i]
+        if value >= s[i - 1]:
+            continue
+        row = order[i]
+        j = i
+        while j > 0 and s[j - 1] > value:
+            s[j] = s[j - 1]
+            order[j] = order[j - 1]
+            j -= 1
+        s[j] = value
+        order[j] = row
+        moves += i - j
+        if moves > budget:
+            return False
+    return True
 
 
 # --- the logistic Newton pass ------------------------------------------------------------------------------
@@ -346,6 +369,7 @@ _KERNELS = (
     "_packed_keys",
     "_radix_pass",
     "_unpack",
+    "_insertion_fix",
     "_radix_sorted",
     "_exp_poly",
     "_logistic_terms",
