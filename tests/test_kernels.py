@@ -170,3 +170,35 @@ def test_a_small_fit_does_not_import_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@PROPERTY
+@given(
+    n=st.integers(2, 400),
+    distinct=st.sampled_from([2, 5, 50, 10**9]),
+    share=st.floats(0.05, 0.95),
+    seed=st.integers(0, 2**16),
+)
+def test_matching_kernels_give_the_same_arrays(n, distinct, share, seed):
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, distinct, n) / distinct
+    treated = rng.random(n) < share
+    treated[0], treated[-1] = True, False
+    reference = matching._score_order_queries(score, treated)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "MIN_ROWS", 2)
+        kernel = matching._score_order_queries(score, treated)
+        for a, b in zip(kernel[:3], reference[:3]):
+            np.testing.assert_array_equal(a, b)
+        s = reference[1]
+        for group, group_k in zip(reference[3], kernel[3]):
+            for a, b in zip(group, group_k):
+                np.testing.assert_array_equal(a, b)
+                assert a.dtype == b.dtype
+            query_at, pos, pool_at = group
+            ranges = matching.match_ranges(s[pool_at], pos, s[query_at], 1)
+            patch.setattr(kernels, "MIN_ROWS", 10**15)
+            expected = matching.match_ranges(s[pool_at], pos, s[query_at], 1)
+            patch.setattr(kernels, "MIN_ROWS", 2)
+            np.testing.assert_array_equal(ranges[0], expected[0])
+            np.testing.assert_array_equal(ranges[1], expected[1])

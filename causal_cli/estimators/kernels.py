@@ -94,7 +94,9 @@ def warm_up() -> bool:
     if kernels is None:
         return False
     score = np.array([0.5, 0.25, 0.5])
-    sorted_score(score)
+    order, s, _ = sorted_score(score)
+    _, treated_at, pos, control_at, _ = score_order_queries(order, np.array([True, False, True]), s)
+    nearest_ranges(s[control_at], pos, s[treated_at])
     columns = np.ones((2, 3))
     columns[1] = score
     newton_sums(np.zeros(2), columns, np.array([1.0, 0.0, 1.0]), True, True)
@@ -219,6 +221,96 @@ def _insertion_fix(order, s, budget):
         if moves > budget:
             return False
     return True
+
+
+# --- matching ------------------------------------------------------------------------------------------------
+
+
+def score_order_queries(order: np.ndarray, treated: np.ndarray, s: np.ndarray):
+    """``(in_treated, treated_at, pos_of_treated, control_at, pos_of_control)`` of
+    ``matching._score_order_queries`` in one pass: ``in_treated = treated[order]``, each group's positions
+    in score order and each unit's insertion point (``side="left"``) among the other group's sorted scores."""
+    return _compiled()["_queries"](order, np.ascontiguousarray(treated, dtype=np.bool_), s)
+
+
+def _queries(order, treated, s):
+    n = order.shape[0]
+    in_treated = np.empty(n, dtype=np.bool_)
+    n_treated = 0
+    for i in range(n):
+        in_treated[i] = treated[order[i]]
+        n_treated += in_treated[i]
+    treated_at = np.empty(n_treated, dtype=np.intp)
+    pos_of_treated = np.empty(n_treated, dtype=np.intp)
+    control_at = np.empty(n - n_treated, dtype=np.intp)
+    pos_of_control = np.empty(n - n_treated, dtype=np.intp)
+    seen_treated = seen_control = 0
+    treated_before = control_before = 0  # before the first unit tied with unit i
+    for i in range(n):
+        if i == 0 or s[i] != s[i - 1]:
+            treated_before, control_before = seen_treated, seen_control
+        if in_treated[i]:
+            treated_at[seen_treated] = i
+            pos_of_treated[seen_treated] = control_before
+            seen_treated += 1
+        else:
+            control_at[seen_control] = i
+            pos_of_control[seen_control] = treated_before
+            seen_control += 1
+    return in_treated, treated_at, pos_of_treated, control_at, pos_of_control
+
+
+def nearest_ranges(
+    sorted_pool: np.ndarray, pos: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``matching.match_ranges`` for k = 1: each query's nearest pool unit and every unit tied with it,
+    ``(lo, hi)``, the same numbers; ties searched by bisection as there."""
+    lo = np.empty(queries.shape[0], dtype=np.intp)
+    hi = np.empty(queries.shape[0], dtype=np.intp)
+    _compiled()["_nearest_ranges"](sorted_pool, np.ascontiguousarray(pos, dtype=np.intp), queries, lo, hi)
+    return lo, hi
+
+
+def _nearest_ranges(pool, pos, queries, lo, hi):
+    m = pool.shape[0]
+    for i in range(queries.shape[0]):
+        p, x = pos[i], queries[i]
+        left, right = max(p - 1, 0), min(p, m - 1)
+        dist_left, dist_right = abs(pool[left] - x), abs(pool[right] - x)
+        best, kth = (right, dist_right) if dist_right < dist_left else (left, dist_left)
+        tied = best > 0 and abs(pool[best - 1] - x) <= kth
+        tied = tied or best + 1 < m and abs(pool[best + 1] - x) <= kth
+        if tied:
+            start = _first_close(pool, x, p, kth)
+            lo[i], hi[i] = start, _first_far(pool, x, p, kth, start)
+        else:
+            lo[i], hi[i] = best, best + 1
+
+
+def _first_close(pool, x, p, kth):
+    """The first position in ``[0, m)`` at or after ``p`` or within ``kth`` of ``x`` (bisection), else m."""
+    m = pool.shape[0]
+    lo, hi = 0, m
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid >= p or abs(pool[min(mid, m - 1)] - x) <= kth:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _first_far(pool, x, p, kth, start):
+    """The first position in ``[start, m)`` at or after ``p`` and farther than ``kth`` from ``x``, else m."""
+    m = pool.shape[0]
+    lo, hi = start, m
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid >= p and not abs(pool[min(mid, m - 1)] - x) <= kth:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 # --- the logistic Newton pass ------------------------------------------------------------------------------
@@ -362,7 +454,7 @@ def _block_loglik(t, start, m, scratch):
 _LN2 = math.log(2.0)
 
 
-_ENTRY_POINTS = ("_radix_sorted", "_newton_pass")
+_ENTRY_POINTS = ("_radix_sorted", "_newton_pass", "_queries", "_nearest_ranges")
 _REORDERED_SUMS = ("_block_sums", "_block_loglik")
 #: compiled in this order, each bound in place of its Python function (a kernel calls those before it)
 _KERNELS = (
@@ -371,6 +463,10 @@ _KERNELS = (
     "_unpack",
     "_insertion_fix",
     "_radix_sorted",
+    "_queries",
+    "_first_close",
+    "_first_far",
+    "_nearest_ranges",
     "_exp_poly",
     "_logistic_terms",
     "_block_loglik",
