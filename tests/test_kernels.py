@@ -66,6 +66,8 @@ def test_values_below_the_packed_bits_are_fixed_in_the_kernel_or_by_numpy(revers
     order, s, ties = kernels.sorted_score(score)
     np.testing.assert_array_equal(order, np.argsort(score, kind="stable"))
     assert not ties
+    left_to_numpy = kernels._compiled()["_radix_sorted"](score, score.view(np.uint64), kernels.RADIX_BITS)[2]
+    assert left_to_numpy == reverse
 
 
 def test_sorted_dispatches_to_the_kernel_with_the_same_result(monkeypatch):

@@ -141,12 +141,12 @@ def _radix_sorted(score, bits_of, digit_bits):
     order, s, unsorted = _unpack(keys, score, row_bits)
     ties = False
     if unsorted and not _insertion_fix(order, s, n):
-        return order, s, unsorted, ties
+        return order, s, True, ties
     for i in range(1, n):
         if s[i] == s[i - 1]:
             ties = True
             break
-    return order, s, unsorted, ties
+    return order, s, False, ties
 
 
 def _packed_keys(bits_of, row_bits, digit_bits):
