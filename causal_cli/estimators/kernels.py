@@ -25,6 +25,8 @@ import numpy as np
 #: from this many rows a fit uses the kernels. Measured with ``benchmarks/bench_kernels.py --threshold``
 #: (fresh processes, numba's import and the cached-code load included; see notes/kernels-readme.md).
 MIN_ROWS = 1_000_000
+#: the sort keeps the score's bits below the row bits in 32 bits: up to this many rows
+SORT_MAX_ROWS = 1 << 32
 #: bits per radix digit of the sort (8, 11 and 16 measured at 10M rows: see notes/kernels-readme.md)
 RADIX_BITS = 11
 
@@ -121,9 +123,10 @@ def sorted_score(score: np.ndarray, digit_bits: int = RADIX_BITS) -> tuple[np.nd
 
 def _radix_sorted(score, bits_of, digit_bits):
     """``(order, sorted score, out of order, ties)``: an LSD radix sort of packed keys (the score's top bits,
-    the row in the low bits), as ``_packed_order``. Scores that differ below the bits compared (common
-    at 10M rows) are put in order by an insertion sort; "out of order" if that would take more than
-    ``n`` moves (then ``ties`` is not computed and the caller finishes the sort).
+    the row in the low bits), as ``_packed_order``, carrying the score's low bits along (so the sorted
+    score needs no random gather). Scores that differ below the bits compared (common at 10M rows) are
+    put in order by an insertion sort; "out of order" if that would take more than ``n`` moves (then
+    ``ties`` is not computed and the caller finishes the sort).
 
     The keys start in row order, so the digits of the row bits need no pass; a digit constant over all
     keys is skipped too.
@@ -132,13 +135,13 @@ def _radix_sorted(score, bits_of, digit_bits):
     row_bits = 1
     while (1 << row_bits) < n:
         row_bits += 1
-    keys, counts = _packed_keys(bits_of, row_bits, digit_bits)
-    other = np.empty(n, dtype=np.uint64)
+    keys, low, counts, signed_zero = _packed_keys(bits_of, row_bits, digit_bits)
+    other, other_low = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint32)
     for d in range(counts.shape[0]):
         if counts[d].max() < n:
-            _radix_pass(keys, other, counts[d], row_bits + d * digit_bits, digit_bits)
-            keys, other = other, keys
-    order, s, unsorted = _unpack(keys, score, row_bits)
+            _radix_pass(keys, low, other, other_low, counts[d], row_bits + d * digit_bits, digit_bits)
+            keys, other, low, other_low = other, keys, other_low, low
+    order, s, unsorted = _unpack(keys, low, score, row_bits, signed_zero)
     ties = False
     if unsorted and not _insertion_fix(order, s, n):
         return order, s, True, ties
@@ -150,27 +153,33 @@ def _radix_sorted(score, bits_of, digit_bits):
 
 
 def _packed_keys(bits_of, row_bits, digit_bits):
-    """``(keys, counts)``: ``key = score bits >> row_bits << row_bits | row`` and each digit's histogram."""
+    """``(keys, low bits, counts, any -0.0)``: ``key = score bits >> row_bits << row_bits | row``, the score
+    bits below ``row_bits`` and each digit's histogram."""
     n = bits_of.shape[0]
     shift_rows = np.uint64(row_bits)
+    low_mask = (np.uint64(1) << shift_rows) - np.uint64(1)
     mask = np.uint64((1 << digit_bits) - 1)
     n_digits = (64 - row_bits + digit_bits - 1) // digit_bits
     counts = np.zeros((n_digits, 1 << digit_bits), dtype=np.int64)
     keys = np.empty(n, dtype=np.uint64)
+    low = np.empty(n, dtype=np.uint32)
     negative_zero = np.uint64(1) << np.uint64(63)
+    signed_zero = False
     for i in range(n):
         bits = bits_of[i]
         if bits == negative_zero:  # -0.0 sorts as 0.0
             bits = np.uint64(0)
+            signed_zero = True
         key = ((bits >> shift_rows) << shift_rows) | np.uint64(i)
         keys[i] = key
+        low[i] = np.uint32(bits & low_mask)
         for d in range(n_digits):
             counts[d, int((key >> np.uint64(row_bits + d * digit_bits)) & mask)] += 1
-    return keys, counts
+    return keys, low, counts, signed_zero
 
 
-def _radix_pass(keys, out, counts, shift, digit_bits):
-    """One stable counting-sort pass of ``keys`` into ``out`` on the digit at bit ``shift``."""
+def _radix_pass(keys, low, out, out_low, counts, shift, digit_bits):
+    """One stable counting-sort pass of ``keys`` (and ``low`` with them) into ``out`` on the digit at ``shift``."""
     start = np.empty(counts.shape[0], dtype=np.int64)
     total = 0
     for b in range(counts.shape[0]):
@@ -182,22 +191,28 @@ def _radix_pass(keys, out, counts, shift, digit_bits):
         key = keys[i]
         b = int((key >> at) & mask)
         out[start[b]] = key
+        out_low[start[b]] = low[i]
         start[b] += 1
 
 
-def _unpack(keys, score, row_bits):
-    """``(order, sorted score, whether any neighbours are out of order)`` from the sorted keys."""
+def _unpack(keys, low, score, row_bits, signed_zero):
+    """``(order, sorted score, whether any neighbours are out of order)`` from the sorted keys: the score
+    from its top bits in the key and its low bits, or gathered when a -0.0 must keep its sign."""
     n = keys.shape[0]
-    low = np.uint64((1 << row_bits) - 1)
+    low_mask = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
     order = np.empty(n, dtype=np.intp)
-    s = np.empty(n)
+    s_bits = np.empty(n, dtype=np.uint64)
+    s = s_bits.view(np.float64)
     unsorted = False
     for i in range(n):
-        row = int(keys[i] & low)
-        order[i] = row
-        s[i] = score[row]
+        key = keys[i]
+        order[i] = int(key & low_mask)
+        s_bits[i] = (key & ~low_mask) | np.uint64(low[i])
         if i and s[i] < s[i - 1]:
             unsorted = True
+    if signed_zero:
+        for i in range(n):
+            s[i] = score[order[i]]
     return order, s, unsorted
 
 
@@ -240,24 +255,31 @@ def _queries(order, treated, s):
     for i in range(n):
         in_treated[i] = treated[order[i]]
         n_treated += in_treated[i]
-    treated_at = np.empty(n_treated, dtype=np.intp)
-    pos_of_treated = np.empty(n_treated, dtype=np.intp)
-    control_at = np.empty(n - n_treated, dtype=np.intp)
-    pos_of_control = np.empty(n - n_treated, dtype=np.intp)
+    # one slot of slack each: every unit is written to both groups' next slot (no branch to mispredict)
+    treated_at = np.empty(n_treated + 1, dtype=np.intp)
+    pos_of_treated = np.empty(n_treated + 1, dtype=np.intp)
+    control_at = np.empty(n - n_treated + 1, dtype=np.intp)
+    pos_of_control = np.empty(n - n_treated + 1, dtype=np.intp)
     seen_treated = seen_control = 0
     treated_before = control_before = 0  # before the first unit tied with unit i
     for i in range(n):
-        if i == 0 or s[i] != s[i - 1]:
-            treated_before, control_before = seen_treated, seen_control
-        if in_treated[i]:
-            treated_at[seen_treated] = i
-            pos_of_treated[seen_treated] = control_before
-            seen_treated += 1
-        else:
-            control_at[seen_control] = i
-            pos_of_control[seen_control] = treated_before
-            seen_control += 1
-    return in_treated, treated_at, pos_of_treated, control_at, pos_of_control
+        new_value = i == 0 or s[i] != s[i - 1]
+        treated_before = seen_treated if new_value else treated_before
+        control_before = seen_control if new_value else control_before
+        treated_at[seen_treated] = i
+        pos_of_treated[seen_treated] = control_before
+        control_at[seen_control] = i
+        pos_of_control[seen_control] = treated_before
+        is_treated = int(in_treated[i])
+        seen_treated += is_treated
+        seen_control += 1 - is_treated
+    return (
+        in_treated,
+        treated_at[:n_treated],
+        pos_of_treated[:n_treated],
+        control_at[: n - n_treated],
+        pos_of_control[: n - n_treated],
+    )
 
 
 def nearest_ranges(

@@ -24,7 +24,7 @@ def _sorted(score: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(stable order, sorted score, whether any values tie)``."""
     n = score.shape[0]
     if n > 1 and score.dtype == np.float64 and score.min() >= 0 and np.isfinite(score[score.argmax()]):
-        if kernels.available(n):  # a compiled radix sort: the same order, exactly
+        if n < kernels.SORT_MAX_ROWS and kernels.available(n):  # a compiled radix sort: the same order
             return kernels.sorted_score(score)
         order = _packed_order(score)
     else:
