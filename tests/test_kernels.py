@@ -95,9 +95,10 @@ def design(n: int, seed: int, constant: bool = False):
     return np.ascontiguousarray(np.column_stack([np.ones(n), X]).T), t
 
 
-@pytest.mark.parametrize("with_loss", [True, False])
-def test_newton_sums_match_numpy(with_loss):
+@pytest.mark.parametrize("with_loss, layout", [(True, "C"), (False, "C"), (True, "F")])
+def test_newton_sums_match_numpy(with_loss, layout):
     columns, t = design(30_000, 1)
+    columns = np.asarray(columns, order=layout)  # "F": a row subset, as data_subset makes it
     beta = np.array([-200.0, 0.2, 1.0])
     reference = propensity._NumpyPass(columns, t)
     loglik = reference.at(beta, with_loss)

@@ -101,7 +101,8 @@ def warm_up() -> bool:
     nearest_ranges(s[control_at], pos, s[treated_at])
     columns = np.ones((2, 3))
     columns[1] = score
-    newton_sums(np.zeros(2), columns, np.array([1.0, 0.0, 1.0]), True, True)
+    for layout in (columns, np.asfortranarray(columns)):  # a row subset (data_subset) is column-major
+        newton_sums(np.zeros(2), layout, np.array([1.0, 0.0, 1.0]), True, True)
     return True
 
 
