@@ -25,10 +25,11 @@ import numpy as np
 #: from this many rows a fit uses the kernels. Measured with ``benchmarks/bench_kernels.py --threshold``
 #: (fresh processes, numba's import and the cached-code load included; see notes/kernels-readme.md).
 MIN_ROWS = 1_000_000
-#: the sort keeps the score's bits below the row bits in 32 bits: up to this many rows
+#: the sort carries the rows as 32-bit integers: up to this many rows
 SORT_MAX_ROWS = 1 << 32
-#: bits per radix digit of the sort (8, 11 and 16 measured at 10M rows: see notes/kernels-readme.md)
-RADIX_BITS = 11
+#: bits per radix digit of the sort: 8 (0.42-0.45 s at 10M rows, spread or nearly constant scores) beat
+#: 11 (0.59-0.64 s) and 16 (0.58-0.67 s); ``benchmarks/bench_kernels.py --sort``
+RADIX_BITS = 8
 
 _COMPILED: dict | None = None
 _MISSING = False
@@ -113,74 +114,12 @@ def sorted_score(score: np.ndarray, digit_bits: int = RADIX_BITS) -> tuple[np.nd
     """``matching._sorted``'s contract for a finite non-negative float64 score of at least two rows:
     ``(stable order, sorted score, whether any values tie)``, the exact ``argsort(kind="stable")`` order."""
     score = np.ascontiguousarray(score, dtype=np.float64)
-    order, s, unsorted, ties = _compiled()["_radix_sorted"](score, score.view(np.uint64), digit_bits)
-    if unsorted:
-        # values that share a packed key: a stable sort of the nearly sorted scores fixes them in O(n)
-        fix = np.argsort(s, kind="stable")
-        order, s = order[fix], s[fix]
-        ties = np.any(s[1:] == s[:-1])
+    order, s, ties = _compiled()["_exact_sorted"](score, score.view(np.uint64), digit_bits)
     return order, s, bool(ties)
 
 
-def _radix_sorted(score, bits_of, digit_bits):
-    """``(order, sorted score, out of order, ties)``: an LSD radix sort of packed keys (the score's top bits,
-    the row in the low bits), as ``_packed_order``, carrying the score's low bits along (so the sorted
-    score needs no random gather). Scores that differ below the bits compared (common at 10M rows) are
-    put in order by an insertion sort; "out of order" if that would take more than ``n`` moves (then
-    ``ties`` is not computed and the caller finishes the sort).
-
-    The keys start in row order, so the digits of the row bits need no pass; a digit constant over all
-    keys is skipped too.
-    """
-    n = score.shape[0]
-    row_bits = 1
-    while (1 << row_bits) < n:
-        row_bits += 1
-    keys, low, counts, signed_zero = _packed_keys(bits_of, row_bits, digit_bits)
-    other, other_low = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint32)
-    for d in range(counts.shape[0]):
-        if counts[d].max() < n:
-            _radix_pass(keys, low, other, other_low, counts[d], row_bits + d * digit_bits, digit_bits)
-            keys, other, low, other_low = other, keys, other_low, low
-    order, s, unsorted = _unpack(keys, low, score, row_bits, signed_zero)
-    ties = False
-    if unsorted and not _insertion_fix(order, s, n):
-        return order, s, True, ties
-    for i in range(1, n):
-        if s[i] == s[i - 1]:
-            ties = True
-            break
-    return order, s, False, ties
-
-
-def _packed_keys(bits_of, row_bits, digit_bits):
-    """``(keys, low bits, counts, any -0.0)``: ``key = score bits >> row_bits << row_bits | row``, the score
-    bits below ``row_bits`` and each digit's histogram."""
-    n = bits_of.shape[0]
-    shift_rows = np.uint64(row_bits)
-    low_mask = (np.uint64(1) << shift_rows) - np.uint64(1)
-    mask = np.uint64((1 << digit_bits) - 1)
-    n_digits = (64 - row_bits + digit_bits - 1) // digit_bits
-    counts = np.zeros((n_digits, 1 << digit_bits), dtype=np.int64)
-    keys = np.empty(n, dtype=np.uint64)
-    low = np.empty(n, dtype=np.uint32)
-    negative_zero = np.uint64(1) << np.uint64(63)
-    signed_zero = False
-    for i in range(n):
-        bits = bits_of[i]
-        if bits == negative_zero:  # -0.0 sorts as 0.0
-            bits = np.uint64(0)
-            signed_zero = True
-        key = ((bits >> shift_rows) << shift_rows) | np.uint64(i)
-        keys[i] = key
-        low[i] = np.uint32(bits & low_mask)
-        for d in range(n_digits):
-            counts[d, int((key >> np.uint64(row_bits + d * digit_bits)) & mask)] += 1
-    return keys, low, counts, signed_zero
-
-
-def _radix_pass(keys, low, out, out_low, counts, shift, digit_bits):
-    """One stable counting-sort pass of ``keys`` (and ``low`` with them) into ``out`` on the digit at ``shift``."""
+def _radix_pass(keys, rows, out, out_rows, counts, shift, digit_bits):
+    """One stable counting-sort pass of ``keys`` (``rows`` with them) into ``out`` on the digit at ``shift``."""
     start = np.empty(counts.shape[0], dtype=np.int64)
     total = 0
     for b in range(counts.shape[0]):
@@ -192,51 +131,53 @@ def _radix_pass(keys, low, out, out_low, counts, shift, digit_bits):
         key = keys[i]
         b = int((key >> at) & mask)
         out[start[b]] = key
-        out_low[start[b]] = low[i]
+        out_rows[start[b]] = rows[i]
         start[b] += 1
 
 
-def _unpack(keys, low, score, row_bits, signed_zero):
-    """``(order, sorted score, whether any neighbours are out of order)`` from the sorted keys: the score
-    from its top bits in the key and its low bits, or gathered when a -0.0 must keep its sign."""
-    n = keys.shape[0]
-    low_mask = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
-    order = np.empty(n, dtype=np.intp)
-    s_bits = np.empty(n, dtype=np.uint64)
-    s = s_bits.view(np.float64)
-    unsorted = False
+def _exact_sorted(score, bits_of, digit_bits):
+    """``(order, sorted score, ties)``: an LSD radix sort of the score's 64 bits, the row carried along.
+
+    The bits of a non-negative double sort like the number and the rows start in order, so the result is
+    the stable order, exactly. A digit constant over all scores (the sign and top exponent bits of a
+    propensity score; most of the bits of a nearly constant one, as a placebo's) needs no pass. This
+    beat sorting packed keys (the score's top bits and the row, as ``matching._packed_order``) then
+    fixing the scores that differ below the bits compared: a placebo's scores share their top bits by
+    the hundred at 10M rows.
+    """
+    n = score.shape[0]
+    mask = np.uint64((1 << digit_bits) - 1)
+    n_digits = (64 + digit_bits - 1) // digit_bits
+    counts = np.zeros((n_digits, 1 << digit_bits), dtype=np.int64)
+    keys = np.empty(n, dtype=np.uint64)
+    rows = np.empty(n, dtype=np.uint32)
+    negative_zero = np.uint64(1) << np.uint64(63)
+    signed_zero = False
     for i in range(n):
-        key = keys[i]
-        order[i] = int(key & low_mask)
-        s_bits[i] = (key & ~low_mask) | np.uint64(low[i])
-        if i and s[i] < s[i - 1]:
-            unsorted = True
+        key = bits_of[i]
+        if key == negative_zero:  # -0.0 sorts as 0.0
+            key = np.uint64(0)
+            signed_zero = True
+        keys[i] = key
+        rows[i] = np.uint32(i)
+        for d in range(n_digits):
+            counts[d, int((key >> np.uint64(d * digit_bits)) & mask)] += 1
+    other, other_rows = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint32)
+    for d in range(n_digits):
+        if counts[d].max() < n:
+            _radix_pass(keys, rows, other, other_rows, counts[d], d * digit_bits, digit_bits)
+            keys, other, rows, other_rows = other, keys, other_rows, rows
+    order = rows.astype(np.intp)
+    s = keys.view(np.float64)
     if signed_zero:
         for i in range(n):
             s[i] = score[order[i]]
-    return order, s, unsorted
-
-
-def _insertion_fix(order, s, budget):
-    """Stable insertion sort of the nearly sorted ``s`` (and ``order`` with it); false once it has moved
-    more than ``budget`` values (the arrays are then a stable partial fix: still the same permutation)."""
-    moves = 0
-    for i in range(1, s.shape[0]):
-        value = s[i]
-        if value >= s[i - 1]:
-            continue
-        row = order[i]
-        j = i
-        while j > 0 and s[j - 1] > value:
-            s[j] = s[j - 1]
-            order[j] = order[j - 1]
-            j -= 1
-        s[j] = value
-        order[j] = row
-        moves += i - j
-        if moves > budget:
-            return False
-    return True
+    ties = False
+    for i in range(1, n):
+        if s[i] == s[i - 1]:
+            ties = True
+            break
+    return order, s, ties
 
 
 # --- matching ------------------------------------------------------------------------------------------------
@@ -477,15 +418,12 @@ def _block_loglik(t, start, m, scratch):
 _LN2 = math.log(2.0)
 
 
-_ENTRY_POINTS = ("_radix_sorted", "_newton_pass", "_queries", "_nearest_ranges")
+_ENTRY_POINTS = ("_exact_sorted", "_newton_pass", "_queries", "_nearest_ranges")
 _REORDERED_SUMS = ("_block_sums", "_block_loglik")
 #: compiled in this order, each bound in place of its Python function (a kernel calls those before it)
 _KERNELS = (
-    "_packed_keys",
     "_radix_pass",
-    "_unpack",
-    "_insertion_fix",
-    "_radix_sorted",
+    "_exact_sorted",
     "_queries",
     "_first_close",
     "_first_far",
