@@ -49,19 +49,26 @@ def _compiled() -> dict | None:
     with _LOCK:  # the two matching groups run in two threads
         if _COMPILED is None and not _MISSING:
             numba = _import_numba()
-            if numba is None:
-                _MISSING = True
-                return None
-            compiled = {}
-            for name in _KERNELS:
-                # sums may be reordered (vectorised); exp and log stay exact. Only the entry points are
-                # cached (their machine code holds the helpers'): fewer files to load in every process
-                fastmath = {"reassoc", "contract"} if name in _REORDERED_SUMS else False
-                jit = numba.njit(cache=name in _ENTRY_POINTS, nogil=True, fastmath=fastmath)
-                function = getattr(globals()[name], "py_func", globals()[name])
-                compiled[name] = globals()[name] = jit(function)
-            _COMPILED = compiled
+            _COMPILED = None if numba is None else _jit_all(numba)
+            _MISSING = _COMPILED is None
     return _COMPILED
+
+
+def _jit_all(numba) -> dict | None:
+    """Every kernel wrapped by ``numba.njit``, bound in place of its Python function; None if numba refuses
+    (e.g. no cache directory it can write: then the numpy path, rather than compiling in every process)."""
+    compiled = {}
+    try:
+        for name in _KERNELS:
+            # sums may be reordered (vectorised); exp and log stay exact. Only the entry points are cached
+            # (their machine code holds the helpers'): fewer files to load in every process
+            fastmath = {"reassoc", "contract"} if name in _REORDERED_SUMS else False
+            jit = numba.njit(cache=name in _ENTRY_POINTS, nogil=True, fastmath=fastmath)
+            function = getattr(globals()[name], "py_func", globals()[name])
+            compiled[name] = globals()[name] = jit(function)
+    except Exception:  # noqa: BLE001 - the numpy path instead
+        return None
+    return compiled
 
 
 def _import_numba():
