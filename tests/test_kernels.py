@@ -153,6 +153,7 @@ def test_without_numba_the_numpy_path_runs(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
     monkeypatch.setattr(kernels, "MIN_ROWS", 2)
     assert not kernels.available(10**7)
+    assert not kernels.warm_up()
     score = np.random.default_rng(0).random(1000)
     np.testing.assert_array_equal(matching.stable_order(score), np.argsort(score, kind="stable"))
     columns, t = design(5000, 5)
@@ -162,6 +163,8 @@ def test_without_numba_the_numpy_path_runs(monkeypatch):
 def test_a_small_fit_does_not_import_numba():
     code = (
         "import sys, numpy as np\n"
+        "from causal_cli.estimators import kernels\n"
+        "assert not kernels.warm_up(rows=kernels.MIN_ROWS - 1)\n"
         "from causal_cli.estimators.base import EstimationData\n"
         "from causal_cli.estimators.psm import PSMEstimator\n"
         "rng = np.random.default_rng(0); X = rng.normal(size=(2000, 2))\n"

@@ -97,9 +97,11 @@ def _import_numba():
     return numba
 
 
-def warm_up() -> bool:
+def warm_up(rows: int | None = None) -> bool:
     """Import numba and load (or compile) every kernel now, e.g. in a worker process before its first
-    task; false without numba."""
+    task; with ``rows``, only when a fit of that many rows would use them. False when nothing was loaded."""
+    if rows is not None and rows < MIN_ROWS:
+        return False
     kernels = _compiled()
     if kernels is None:
         return False
