@@ -17,6 +17,12 @@ over 300 refits follows from the per-refit difference and the one-off cost.
     python benchmarks/bench_kernels.py --compile
     python benchmarks/bench_kernels.py --sort --sizes 10000000
     python benchmarks/bench_kernels.py --threshold --sizes 100000,1000000 --refits 300,30
+    python benchmarks/bench_kernels.py --stages --sizes 10000000 --repeat 2
+
+``--stages``: one placebo refit at each size in one process, kernels off then on, single-threaded as in
+a worker (``cores_busy``), its CPU and each stage's (cProfile on ``time.process_time``, cumulative: the
+sort, the Newton fit, the queries (which include the sort), the ranges, and the bias-adjusted sums,
+which are not the kernels').
 """
 
 from __future__ import annotations
@@ -159,6 +165,55 @@ def threshold(sizes: list[int], refits: list[int]) -> None:
         )
 
 
+#: the functions whose CPU ``--stages`` reports (cProfile with ``time.process_time``, cumulative)
+STAGES = {
+    "sort": ("_sorted",),
+    "newton": ("_newton",),
+    "queries (with the sort)": ("_score_order_queries",),
+    "ranges": ("match_ranges",),
+    "bias_adjusted_sum": ("bias_adjusted_sum",),
+}
+
+
+def stages(sizes: list[int], repeat: int) -> None:
+    """One placebo refit per size, kernels off then on, in one process: its CPU and that of each stage."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(HERE))
+    from bench_psm_refits import seed_data
+
+    from causal_cli.estimators import kernels
+    from causal_cli.estimators.psm import PSMEstimator
+    from causal_cli.numerics import cores_busy, one_blas_thread
+    from causal_cli.refuters.placebo import PlaceboRefuter
+
+    kernels.warm_up()
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; CPU s of one placebo refit (best of {repeat}), cumulative per stage"
+    )
+    for n in sizes:
+        data = seed_data(n)
+        placebo = PlaceboRefuter().modify(data, np.random.default_rng(1))
+        fitted = PSMEstimator().fit(data).compact()
+        with one_blas_thread(), cores_busy():  # as in a worker: one thread, so the profile sees every stage
+            for label, min_rows in (("numpy", 1 << 62), ("kernels", 1)):
+                kernels.MIN_ROWS = min_rows
+                best, profile = np.inf, None
+                for _ in range(repeat):
+                    profiler = cProfile.Profile(time.process_time)
+                    cpu = time.process_time()
+                    profiler.runcall(fitted.estimate, placebo)
+                    if time.process_time() - cpu < best:
+                        best, profile = time.process_time() - cpu, pstats.Stats(profiler).stats
+                cumulative = {
+                    stage: sum(v[3] for (_, _, name), v in profile.items() if name in names)
+                    for stage, names in STAGES.items()
+                }
+                parts = ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in cumulative.items())
+                print(f"n={n:>11,} {label:8s}: refit {best:.3f} s ({parts})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -166,6 +221,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--sort", action="store_true")
     parser.add_argument("--threshold", action="store_true")
+    parser.add_argument("--stages", action="store_true", help="one refit's CPU per stage, kernels off/on")
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--refits", default="300,30")
     parser.add_argument("--repeat", type=int, default=3)
@@ -177,6 +233,8 @@ def main() -> None:
         sort_times(sizes, args.repeat)
     if args.threshold:
         threshold(sizes, [int(r) for r in args.refits.split(",")])
+    if args.stages:
+        stages(sizes, args.repeat)
 
 
 if __name__ == "__main__":
