@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from causal_cli.estimators import kernels
 from causal_cli.numerics import run_concurrently
 
 
@@ -23,6 +24,8 @@ def _sorted(score: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(stable order, sorted score, whether any values tie)``."""
     n = score.shape[0]
     if n > 1 and score.dtype == np.float64 and score.min() >= 0 and np.isfinite(score[score.argmax()]):
+        if n < kernels.SORT_MAX_ROWS and kernels.available(n):  # a compiled radix sort: the same order
+            return kernels.sorted_score(score)
         order = _packed_order(score)
     else:
         order = np.argsort(score, kind="stable")
@@ -115,28 +118,36 @@ def _score_order_queries(score: np.ndarray, treated: np.ndarray):
     ``pos`` is each query's insertion point in the other group (sorted by score), from a single sort.
     """
     order, s, ties = _sorted(score)
-    in_treated = treated[order]
-    treated_at = np.flatnonzero(in_treated)
-    control_at = np.flatnonzero(~in_treated)
+    if kernels.available(score.shape[0]):  # the same arrays from one compiled pass
+        in_treated, treated_at, pos_of_treated, control_at, pos_of_control = kernels.score_order_queries(
+            order, treated, s
+        )
+    else:
+        in_treated = treated[order]
+        treated_at = np.flatnonzero(in_treated)
+        control_at = np.flatnonzero(~in_treated)
+        pos_of_treated, pos_of_control = _insertion_points(s, in_treated, treated_at, control_at, ties)
     if treated_at.size == 0 or control_at.size == 0:
         raise ValueError("cannot match against an empty group")
-    if ties:
-        # insertion point (side="left") = units of the other group sorted before the first tied value
-        n = s.shape[0]
-        first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-        group_start = np.repeat(first, np.diff(np.r_[first, n]))
-        controls_before = np.cumsum(~in_treated) - ~in_treated
-        pos_of_treated = controls_before[group_start[treated_at]]
-        pos_of_control = (group_start - controls_before[group_start])[control_at]
-    else:
-        pos_of_treated = treated_at - np.arange(treated_at.size)
-        pos_of_control = control_at - np.arange(control_at.size)
     return (
         order,
         s,
         in_treated,
         ((treated_at, pos_of_treated, control_at), (control_at, pos_of_control, treated_at)),
     )
+
+
+def _insertion_points(s, in_treated, treated_at, control_at, ties: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each treated unit's insertion point (``side="left"``) among the sorted controls, and each control's
+    among the treated (``s``: the sorted score)."""
+    if not ties:
+        return treated_at - np.arange(treated_at.size), control_at - np.arange(control_at.size)
+    # insertion point (side="left") = units of the other group sorted before the first tied value
+    n = s.shape[0]
+    first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    group_start = np.repeat(first, np.diff(np.r_[first, n]))
+    controls_before = np.cumsum(~in_treated) - ~in_treated
+    return controls_before[group_start[treated_at]], (group_start - controls_before[group_start])[control_at]
 
 
 def match_in_score_order(score: np.ndarray, treated: np.ndarray, k: int):
@@ -377,6 +388,9 @@ def match_ranges(
     if m == 0:
         raise ValueError("cannot match against an empty group")
     k = min(k, m)
+    floats = sorted_pool.dtype == queries.dtype == np.float64
+    if k == 1 and floats and kernels.available(m + queries.shape[0]):  # the same ranges, compiled
+        return kernels.nearest_ranges(sorted_pool, pos, queries)
     if k == 1:
         best, dist = nearest_in_sorted(sorted_pool, pos, queries, 1)
         lo, kth = best[:, 0], dist[:, 0]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from causal_cli.errors import EstimationError
+from causal_cli.estimators import kernels
 from causal_cli.numerics import one_blas_thread
 
 
@@ -190,26 +191,23 @@ def _newton(columns: np.ndarray, t: np.ndarray, C, init, max_iter: int, tol: flo
     penalty = std.penalty(C)
     free = ~std.constant
     gamma = _start(columns, t, std, penalty, init)
-    eta = np.empty(n)
-    mu = np.empty(n)
-    not_t = 1.0 - t
+    sums = _KernelPass(columns, t) if kernels.available(n) else _NumpyPass(columns, t)
     ridge = np.diag(penalty + 1e-12)
     hess, frozen, step, best_loss, halvings, converged = None, False, None, np.inf, 0, False
     for _ in range(max_iter):
-        np.dot(jac @ gamma, columns, out=eta)
-        sigmoid(eta, out=mu)
+        loglik = sums.at(jac @ gamma, with_loss=not frozen)
         if not frozen:
-            loss = _loss(mu, t, not_t, gamma, penalty)
+            loss = float(-loglik + 0.5 * penalty @ gamma**2)
             if loss > best_loss + 1e-12 * abs(best_loss) and halvings < MAX_HALVINGS:
                 step *= 0.5
                 gamma = gamma + step  # halfway back
                 halvings += 1
                 continue
             best_loss, halvings = min(loss, best_loss), 0
-        grad = jac.T @ (columns @ (mu - t)) + penalty * gamma
+        grad = jac.T @ sums.gradient() + penalty * gamma
         grad[~free] = 0.0
         if not frozen:
-            hess = jac.T @ _hessian(columns, mu * (1.0 - mu)) @ jac
+            hess = jac.T @ sums.hessian() @ jac
             hess[~free, :] = 0.0
             hess[:, ~free] = 0.0
             hess += ridge
@@ -236,10 +234,45 @@ def _newton(columns: np.ndarray, t: np.ndarray, C, init, max_iter: int, tol: flo
     return beta
 
 
-def _loss(mu: np.ndarray, t: np.ndarray, not_t: np.ndarray, gamma: np.ndarray, penalty: np.ndarray) -> float:
-    """Penalized negative log-likelihood (``mu`` is clipped away from 0 and 1 by ``sigmoid``; ``not_t = 1 - t``)."""
-    loglik = t @ np.log(mu) + not_t @ np.log1p(-mu)
-    return float(-loglik + 0.5 * penalty @ gamma**2)
+class _NumpyPass:
+    """The sums of one Newton step with numpy, each formed when asked for (the reference)."""
+
+    def __init__(self, columns: np.ndarray, t: np.ndarray):
+        self.columns, self.t, self.not_t = columns, t, 1.0 - t
+        self.eta = np.empty(columns.shape[1])
+        self.mu = np.empty(columns.shape[1])
+
+    def at(self, beta: np.ndarray, with_loss: bool) -> float | None:
+        """Move to ``beta``; the log-likelihood there when ``with_loss``."""
+        np.dot(beta, self.columns, out=self.eta)
+        sigmoid(self.eta, out=self.mu)
+        if with_loss:
+            return float(self.t @ np.log(self.mu) + self.not_t @ np.log1p(-self.mu))
+        return None
+
+    def gradient(self) -> np.ndarray:
+        return self.columns @ (self.mu - self.t)
+
+    def hessian(self) -> np.ndarray:
+        return _hessian(self.columns, self.mu * (1.0 - self.mu))
+
+
+class _KernelPass:
+    """:class:`_NumpyPass` from one compiled pass over the rows (:func:`kernels.newton_sums`)."""
+
+    def __init__(self, columns: np.ndarray, t: np.ndarray):
+        self.columns, self.t = columns, np.ascontiguousarray(t, dtype=np.float64)
+        self.sums = None
+
+    def at(self, beta: np.ndarray, with_loss: bool) -> float | None:
+        self.sums = kernels.newton_sums(beta, self.columns, self.t, with_loss, with_loss)
+        return self.sums[0] if with_loss else None
+
+    def gradient(self) -> np.ndarray:
+        return self.sums[1]
+
+    def hessian(self) -> np.ndarray:
+        return self.sums[2]
 
 
 def _hessian(columns: np.ndarray, w: np.ndarray) -> np.ndarray:
