@@ -4,7 +4,7 @@
         benchmarks/results/coverage_grid_after.csv
 
 ``--combine OUT A.csv B.csv ...`` instead pools summary CSVs of disjoint replications of the same rows
-(``coverage.py --first-rep``) into one CSV, from each part's moments (reps, bias, RMSE, SD, ...), and
+(``coverage_grid.py --first-rep``) into one CSV, from each part's moments (reps, bias, RMSE, SD, ...), and
 appends rows found in one part only, in the grid's order. ``--assemble OUT BASE.csv NEWER.csv ...`` writes
 BASE with each row that a later file also has replaced by the later file's (a rerun after a change), rows
 found only in later files added, in the grid's order. ``--markdown CSV`` prints a summary CSV as
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 BAND = (0.93, 0.97)
-#: coverage.py's ESTIMATORS and extra rows, in its order (not imported: "coverage" is also a PyPI package)
+#: coverage_grid.py's ESTIMATORS and extra rows, in its order (not imported: "coverage" is also a PyPI package)
 LABELS = (
     "psm",
     "ipw",

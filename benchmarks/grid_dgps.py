@@ -1,4 +1,4 @@
-"""Data shapes for the coverage grid (benchmarks/coverage.py), each with known potential outcomes.
+"""Data shapes for the coverage grid (benchmarks/coverage_grid.py), each with known potential outcomes.
 
 Every cell draws covariates ``X``, a true propensity ``e(X)``, a treatment ``t ~ Bernoulli(e)``, an
 untreated outcome ``y0 = m(X) + noise`` and a unit effect ``tau(X)``; the observed outcome is

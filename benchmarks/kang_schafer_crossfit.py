@@ -1,7 +1,7 @@
 """Kang-Schafer cell, aipw with boosted nuisances: folds, repeated splits, a regularised propensity, clipping.
 
 Diagnosis for issue #13 (not a test). Each replication is the coverage grid's own data set (replication r
-of the misspecified cell draws from ``SeedSequence(2026, spawn_key=(1, r))`` like benchmarks/coverage.py),
+of the misspecified cell draws from ``SeedSequence(2026, spawn_key=(1, r))`` like benchmarks/coverage_grid.py),
 and the first fold split is the one ``aipw`` draws with ``random_state`` = the grid's fit seed, so the
 ``F2 s0`` rows are exactly aipw with ``folds=2 n_rep=1`` (the grid's ``aipw_hgb`` until s5, now
 ``aipw_hgb_folds2``) and the ``F5 s0`` rows exactly aipw with ``folds=5 n_rep=1``. Per replication the nuisances are cross-fitted once per (folds, split, model) and every
@@ -23,7 +23,7 @@ The ``F5 med3`` rows are exactly aipw's default with scikit-learn models since s
     python benchmarks/kang_schafer_crossfit.py summarize ks.jsonl [more.jsonl ...]   # bias, SD, RMSE, coverage
     python benchmarks/kang_schafer_crossfit.py csv OUT.csv ks.jsonl [more.jsonl ...]  # coverage-grid rows
 
-``csv`` writes benchmarks/coverage.py's summary rows (same columns, for grid_compare.py) for ``aipw_hgb``
+``csv`` writes benchmarks/coverage_grid.py's summary rows (same columns, for grid_compare.py) for ``aipw_hgb``
 (the new default, ``P0O0_F5_c0.0 med3``) and, where the files have it, ``aipw_hgb_folds2`` (``P0O0_F2_c0.0
 s0``); CIs are estimate +- 1.96 SE as aipw's analytic CI, ms/fit is the CPU time of the fits.
 """

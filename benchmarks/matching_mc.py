@@ -107,7 +107,7 @@ def noise_truth(draws=4_000_000):
 
 def growth_draw(seed, n):
     sys.path.insert(0, str(Path(__file__).parent))
-    from coverage import compose
+    from coverage_grid import compose
 
     from causal_cli.data.synthetic import ProductGrowthDGP
 

@@ -1,7 +1,7 @@
 """distance_matching on a grid cell: is its SE the estimate's true spread? (diagnosis, not a test)
 
 One fit per replication and target, on the coverage grid's own data sets (replication r of cell c draws
-from ``SeedSequence(2026, spawn_key=(c, r))`` like benchmarks/coverage.py, so the rows are the grid's).
+from ``SeedSequence(2026, spawn_key=(c, r))`` like benchmarks/coverage_grid.py, so the rows are the grid's).
 The standard error is recomputed on the same fit from raw, smoothed and true (= 1) conditional variances,
 and compared with the EXACT conditional standard deviation: the estimate is linear in the outcomes,
 ``effect = a' y`` with weights ``a`` that depend only on the covariates and the treatment
@@ -31,7 +31,7 @@ from grid_dgps import CELLS, population_truth  # noqa: E402
 import causal_cli.estimators.distance_matching as dm  # noqa: E402
 from causal_cli.estimators.base import EstimationData  # noqa: E402
 
-SEED = 2026  # benchmarks/coverage.py's
+SEED = 2026  # benchmarks/coverage_grid.py's
 VARIANTS = {
     "raw": lambda Z, sigma2: sigma2,
     "smoothed": dm.smoothed_variance,

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, ".")
     from joblib import Parallel, delayed
 
-    from benchmarks.coverage import compose
+    from benchmarks.coverage_grid import compose
 
     cfg = compose(["graph=product_growth", "dgp=product_growth", *args.overrides])
     rows = Parallel(n_jobs=args.jobs)(delayed(one_seed)(s, cfg, args.n) for s in range(args.seeds))

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, ".")
-from benchmarks.coverage import compose  # noqa: E402
+from benchmarks.coverage_grid import compose  # noqa: E402
 from causal_cli import registry  # noqa: E402
 from causal_cli.data import load_dataset  # noqa: E402
 from causal_cli.graph import CausalGraph  # noqa: E402

@@ -1,4 +1,4 @@
-"""Smoke test of the coverage grid (benchmarks/coverage.py --quick) and checks of its data shapes."""
+"""Smoke test of the coverage grid (benchmarks/coverage_grid.py --quick) and checks of its data shapes."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def grid_dgps():
 
 
 def test_quick_grid_writes_one_row_per_cell_estimator_and_target(tmp_path, capsys):
-    coverage = load("coverage")
+    coverage = load("coverage_grid")
     out = tmp_path / "grid.csv"
     argv = [
         "--quick",
@@ -112,7 +112,7 @@ def test_cells_have_the_shapes_they_promise(grid_dgps):
 
 def test_pooling_disjoint_replications_equals_summarising_them_together():
     """grid_compare.py --combine: two runs of disjoint replications pool to the summary of all of them."""
-    coverage = load("coverage")
+    coverage = load("coverage_grid")
     compare = load("grid_compare")
     rng = np.random.default_rng(3)
     rows = []

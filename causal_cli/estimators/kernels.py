@@ -72,28 +72,12 @@ def _jit_all(numba) -> dict | None:
 
 
 def _import_numba():
-    """numba, or None when it is missing or fails to import (then the numpy path runs).
-
-    numba imports ``coverage`` if it can: a module of that name that is not coverage.py (the script
-    ``benchmarks/coverage.py`` when a benchmark runs from that folder) broke its import, so such a module
-    is hidden while numba loads.
-    """
-    import importlib.util
-    import sys
-
-    shadow = False
-    if "coverage" not in sys.modules:
-        spec = importlib.util.find_spec("coverage")
-        shadow = spec is not None and spec.submodule_search_locations is None
-    if shadow:
-        sys.modules["coverage"] = None  # import coverage raises ImportError: numba skips it
+    """numba, or None when it is missing or fails to import (then the numpy path runs; e.g. a script named
+    ``coverage.py`` in the working folder shadows coverage.py, which numba imports if it can)."""
     try:
         import numba
     except Exception:  # noqa: BLE001 - any broken install means the numpy path
         return None
-    finally:
-        if shadow:
-            del sys.modules["coverage"]
     return numba
 
 

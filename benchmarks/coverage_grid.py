@@ -12,12 +12,12 @@ Unit-freeness: on the first ``--unit-reps`` replications of each cell every esti
 the first covariate multiplied by 1,000 and the second by 0.02; ``unit_shift`` is the largest change of
 the estimate in units of its SE (flagged above 1%).
 
-    python benchmarks/coverage.py                        # full grid, 500 reps per cell, 2 processes
-    python benchmarks/coverage.py --quick                # 3 reps, small n: a smoke test (seconds)
-    python benchmarks/coverage.py --cells baseline heterogeneous --estimators psm aipw --reps 200
-    python benchmarks/coverage.py --product-growth       # the tool's own DGP (the former coverage.py)
-    python benchmarks/coverage.py --cells misspecified --estimators aipw_hgb --targets ate --n 8000 --reps 60
-    python benchmarks/coverage.py ... --first-rep 150    # more replications of an earlier run (then
+    python benchmarks/coverage_grid.py                        # full grid, 500 reps per cell, 2 processes
+    python benchmarks/coverage_grid.py --quick                # 3 reps, small n: a smoke test (seconds)
+    python benchmarks/coverage_grid.py --cells baseline heterogeneous --estimators psm aipw --reps 200
+    python benchmarks/coverage_grid.py --product-growth       # the tool's own DGP (the former coverage.py)
+    python benchmarks/coverage_grid.py --cells misspecified --estimators aipw_hgb --targets ate --n 8000 --reps 60
+    python benchmarks/coverage_grid.py ... --first-rep 150    # more replications of an earlier run (then
                                                          # grid_compare.py --combine pools the two CSVs)
 """
 
@@ -309,7 +309,7 @@ def render(table, skipped, truths, cells, args, seconds, outside) -> str:
 
 
 def product_growth(argv) -> int:
-    """The former benchmarks/coverage.py: the tool's own product_growth DGP, through its own loader."""
+    """The former benchmarks/coverage_grid.py: the tool's own product_growth DGP, through its own loader."""
     from joblib import Parallel, delayed
 
     parser = argparse.ArgumentParser(description="coverage on the product_growth DGP")
