@@ -152,10 +152,11 @@ class TreeProfile:
         self.processes: dict[int, dict] = {}
         self.boards: list[int] = []
         self.board_cpu: dict[int, list[float]] = {}
+        self.board_peak: dict[int | None, float] = {}
         self.last_total: tuple[float, float] | None = None
 
     def sample(self) -> None:
-        stack, total = [self.root], [0.0, 0.0]
+        stack, total, pss = [self.root], [0.0, 0.0], 0.0
         while stack:
             pid = stack.pop()
             stack.extend(_children_of(pid, None))
@@ -165,18 +166,22 @@ class TreeProfile:
             row = self.processes.setdefault(
                 pid, {"role": process_role(pid, self.root), "peak_pss_mb": 0.0, "peak_rss_mb": 0.0}
             )
-            row["peak_pss_mb"] = max(row["peak_pss_mb"], _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024)
+            now = _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
+            pss += now
+            row["peak_pss_mb"] = max(row["peak_pss_mb"], now)
             row["peak_rss_mb"] = max(row["peak_rss_mb"], _kb(f"/proc/{pid}/status", "VmRSS:") / 1024)
             row["user_s"], row["sys_s"], row["minflt"] = cpu
             total[0] += cpu[0]
             total[1] += cpu[1]
-        self._attribute(open_claim_board(self.root), total)
+        self._attribute(open_claim_board(self.root), total, pss)
 
-    def _attribute(self, board: int | None, total: list[float]) -> None:
-        """The CPU since the last sample to the claim board open now (a refuter's simulations)."""
+    def _attribute(self, board: int | None, total: list[float], pss: float) -> None:
+        """The CPU since the last sample, and the tree's PSS now, to the claim board open now (a refuter's
+        simulations; ``None``: before, between or after them)."""
         if board is not None and board not in self.board_cpu:
             self.boards.append(board)
             self.board_cpu[board] = [0.0, 0.0]
+        self.board_peak[board] = max(self.board_peak.get(board, 0.0), pss)
         if self.last_total is not None and board is not None:
             spent = self.board_cpu[board]
             spent[0] += max(0.0, total[0] - self.last_total[0])
@@ -186,7 +191,11 @@ class TreeProfile:
     def refuter_cpu(self, names: list[str]) -> dict[str, dict]:
         """CPU (user, system) of each refuter's simulations, the boards matched to ``names`` in order."""
         return {
-            name: {"user_s": round(self.board_cpu[b][0], 2), "sys_s": round(self.board_cpu[b][1], 2)}
+            name: {
+                "user_s": round(self.board_cpu[b][0], 2),
+                "sys_s": round(self.board_cpu[b][1], 2),
+                "peak_pss_mb": round(self.board_peak.get(b, 0.0)),
+            }
             for name, b in zip(names, self.boards)
         }
 
@@ -255,6 +264,7 @@ def run_study(study: str, n: int, sims: int, parquet: Path) -> dict:
         "timings": results.get("timings"),
         "processes": process_table(profile),
         "refuter_cpu": profile.refuter_cpu([r["name"] for r in results.get("refutations") or []]),
+        "peak_pss_outside_refuters_mb": round(profile.board_peak.get(None, 0.0)),
         "load_before": load,
         "load_after": load_average(),
         "argv": argv,
@@ -393,10 +403,13 @@ def refuter_lines(res: dict, sims: int) -> str:
         wall = (res["timings"] or {}).get(f"refute:{name}", float("nan"))
         lines.append(
             f"         refuter {name:20s} cpu/simulation user {cpu['user_s'] / sims:5.2f} s sys "
-            f"{cpu['sys_s'] / sims:5.2f} s  stage wall {wall:6.1f} s"
+            f"{cpu['sys_s'] / sims:5.2f} s  stage wall {wall:6.1f} s  tree peak PSS {cpu['peak_pss_mb']} MB"
         )
     res["extrapolated"] = extrapolate(res, sims)
     e = res["extrapolated"]
+    lines.append(
+        f"         tree peak PSS outside the refuters' simulations {res['peak_pss_outside_refuters_mb']} MB"
+    )
     lines.append(
         f"         extrapolated to {e['simulations']} simulations: wall {e['wall_s']} s, cpu {e['cpu_s']} s"
     )

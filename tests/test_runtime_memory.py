@@ -92,3 +92,81 @@ def test_data_whose_x_is_not_a_view_of_its_columns_go_as_they_are():
         loaded = shared.load(job.handle)
         assert loaded.X.tobytes() == odd.X.tobytes() and loaded.columns.tobytes() == odd.columns.tobytes()
         shared.forget()
+
+
+def shared_data(n: int = 20_000) -> EstimationData:
+    """:func:`covariate_data`'s values in arrays from :func:`shared.empty`, laid out as the pipeline does."""
+    plain = covariate_data(n)
+    columns, t, y = shared.empty(plain.columns.shape), shared.empty((n,)), shared.empty((n,))
+    columns[:], t[:], y[:] = plain.columns, plain.t, plain.y
+    return EstimationData(t=t, y=y, X=columns[1:].T, covariates=plain.covariates, _columns=columns)
+
+
+@pytest.mark.skipif(not shared._anonymous_memory(), reason="anonymous shared memory (Linux memfd)")
+def test_data_in_shared_memory_are_sent_by_place_and_mapped_once_for_every_job():
+    data = shared_data()
+    with shared.SharedJob(("placebo", data)) as first, shared.SharedJob(("subset", data)) as second:
+        assert first.fds == [] and second.fds == []  # nothing copied: the jobs say where the data are
+        _, loaded = shared.load(first.handle)
+        mapped = dict(shared._MAPPED)
+        assert len(mapped) == 3  # the columns, t and y
+        for name in ("t", "y", "X", "columns"):
+            assert getattr(loaded, name).tobytes() == getattr(data, name).tobytes()
+        assert np.shares_memory(loaded.X, loaded.columns) and not loaded.t.flags.writeable
+        _, again = shared.load(second.handle)
+        assert all(shared._MAPPED[token] is segment for token, segment in mapped.items())  # not mapped again
+        assert again.y.tobytes() == data.y.tobytes()
+        shared.forget()
+
+
+def test_workers_give_the_same_simulations_on_data_in_shared_memory():
+    from causal_cli import registry
+    from causal_cli.estimators.psm import PSMEstimator
+    from causal_cli.runtime.local import LocalProcessExecutor
+    from causal_cli.simulate import SerialExecutor
+
+    plain, data = covariate_data(4000), shared_data(4000)
+    estimator = PSMEstimator(random_state=1).fit(plain)
+    for name in ("placebo", "random_common_cause", "data_subset"):
+        refuter = registry.load("refuter", name)(num_simulations=6)
+        streams = refuter.streams(3)
+        serial = SerialExecutor().run(refuter, estimator, plain, streams)
+        pooled = LocalProcessExecutor(2, min_work=0).run(refuter, estimator, data, streams)
+        assert serial.tobytes() == pooled.tobytes(), name
+
+
+def test_the_estimation_data_are_the_same_wherever_they_are_allocated():
+    import pandas as pd
+
+    from causal_cli.identify import Identification
+    from causal_cli.pipeline import build_estimation_data
+
+    rng = np.random.default_rng(2)
+    n = 30_000
+
+    def frame():
+        return pd.DataFrame(
+            {
+                "a": rng.normal(size=n),
+                "b": rng.integers(0, 5, n),
+                "t": rng.integers(0, 2, n),
+                "y": rng.normal(size=n),
+            }
+        )
+
+    class Graph:
+        treatment, outcome, effect_modifiers = "t", "y", None
+
+    identification = Identification(kind="backdoor", adjustment_set=["a", "b"])
+    plain_frame = frame()
+    shared_frame = plain_frame.copy(deep=True)
+    plain = build_estimation_data(plain_frame, Graph, identification)
+    pooled = build_estimation_data(shared_frame, Graph, identification, shared.empty)
+    for name in ("t", "y", "X", "columns"):
+        a, b = getattr(plain, name), getattr(pooled, name)
+        assert a.tobytes() == b.tobytes() and a.strides == b.strides, name
+    assert np.shares_memory(pooled.X, pooled.columns)
+    # a float column of the frame is a view of the estimation data (one copy), as with np.empty
+    assert np.shares_memory(shared_frame["y"].to_numpy(), pooled.y)
+    assert np.shares_memory(shared_frame["a"].to_numpy(), pooled.columns)
+    pd.testing.assert_frame_equal(plain_frame, shared_frame)

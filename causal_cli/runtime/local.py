@@ -42,6 +42,11 @@ class LocalProcessExecutor:
         """Start the worker processes in the background if ``work`` row-simulations will run in parallel."""
         workers.start_workers(self.processes(work), modules)
 
+    def data_allocator(self, work: int) -> Callable:
+        """``empty(shape)`` for the data of ``work`` row-simulations: in shared memory when worker
+        processes will run them (:func:`~causal_cli.runtime.shared.empty`: sent to them without a copy)."""
+        return shared.empty if self.processes(work) > 1 else np.empty
+
     def run(self, modification, estimator, data, streams, progress=None, label="simulations") -> np.ndarray:
         advance = tracker(progress, len(streams), label, self.notice)
         keep_freed_memory()
