@@ -29,6 +29,7 @@ def build_estimation_data(frame, graph, identification, empty=np.empty):
 
     from causal_cli.data import CLUSTER, WEIGHTS, expand_columns
     from causal_cli.estimators.base import EstimationData
+    from causal_cli.simulate import give_room
 
     def fill(out, name) -> None:
         """``frame[name]`` as floats into ``out``; a float64 column of the frame then becomes a view of
@@ -39,13 +40,17 @@ def build_estimation_data(frame, graph, identification, empty=np.empty):
         if column.dtype == np.float64:
             frame[name] = pd.Series(out, index=frame.index, name=name, copy=False)
 
-    def block(names, first=0):
+    def block(names, first=0, room=0):
         """``(n, p)`` float view of a ``(first + p, n)`` array filled column by column (one copy of the
-        data; ``frame[names].to_numpy()`` made two), laid out as that call did (column-major)."""
+        data; ``frame[names].to_numpy()`` made two), laid out as that call did (column-major); allocated
+        with ``room`` more rows after it (:func:`causal_cli.simulate.give_room`)."""
         names = expand_columns(frame, names) if names else []
-        out = empty((first + len(names), len(frame)))
+        whole = empty((first + len(names) + room, len(frame)))
+        out = whole[: first + len(names)]
         for row, name in enumerate(names, start=first):
             fill(out[row], name)
+        if room:
+            give_room(out, whole)
         return out, out[first:].T
 
     def vector(name):
@@ -55,8 +60,9 @@ def build_estimation_data(frame, graph, identification, empty=np.empty):
         fill(out, name)
         return out
 
-    # the adjustment set goes straight into EstimationData.columns ([1, X] transposed), not copied there later
-    columns, X = block(identification.adjustment_set, first=1)
+    # the adjustment set goes straight into EstimationData.columns ([1, X] transposed), not copied there later;
+    # with a row of room after it, untouched until a simulation adds a covariate there (random common cause)
+    columns, X = block(identification.adjustment_set, first=1, room=1)
     columns[0] = 1.0
     return EstimationData(
         t=vector(graph.treatment),

@@ -170,3 +170,59 @@ def test_the_estimation_data_are_the_same_wherever_they_are_allocated():
     assert np.shares_memory(shared_frame["y"].to_numpy(), pooled.y)
     assert np.shares_memory(shared_frame["a"].to_numpy(), pooled.columns)
     pd.testing.assert_frame_equal(plain_frame, shared_frame)
+
+
+def frame_and_graph(n: int, seed: int = 2):
+    import pandas as pd
+
+    from causal_cli.identify import Identification
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-a))).astype(np.int64)
+    frame = pd.DataFrame({"a": a, "b": rng.integers(0, 5, n), "t": t, "y": a + 2 * t + rng.normal(size=n)})
+
+    class Graph:
+        treatment, outcome, effect_modifiers = "t", "y", None
+
+    return frame, Graph, Identification(kind="backdoor", adjustment_set=["a", "b"])
+
+
+def test_random_common_cause_writes_its_covariate_into_the_row_left_free_and_gives_the_same_numbers():
+    from causal_cli import registry, simulate
+    from causal_cli.estimators.psm import PSMEstimator
+    from causal_cli.pipeline import build_estimation_data
+    from causal_cli.runtime.local import LocalProcessExecutor
+    from causal_cli.simulate import SerialExecutor
+
+    frame, graph, identification = frame_and_graph(3000)
+    roomy = build_estimation_data(frame.copy(), graph, identification)  # columns with a free row after them
+    pooled = build_estimation_data(frame.copy(), graph, identification, shared.empty)
+    before = pooled.columns.tobytes()
+    refuter = registry.load("refuter", "random_common_cause")(num_simulations=8)
+    # outside a simulation the modified data are a copy of their own (callers may keep several)
+    assert simulate.spare_row(roomy.columns) is None
+    first, second = (refuter.modify(roomy, np.random.default_rng(s)) for s in (1, 2))
+    assert not np.shares_memory(first.columns, second.columns)
+    assert first.columns[:-1].tobytes() == roomy.columns.tobytes()
+
+    estimator = PSMEstimator(random_state=1).fit(roomy)
+    plain = EstimationData(t=roomy.t.copy(), y=roomy.y.copy(), X=roomy.X.copy(), covariates=roomy.covariates)
+    streams = refuter.streams(4)
+    copied = SerialExecutor().run(refuter, estimator, plain, streams)  # no room: data.with_covariate
+    in_place = SerialExecutor().run(refuter, estimator, roomy, streams)
+    in_workers = LocalProcessExecutor(2, min_work=0).run(refuter, estimator, pooled, streams)
+    assert copied.tobytes() == in_place.tobytes() == in_workers.tobytes()
+    assert (
+        pooled.columns.tobytes() == before
+    )  # the workers' rows are copy-on-write: the shared data unchanged
+
+
+def test_a_block_without_the_promised_room_is_refused():
+    from causal_cli import simulate
+
+    columns = np.ones((3, 10))
+    with pytest.raises(ValueError, match="plus one row"):
+        simulate.give_room(columns, np.ones((5, 10)))
+    with pytest.raises(ValueError, match="begin with"):
+        simulate.give_room(columns, np.ones((4, 10)))

@@ -178,8 +178,9 @@ def empty(shape, dtype=float):
     return array
 
 
-def _in_segment(raw: memoryview) -> tuple[str, str, int, int] | None:
-    """``(token, path, offset, bytes)`` of memory inside one of this process's segments, else None."""
+def _in_segment(raw: memoryview) -> tuple[str, str, int, int, int] | None:
+    """``(token, path, offset, bytes, room)`` of memory inside one of this process's segments, else None;
+    ``room``: the bytes of the free row after it (:func:`causal_cli.simulate.give_room`), or 0."""
     if not _SEGMENTS:
         return None
     import numpy as np
@@ -188,8 +189,30 @@ def _in_segment(raw: memoryview) -> tuple[str, str, int, int] | None:
     for segment in list(_SEGMENTS.values()):
         offset = start - segment.start
         if 0 <= offset and offset + raw.nbytes <= len(segment):
-            return segment.token, segment.path, offset, raw.nbytes
+            room = _room_after(start, raw.nbytes)
+            return (
+                segment.token,
+                segment.path,
+                offset,
+                raw.nbytes,
+                room if offset + raw.nbytes + room <= len(segment) else 0,
+            )
     return None
+
+
+def _room_after(start: int, nbytes: int) -> int:
+    """The bytes of the spare row given to the array at ``start`` of ``nbytes`` bytes, or 0."""
+    from causal_cli.simulate import _ROOM
+
+    for ref, block in list(_ROOM.values()):
+        columns = ref()
+        if (
+            columns is not None
+            and columns.__array_interface__["data"][0] == start
+            and columns.nbytes == nbytes
+        ):
+            return block.nbytes - nbytes
+    return 0
 
 
 #: (token, job) of the last job a worker loaded: its chunks reuse it; a new job replaces (and frees) it
@@ -204,24 +227,49 @@ def load(handle):
     token, header, paths = handle
     if _LOADED is None or _LOADED[0] != token:
         _LOADED = None
-        mapped = {}
-        buffers = []
+        mapped, buffers, rooms = {}, [], []
         for path in paths:
             if isinstance(path, str):
                 buffers.append(_map(path))
                 continue
-            segment, where, offset, nbytes = path
+            segment, where, offset, nbytes, room = path
             if segment not in mapped:
-                mapped[segment] = _MAPPED[segment] if segment in _MAPPED else _map(where)
-            buffers.append(memoryview(mapped[segment])[offset : offset + nbytes])
+                mapped[segment] = _MAPPED[segment] if segment in _MAPPED else _map(where, private=bool(room))
+            buffers.append(memoryview(mapped[segment])[offset : offset + nbytes].toreadonly())
+            if room:
+                rooms.append((mapped[segment], offset, nbytes + room))
         _MAPPED = mapped  # segments no job uses any more are unmapped once their arrays go
         _LOADED = (token, pickle.loads(header, buffers=buffers))
+        _give_rooms(_LOADED[1], rooms)
     return _LOADED[1]
 
 
-def _map(path: str) -> mmap.mmap:
+def _map(path: str, private: bool = False) -> mmap.mmap:
+    """``path`` mapped read-only, or copy-on-write (``private``: a spare row this process writes alone)."""
     with open(path, "rb") as f:
-        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY if private else mmap.ACCESS_READ)
+
+
+def _give_rooms(job, rooms: list) -> None:
+    """The spare rows the main process gave its data's columns, in this process's copy-on-write mapping:
+    writing one copies only that row's pages, the columns stay shared."""
+    if not rooms:
+        return
+    import numpy as np
+
+    from causal_cli.simulate import give_room
+
+    for item in job if isinstance(job, tuple) else (job,):
+        columns = getattr(item, "_columns", None)
+        if columns is None:
+            continue
+        start = columns.__array_interface__["data"][0]
+        for mapping, offset, nbytes in rooms:
+            view = np.frombuffer(
+                mapping, dtype=columns.dtype, count=nbytes // columns.itemsize, offset=offset
+            )
+            if view.__array_interface__["data"][0] == start:
+                give_room(columns, view.reshape(columns.shape[0] + 1, columns.shape[1]))
 
 
 def forget() -> None:
