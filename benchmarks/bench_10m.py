@@ -16,6 +16,15 @@ Memory of ``causal run`` is PSS (shared pages split between the processes sharin
 the command's process tree, sampled every 0.25 s (``bench_vs_dowhy.run_monitored``). CPU seconds: the
 command and the worker processes it waited for. The load average is printed next to every number.
 
+Per process (sampled alongside, every 0.25 s, from ``/proc``): its role (main, worker, resource
+tracker), peak PSS and RSS, and user / system CPU seconds and minor page faults as last sampled (up to
+0.25 s before it exited). Per refuter of the pipeline study: the CPU of the whole tree while the main
+process held that refuter's claim board open (``runtime.local.ClaimBoard``, an anonymous file named
+``causal-cli-claims``, one per parallel run of simulations, taken in the order they appear), divided by
+the simulations; and the tree's peak PSS meanwhile. The extrapolation to 100 simulations scales each
+refuter's stage wall (``timings``) and CPU by ``100 / --sims`` and keeps the rest of the run as measured
+(:func:`extrapolate`).
+
 The Parquet memory ratio: a fresh process imports everything the run needs and composes the config;
 its resident set then is the *baseline*, and its peak counter is reset (``/proc/self/clear_refs``).
 *Peak increase* = the kernel's exact peak resident set (``VmHWM``) minus the baseline, after
@@ -29,6 +38,14 @@ each divided by the bytes of the graph's columns as float64 (rows x 4 x 8 bytes)
     python benchmarks/bench_10m.py                      # all three at 10M rows
     python benchmarks/bench_10m.py --studies psm,parquet --n 1000000
     python benchmarks/bench_10m.py --studies pipeline --sims 4  # the seed pipeline, 4 simulations each
+    python benchmarks/bench_10m.py --studies refits --sims 2    # refits in a worker-like process
+
+``refits``: where a simulation's CPU and memory go in a worker process. This process builds the seed
+pipeline's estimation data as ``causal run`` does when workers will use them (in shared memory, a spare
+row after the covariates), fits PSM and shares the job (``runtime.shared.SharedJob``); then a fresh
+process per allocator setting (:data:`ALLOCATORS`) maps the job as a worker does and runs ``--sims``
+simulations of each refuter (placebo, random common cause, data subset): user and system CPU and minor
+page faults of each simulation (``getrusage``), and its peak resident set (``VmHWM``) after each.
 """
 
 from __future__ import annotations
@@ -51,7 +68,10 @@ from bench_vs_dowhy import (  # noqa: E402
     run_monitored,
 )
 
-STUDIES = ("psm", "pipeline", "parquet")
+STUDIES = ("psm", "pipeline", "parquet", "refits")
+#: the refits study's allocator settings of the worker-like process: glibc as keep_freed_memory leaves it
+#: (the default below 1M rows), and every allocation from a kept heap (runtime.tuning.heap_only)
+ALLOCATORS = ("mmap", "heap")
 #: the pipeline study's extrapolation: simulations per refuter of the seed pipeline
 EXTRAPOLATE_TO = 100
 #: the graph's columns (what a Parquet study must read) and the extra ones it must not
@@ -416,6 +436,82 @@ def refuter_lines(res: dict, sims: int) -> str:
     return "\n".join(lines)
 
 
+def refit_worker(handle_file: str, sims: int, allocator: str) -> None:
+    """In a fresh process: the job in ``handle_file`` mapped as a worker maps it, ``sims`` simulations of
+    each refuter, one line per simulation and a total (see the module docstring)."""
+    import pickle
+    import resource
+
+    import numpy as np
+
+    from causal_cli.numerics import cores_busy, one_blas_thread, quiet_numerics
+    from causal_cli.runtime import shared, tuning
+    from causal_cli.simulate import simulate
+
+    handle = pickle.loads(Path(handle_file).read_bytes())
+    tuning.keep_freed_memory()
+    refuters, estimator, data = shared.load(handle)
+    if allocator == "heap":
+        tuning.heap_only(data.n)
+    streams = np.random.SeedSequence(0).spawn(sims)
+    total = [0.0, 0.0, 0]
+    with one_blas_thread(), quiet_numerics(), cores_busy():
+        for refuter in refuters:
+            for i in range(sims):
+                before = resource.getrusage(resource.RUSAGE_SELF)
+                simulate(refuter, estimator, data, i, streams[i])
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+                faults = after.ru_minflt - before.ru_minflt
+                total = [total[0] + user, total[1] + system, total[2] + faults]
+                print(
+                    f"         {allocator:5s} {refuter.name:20s} simulation {i}: user {user:5.2f} s  sys "
+                    f"{system:5.2f} s  minflt {faults:9,d}  peak RSS {status_mb('VmHWM:'):6.0f} MB",
+                    flush=True,
+                )
+    print(
+        f"         {allocator:5s} all {sims * len(refuters)} simulations: user {total[0]:.2f} s  sys {total[1]:.2f} s  "
+        f"minflt {total[2]:,}  peak RSS {status_mb('VmHWM:'):.0f} MB",
+        flush=True,
+    )
+
+
+def refits_study(n: int, sims: int) -> None:
+    """The ``refits`` study (module docstring): the job shared once, one fresh process per allocator."""
+    import pickle
+    import subprocess
+
+    import numpy as np
+
+    from causal_cli.data.synthetic import ProductGrowthDGP, ProductGrowthDGPConfig
+    from causal_cli.estimators.psm import PSMEstimator
+    from causal_cli.identify import Identification
+    from causal_cli.pipeline import build_estimation_data
+    from causal_cli.refuters.data_subset import DataSubsetRefuter
+    from causal_cli.refuters.placebo import PlaceboRefuter
+    from causal_cli.refuters.random_common_cause import RandomCommonCauseRefuter
+    from causal_cli.runtime import shared
+
+    class Graph:
+        treatment, outcome, effect_modifiers = "feature_used", "spend", None
+
+    frame, _ = ProductGrowthDGP(ProductGrowthDGPConfig(n=n, seed=0, confounding="strong")).simulate(
+        np.random.default_rng(np.random.SeedSequence(0))
+    )
+    identification = Identification(kind="backdoor", adjustment_set=["account_age", "activity"])
+    data = build_estimation_data(frame, Graph, identification, shared.empty)
+    estimator = PSMEstimator().fit(data).compact()
+    refuters = (PlaceboRefuter(), RandomCommonCauseRefuter(), DataSubsetRefuter(subset_fraction=0.8))
+    with shared.SharedJob((refuters, estimator, data)) as job, tempfile.TemporaryDirectory() as tmp:
+        handle_file = Path(tmp) / "handle.pickle"
+        handle_file.write_bytes(pickle.dumps(job.handle))
+        for allocator in ALLOCATORS:
+            load = load_average()
+            argv = [sys.executable, __file__, "--refit-worker", str(handle_file), "--sims", str(sims)]
+            subprocess.run([*argv, "--allocator", allocator], check=True)
+            print(f"         load {load} -> {load_average()}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000_000, help="rows (default 10M)")
@@ -426,7 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="also write the measurements to this JSON file")
     parser.add_argument("--worker-memory", choices=("data", "study"), help=argparse.SUPPRESS)
+    parser.add_argument("--refit-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="heap", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.refit_worker:
+        refit_worker(args.refit_worker, args.sims, args.allocator)
+        return 0
     if args.worker_memory:
         print(json.dumps(worker_memory(args.worker_memory, Path(args.parquet), args.n)))
         return 0
@@ -438,6 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# causal run at n = {args.n:,}; python {sys.version.split()[0]}, {os.cpu_count()} cores")
     out = []
     for study in studies:
+        if study == "refits":
+            print(
+                f"refits   {args.sims} simulations per refuter in a worker-like process, per allocator",
+                flush=True,
+            )
+            refits_study(args.n, args.sims)
+            continue
         if study == "parquet" and not parquet.exists():
             print(f"# writing {parquet} ...", flush=True)
             write_parquet(parquet, args.n)
