@@ -60,14 +60,14 @@ def simulate(modification, estimator, data, index: int, stream) -> float:
 
     While it runs, :func:`spare_row` may hand the modification a row the next simulation overwrites: the
     modified data live only until the estimate is taken."""
-    _SIMULATING.active = True
+    outer, _SIMULATING.active = getattr(_SIMULATING, "active", False), True
     try:
         modified = modification.modify_task(data, index, np.random.default_rng(stream))
         return float("nan") if modified is None else float(estimator.estimate(modified))
     except EstimationError:
         return float("nan")
     finally:
-        _SIMULATING.active = False
+        _SIMULATING.active = outer
 
 
 #: whether this thread is inside :func:`simulate`
