@@ -16,6 +16,15 @@ Memory of ``causal run`` is PSS (shared pages split between the processes sharin
 the command's process tree, sampled every 0.25 s (``bench_vs_dowhy.run_monitored``). CPU seconds: the
 command and the worker processes it waited for. The load average is printed next to every number.
 
+Per process (sampled alongside, every 0.25 s, from ``/proc``): its role (main, worker, resource
+tracker), peak PSS and RSS, and user / system CPU seconds and minor page faults as last sampled (up to
+0.25 s before it exited). Per refuter of the pipeline study: the CPU of the whole tree while the main
+process held that refuter's claim board open (``runtime.local.ClaimBoard``, an anonymous file named
+``causal-cli-claims``, one per parallel run of simulations, taken in the order they appear), divided by
+the simulations; and the tree's peak PSS meanwhile. The extrapolation to 100 simulations scales each
+refuter's stage wall (``timings``) and CPU by ``100 / --sims`` and keeps the rest of the run as measured
+(:func:`extrapolate`).
+
 The Parquet memory ratio: a fresh process imports everything the run needs and composes the config;
 its resident set then is the *baseline*, and its peak counter is reset (``/proc/self/clear_refs``).
 *Peak increase* = the kernel's exact peak resident set (``VmHWM``) minus the baseline, after
@@ -29,6 +38,14 @@ each divided by the bytes of the graph's columns as float64 (rows x 4 x 8 bytes)
     python benchmarks/bench_10m.py                      # all three at 10M rows
     python benchmarks/bench_10m.py --studies psm,parquet --n 1000000
     python benchmarks/bench_10m.py --studies pipeline --sims 4  # the seed pipeline, 4 simulations each
+    python benchmarks/bench_10m.py --studies refits --sims 2    # refits in a worker-like process
+
+``refits``: where a simulation's CPU and memory go in a worker process. This process builds the seed
+pipeline's estimation data as ``causal run`` does when workers will use them (in shared memory, a spare
+row after the covariates), fits PSM and shares the job (``runtime.shared.SharedJob``); then a fresh
+process per allocator setting (:data:`ALLOCATORS`) maps the job as a worker does and runs ``--sims``
+simulations of each refuter (placebo, random common cause, data subset): user and system CPU and minor
+page faults of each simulation (``getrusage``), and its peak resident set (``VmHWM``) after each.
 """
 
 from __future__ import annotations
@@ -42,9 +59,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vs_dowhy import compose_config, load_average, run_monitored  # noqa: E402
+from bench_vs_dowhy import (  # noqa: E402
+    SAMPLE_EVERY_S,
+    _children_of,
+    _kb,
+    compose_config,
+    load_average,
+    run_monitored,
+)
 
-STUDIES = ("psm", "pipeline", "parquet")
+STUDIES = ("psm", "pipeline", "parquet", "refits")
+#: the refits study's allocator settings of the worker-like process: glibc as keep_freed_memory leaves it
+#: (the default below 1M rows), and every allocation from a kept heap (runtime.tuning.heap_only)
+ALLOCATORS = ("mmap", "heap")
+#: the pipeline study's extrapolation: simulations per refuter of the seed pipeline
+EXTRAPOLATE_TO = 100
 #: the graph's columns (what a Parquet study must read) and the extra ones it must not
 GRAPH_COLUMNS = ("account_age", "activity", "feature_used", "spend")
 
@@ -89,6 +118,147 @@ def study_overrides(study: str, n: int, sims: int, parquet: Path) -> list[str]:
     return base
 
 
+#: the clock ticks of /proc/PID/stat's CPU times
+CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: the name of the claim board's anonymous file (``runtime.local.ClaimBoard``): one per parallel run of simulations
+CLAIMS = "causal-cli-claims"
+
+
+def process_role(pid: int, root: int) -> str:
+    if pid == root:
+        return "main"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "other"
+    if b"resource_tracker" in cmdline:
+        return "resource tracker"
+    return "worker" if b"loky" in cmdline else "other"
+
+
+def process_cpu(pid: int) -> tuple[float, float, int] | None:
+    """``(user s, system s, minor page faults)`` of a live process, from ``/proc/PID/stat``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) / CLOCK_TICK, int(fields[12]) / CLOCK_TICK, int(fields[7])
+
+
+def open_claim_board(pid: int) -> int | None:
+    """The inode of the newest claim board ``pid`` holds open (the refuter whose simulations run), if any."""
+    newest = None
+    try:
+        entries = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in entries:
+        try:
+            if CLAIMS in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                inode = os.stat(f"/proc/{pid}/fd/{fd}").st_ino
+                newest = inode if newest is None else max(newest, inode)
+        except OSError:
+            continue
+    return newest
+
+
+class TreeProfile:
+    """Per process of a command's tree, sampled every ``SAMPLE_EVERY_S``: peak PSS and RSS, and the last
+    user/system CPU seconds and minor page faults seen; and the tree's CPU split by the claim board the
+    main process had open (one per refuter's parallel simulations, in the order they start)."""
+
+    def __init__(self, root: int):
+        self.root = root
+        self.processes: dict[int, dict] = {}
+        self.boards: list[int] = []
+        self.board_cpu: dict[int, list[float]] = {}
+        self.board_peak: dict[int | None, float] = {}
+        self.last_total: tuple[float, float] | None = None
+
+    def sample(self) -> None:
+        stack, total, pss = [self.root], [0.0, 0.0], 0.0
+        while stack:
+            pid = stack.pop()
+            stack.extend(_children_of(pid, None))
+            cpu = process_cpu(pid)
+            if cpu is None:
+                continue
+            row = self.processes.setdefault(
+                pid, {"role": process_role(pid, self.root), "peak_pss_mb": 0.0, "peak_rss_mb": 0.0}
+            )
+            now = _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
+            pss += now
+            row["peak_pss_mb"] = max(row["peak_pss_mb"], now)
+            row["peak_rss_mb"] = max(row["peak_rss_mb"], _kb(f"/proc/{pid}/status", "VmRSS:") / 1024)
+            row["user_s"], row["sys_s"], row["minflt"] = cpu
+            total[0] += cpu[0]
+            total[1] += cpu[1]
+        self._attribute(open_claim_board(self.root), total, pss)
+
+    def _attribute(self, board: int | None, total: list[float], pss: float) -> None:
+        """The CPU since the last sample, and the tree's PSS now, to the claim board open now (a refuter's
+        simulations; ``None``: before, between or after them)."""
+        if board is not None and board not in self.board_cpu:
+            self.boards.append(board)
+            self.board_cpu[board] = [0.0, 0.0]
+        self.board_peak[board] = max(self.board_peak.get(board, 0.0), pss)
+        if self.last_total is not None and board is not None:
+            spent = self.board_cpu[board]
+            spent[0] += max(0.0, total[0] - self.last_total[0])
+            spent[1] += max(0.0, total[1] - self.last_total[1])
+        self.last_total = (total[0], total[1])
+
+    def refuter_cpu(self, names: list[str]) -> dict[str, dict]:
+        """CPU (user, system) of each refuter's simulations, the boards matched to ``names`` in order."""
+        return {
+            name: {
+                "user_s": round(self.board_cpu[b][0], 2),
+                "sys_s": round(self.board_cpu[b][1], 2),
+                "peak_pss_mb": round(self.board_peak.get(b, 0.0)),
+            }
+            for name, b in zip(names, self.boards)
+        }
+
+
+def run_profiled(argv: list[str], cwd: str, env: dict) -> tuple[dict, TreeProfile]:
+    """:func:`run_monitored`'s numbers plus a :class:`TreeProfile` of the same run (sampled alongside)."""
+    import threading
+
+    profile = TreeProfile(-1)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            root = _newest_child()
+            if root is not None:
+                profile.root = root
+                profile.sample()
+            done.wait(SAMPLE_EVERY_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        run = run_monitored(argv, cwd=cwd, env=env)
+    finally:
+        done.set()
+        sampler.join()
+    return run, profile
+
+
+def _newest_child() -> int | None:
+    """This process's newest child process (the command :func:`run_monitored` started)."""
+    children = _children_of(os.getpid(), None)
+    return max(children) if children else None
+
+
+def process_table(profile: TreeProfile) -> list[dict]:
+    """One row per process that ran: role, peak PSS/RSS, user/system CPU and minor faults (last sample)."""
+    rows = []
+    for pid, row in sorted(profile.processes.items()):
+        rows.append({"pid": pid, **{k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}})
+    return rows
+
+
 def run_study(study: str, n: int, sims: int, parquet: Path) -> dict:
     load = load_average()
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +268,7 @@ def run_study(study: str, n: int, sims: int, parquet: Path) -> dict:
             *study_overrides(study, n, sims, parquet),
             f"hydra.run.dir={tmp}/run",
         ]
-        run = run_monitored(argv, cwd=tmp, env={**os.environ, "COLUMNS": "120"})
+        run, profile = run_profiled(argv, cwd=tmp, env={**os.environ, "COLUMNS": "120"})
         if run["code"] != 0:
             raise SystemExit(f"{study}: causal run failed (exit {run['code']}): {run['stderr'][-2000:]}")
         results = json.loads((Path(tmp) / "run" / "results.json").read_text())
@@ -112,6 +282,9 @@ def run_study(study: str, n: int, sims: int, parquet: Path) -> dict:
         "estimate": results.get("estimate"),
         "std_error": results.get("std_error"),
         "timings": results.get("timings"),
+        "processes": process_table(profile),
+        "refuter_cpu": profile.refuter_cpu([r["name"] for r in results.get("refutations") or []]),
+        "peak_pss_outside_refuters_mb": round(profile.board_peak.get(None, 0.0)),
         "load_before": load,
         "load_after": load_average(),
         "argv": argv,
@@ -216,6 +389,129 @@ def parquet_lines(res: dict, parquet: Path, n: int) -> str:
     return lines
 
 
+def process_lines(res: dict) -> str:
+    """Each process's peak PSS / RSS and CPU (user + system, minor page faults) as last sampled."""
+    return "\n".join(
+        f"         {p['role']:16s} pid {p['pid']:7d}  peak PSS {p['peak_pss_mb']:6.0f} MB  RSS "
+        f"{p['peak_rss_mb']:6.0f} MB  cpu user {p['user_s']:6.1f} s sys {p['sys_s']:5.1f} s  "
+        f"minflt {p['minflt']:,}"
+        for p in res["processes"]
+    )
+
+
+def extrapolate(res: dict, sims: int, target: int = EXTRAPOLATE_TO) -> dict:
+    """Wall and CPU at ``target`` simulations per refuter: each refuter's stage wall (``timings``) and its
+    CPU (:meth:`TreeProfile.refuter_cpu`) scaled by ``target / sims``, the rest of the run as measured.
+
+    Linear in the simulations; the fixed costs inside a refuter's stage (sharing the data with the
+    workers, the last simulation running alone) are scaled too, so it overstates the wall a little."""
+    stages = {k: v for k, v in (res["timings"] or {}).items() if k.startswith("refute:")}
+    refute_wall = sum(stages.values())
+    refute_cpu = sum(v["user_s"] + v["sys_s"] for v in res["refuter_cpu"].values())
+    scale = target / sims
+    return {
+        "simulations": target,
+        "wall_s": round(res["wall_s"] - refute_wall + refute_wall * scale, 1),
+        "cpu_s": round(res["cpu_s"] - refute_cpu + refute_cpu * scale, 1),
+    }
+
+
+def refuter_lines(res: dict, sims: int) -> str:
+    """CPU per simulation of each refuter (all processes), and the run extrapolated to 100 simulations."""
+    lines = []
+    for name, cpu in res["refuter_cpu"].items():
+        wall = (res["timings"] or {}).get(f"refute:{name}", float("nan"))
+        lines.append(
+            f"         refuter {name:20s} cpu/simulation user {cpu['user_s'] / sims:5.2f} s sys "
+            f"{cpu['sys_s'] / sims:5.2f} s  stage wall {wall:6.1f} s  tree peak PSS {cpu['peak_pss_mb']} MB"
+        )
+    res["extrapolated"] = extrapolate(res, sims)
+    e = res["extrapolated"]
+    lines.append(
+        f"         tree peak PSS outside the refuters' simulations {res['peak_pss_outside_refuters_mb']} MB"
+    )
+    lines.append(
+        f"         extrapolated to {e['simulations']} simulations: wall {e['wall_s']} s, cpu {e['cpu_s']} s"
+    )
+    return "\n".join(lines)
+
+
+def refit_worker(handle_file: str, sims: int, allocator: str) -> None:
+    """In a fresh process: the job in ``handle_file`` mapped as a worker maps it, ``sims`` simulations of
+    each refuter, one line per simulation and a total (see the module docstring)."""
+    import pickle
+    import resource
+
+    import numpy as np
+
+    from causal_cli.numerics import cores_busy, one_blas_thread, quiet_numerics
+    from causal_cli.runtime import shared, tuning
+    from causal_cli.simulate import simulate
+
+    handle = pickle.loads(Path(handle_file).read_bytes())
+    tuning.keep_freed_memory()
+    refuters, estimator, data = shared.load(handle)
+    if allocator == "heap":
+        tuning.heap_only(data.n)
+    streams = np.random.SeedSequence(0).spawn(sims)
+    total = [0.0, 0.0, 0]
+    with one_blas_thread(), quiet_numerics(), cores_busy():
+        for refuter in refuters:
+            for i in range(sims):
+                before = resource.getrusage(resource.RUSAGE_SELF)
+                simulate(refuter, estimator, data, i, streams[i])
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+                faults = after.ru_minflt - before.ru_minflt
+                total = [total[0] + user, total[1] + system, total[2] + faults]
+                print(
+                    f"         {allocator:5s} {refuter.name:20s} simulation {i}: user {user:5.2f} s  sys "
+                    f"{system:5.2f} s  minflt {faults:9,d}  peak RSS {status_mb('VmHWM:'):6.0f} MB",
+                    flush=True,
+                )
+    print(
+        f"         {allocator:5s} all {sims * len(refuters)} simulations: user {total[0]:.2f} s  sys {total[1]:.2f} s  "
+        f"minflt {total[2]:,}  peak RSS {status_mb('VmHWM:'):.0f} MB",
+        flush=True,
+    )
+
+
+def refits_study(n: int, sims: int) -> None:
+    """The ``refits`` study (module docstring): the job shared once, one fresh process per allocator."""
+    import pickle
+    import subprocess
+
+    import numpy as np
+
+    from causal_cli.data.synthetic import ProductGrowthDGP, ProductGrowthDGPConfig
+    from causal_cli.estimators.psm import PSMEstimator
+    from causal_cli.identify import Identification
+    from causal_cli.pipeline import build_estimation_data
+    from causal_cli.refuters.data_subset import DataSubsetRefuter
+    from causal_cli.refuters.placebo import PlaceboRefuter
+    from causal_cli.refuters.random_common_cause import RandomCommonCauseRefuter
+    from causal_cli.runtime import shared
+
+    class Graph:
+        treatment, outcome, effect_modifiers = "feature_used", "spend", None
+
+    frame, _ = ProductGrowthDGP(ProductGrowthDGPConfig(n=n, seed=0, confounding="strong")).simulate(
+        np.random.default_rng(np.random.SeedSequence(0))
+    )
+    identification = Identification(kind="backdoor", adjustment_set=["account_age", "activity"])
+    data = build_estimation_data(frame, Graph, identification, shared.empty)
+    estimator = PSMEstimator().fit(data).compact()
+    refuters = (PlaceboRefuter(), RandomCommonCauseRefuter(), DataSubsetRefuter(subset_fraction=0.8))
+    with shared.SharedJob((refuters, estimator, data)) as job, tempfile.TemporaryDirectory() as tmp:
+        handle_file = Path(tmp) / "handle.pickle"
+        handle_file.write_bytes(pickle.dumps(job.handle))
+        for allocator in ALLOCATORS:
+            load = load_average()
+            argv = [sys.executable, __file__, "--refit-worker", str(handle_file), "--sims", str(sims)]
+            subprocess.run([*argv, "--allocator", allocator], check=True)
+            print(f"         load {load} -> {load_average()}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000_000, help="rows (default 10M)")
@@ -226,7 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="also write the measurements to this JSON file")
     parser.add_argument("--worker-memory", choices=("data", "study"), help=argparse.SUPPRESS)
+    parser.add_argument("--refit-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="heap", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.refit_worker:
+        refit_worker(args.refit_worker, args.sims, args.allocator)
+        return 0
     if args.worker_memory:
         print(json.dumps(worker_memory(args.worker_memory, Path(args.parquet), args.n)))
         return 0
@@ -238,6 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# causal run at n = {args.n:,}; python {sys.version.split()[0]}, {os.cpu_count()} cores")
     out = []
     for study in studies:
+        if study == "refits":
+            print(
+                f"refits   {args.sims} simulations per refuter in a worker-like process, per allocator",
+                flush=True,
+            )
+            refits_study(args.n, args.sims)
+            continue
         if study == "parquet" and not parquet.exists():
             print(f"# writing {parquet} ...", flush=True)
             write_parquet(parquet, args.n)
@@ -251,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
             line += parquet_lines(res, parquet, args.n)
         print(line, flush=True)
         print(f"         stages: {res['timings']}", flush=True)
+        print(process_lines(res), flush=True)
+        if study == "pipeline" and res["refuter_cpu"]:
+            print(refuter_lines(res, args.sims), flush=True)
         out.append(res)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))

@@ -22,42 +22,61 @@ class NullProgress:
         pass
 
 
-def build_estimation_data(frame, graph, identification):
+def build_estimation_data(frame, graph, identification, empty=np.empty):
+    """The estimation data of ``frame``; ``empty(shape)`` allocates the treatment, outcome and covariate
+    arrays (e.g. in memory shared with worker processes: :meth:`LocalProcessExecutor.data_allocator`)."""
     import pandas as pd
 
     from causal_cli.data import CLUSTER, WEIGHTS, expand_columns
     from causal_cli.estimators.base import EstimationData
+    from causal_cli.simulate import give_room
 
-    def block(names, first=0):
+    def fill(out, name) -> None:
+        """``frame[name]`` as floats into ``out``; a float64 column of the frame then becomes a view of
+        ``out`` (the same values), so the frame and the estimation data do not each hold a copy (at 10M
+        rows, 76 MB a column)."""
+        column = frame[name]
+        out[:] = column.to_numpy(dtype=float)
+        if column.dtype == np.float64:
+            frame[name] = pd.Series(out, index=frame.index, name=name, copy=False)
+
+    def block(names, first=0, room=0):
         """``(n, p)`` float view of a ``(first + p, n)`` array filled column by column (one copy of the
-        data; ``frame[names].to_numpy()`` made two), laid out as that call did (column-major). A float64
-        column of the frame then becomes a view of its row (the same values), so the frame and the
-        estimation data do not each hold a copy (at 10M rows, 76 MB a column)."""
+        data; ``frame[names].to_numpy()`` made two), laid out as that call did (column-major); allocated
+        with ``room`` more rows after it (:func:`causal_cli.simulate.give_room`)."""
         names = expand_columns(frame, names) if names else []
-        out = np.empty((first + len(names), len(frame)))
+        whole = empty((first + len(names) + room, len(frame)))
+        out = whole[: first + len(names)]
         for row, name in enumerate(names, start=first):
-            column = frame[name]
-            out[row] = column.to_numpy(dtype=float)
-            if column.dtype == np.float64:
-                frame[name] = pd.Series(out[row], index=frame.index, name=name, copy=False)
-        return out[first:].T
+            fill(out[row], name)
+        if room:
+            give_room(out, whole)
+        return out, out[first:].T
 
-    # the adjustment set goes straight into EstimationData.columns ([1, X] transposed), not copied there later
-    X = block(identification.adjustment_set, first=1)
-    X.base[0] = 1.0
+    def vector(name):
+        if empty is np.empty:
+            return frame[name].to_numpy(dtype=float)
+        out = empty((len(frame),))
+        fill(out, name)
+        return out
+
+    # the adjustment set goes straight into EstimationData.columns ([1, X] transposed), not copied there later;
+    # with a row of room after it, untouched until a simulation adds a covariate there (random common cause)
+    columns, X = block(identification.adjustment_set, first=1, room=1)
+    columns[0] = 1.0
     return EstimationData(
-        t=frame[graph.treatment].to_numpy(dtype=float),
-        y=frame[graph.outcome].to_numpy(dtype=float),
+        t=vector(graph.treatment),
+        y=vector(graph.outcome),
         X=X,
-        _columns=X.base,
+        _columns=columns,
         covariates=tuple(expand_columns(frame, identification.adjustment_set)),
-        instruments=block(identification.instruments) if identification.instruments else None,
+        instruments=block(identification.instruments)[1] if identification.instruments else None,
         instrument_names=tuple(expand_columns(frame, identification.instruments)),
-        mediators=block(identification.mediators) if identification.mediators else None,
+        mediators=block(identification.mediators)[1] if identification.mediators else None,
         mediator_names=tuple(expand_columns(frame, identification.mediators)),
         w=frame[frame.attrs[WEIGHTS]].to_numpy(dtype=float) if frame.attrs.get(WEIGHTS) else None,
         cluster=pd.factorize(frame[frame.attrs[CLUSTER]])[0] if frame.attrs.get(CLUSTER) else None,
-        modifiers=block(graph.effect_modifiers) if getattr(graph, "effect_modifiers", None) else None,
+        modifiers=block(graph.effect_modifiers)[1] if getattr(graph, "effect_modifiers", None) else None,
         modifier_names=tuple(expand_columns(frame, getattr(graph, "effect_modifiers", None) or [])),
     )
 
@@ -157,7 +176,9 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     identification = identify(graph, estimator_cls.identification, cfg.identification.backdoor_method)
     lap("identify")
 
-    data = build_estimation_data(frame, graph, identification)
+    data = build_estimation_data(
+        frame, graph, identification, _data_allocator(executor, len(frame) * simulations)
+    )
     check_against_data(cfg, data.t)  # options that would silently give a wrong number on these data
     naive, naive_se = naive_effect(data)  # weighted / cluster-robust with data.weights / data.cluster
     estimator.fit(data, executor, progress)
@@ -168,6 +189,8 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     heterogeneity = heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed)
     if heterogeneity is not None:
         lap("heterogeneity")
+    if dataset.info:
+        dataset.info.pop("unit_effects", None)  # read by the heterogeneity stage only: 76 MB at 10M rows
 
     diagnostics, diagnostic_notes = _diagnostics(cfg, frame, graph, data, estimator)
     check_overlap(diagnostics.overlap, adjusts=estimator_cls.identification != "none")
@@ -184,14 +207,7 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     estimator_caveats += _weight_caveats(diagnostics, estimator, estimator_caveats)
     estimator = estimator.compact()  # the refuters re-fit fresh clones: free the fit's per-row arrays first
 
-    refutations = []
-    for i, refuter in enumerate(refuters):
-        refutations.append(
-            refuter.refute(
-                estimator, data, estimator.effect_, estimator.std_error_, seed + i, executor, progress
-            )
-        )
-        lap(f"refute:{refuter.name}")
+    refutations = _refute(refuters, estimator, data, seed, executor, progress, lap)
 
     target = str(getattr(estimator.target_units, "value", estimator.target_units))
     from causal_cli.references import resolve as resolve_reference
@@ -242,6 +258,25 @@ def run(cfg, progress=None, base_dir: str | None = None, frame=None, executor=No
     )
 
 
+def _refute(refuters, estimator, data, seed: int, executor, progress, lap) -> list:
+    """Each refuter's refutation in turn; then the executor hands back the memory it kept for simulations
+    (``release``, if it has one: the local executor keeps the heap between refuters at 10M rows)."""
+    refutations = []
+    try:
+        for i, refuter in enumerate(refuters):
+            refutations.append(
+                refuter.refute(
+                    estimator, data, estimator.effect_, estimator.std_error_, seed + i, executor, progress
+                )
+            )
+            lap(f"refute:{refuter.name}")
+    finally:
+        release = getattr(executor, "release", None)
+        if release is not None:
+            release()
+    return refutations
+
+
 def heterogeneity_stage(cfg, frame, graph, identification, data, dataset, seed):
     """Who benefits (causal_cli.heterogeneity), when effect modifiers are declared; None otherwise.
 
@@ -275,6 +310,13 @@ def analytic_sensitivity(data, identification: str, estimator) -> dict[str, Any]
         estimator.ci_high_,
         float(estimator.ci_level),
     )
+
+
+def _data_allocator(executor, work: int):
+    """Where the estimation data go: the executor's choice for ``work`` row-simulations (e.g. memory shared
+    with its worker processes), else ``np.empty``."""
+    allocator = getattr(executor, "data_allocator", None)
+    return np.empty if allocator is None else allocator(work)
 
 
 def _rows_before_loading(cfg, frame) -> int | None:

@@ -77,6 +77,9 @@ class Recording(SerialExecutor):
         self.labels.append(label)
         return super().run(modification, estimator, data, streams, progress, label)
 
+    def release(self) -> None:
+        self.labels.append("release")
+
 
 def test_the_pipeline_runs_refuters_and_bootstrap_on_the_executor_it_is_given(compose_cfg, cache):
     from causal_cli import pipeline
@@ -93,7 +96,13 @@ def test_the_pipeline_runs_refuters_and_bootstrap_on_the_executor_it_is_given(co
     ]
     recording = Recording()
     given = pipeline.run(validate(compose_cfg(overrides)), executor=recording)
-    assert recording.labels == ["bootstrap CI psm", "refuter placebo", "refuter random_common_cause"]
+    # the memory kept for simulations is handed back once, after the last refuter
+    assert recording.labels == [
+        "bootstrap CI psm",
+        "refuter placebo",
+        "refuter random_common_cause",
+        "release",
+    ]
     # once, for rows x the most simulations of one study (8 bootstrap fits), with the methods' modules
     modules = {
         "causal_cli.estimators.psm",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from causal_cli.refuters.base import BaseRefuter, centred_on_zero, significance
 from causal_cli.schema import RefuterConfig, check
+from causal_cli.simulate import spare_row
 
 #: a shift beyond tolerance fails only when it is significant at this level against the estimate's sampling error
 SHIFT_ALPHA = 0.05
@@ -31,7 +32,14 @@ class RandomCommonCauseRefuter(BaseRefuter):
     )
 
     def modify(self, data, rng):
-        return data.with_covariate(rng.standard_normal(data.n), "random_common_cause")
+        block = spare_row(data.columns)
+        if block is None:
+            return data.with_covariate(rng.standard_normal(data.n), "random_common_cause")
+        # data.with_covariate's layout and values, written into the row the data were given room for
+        rng.standard_normal(out=block[-1])
+        return replace(
+            data, X=block[1:].T, covariates=(*data.covariates, "random_common_cause"), _columns=block
+        )
 
     def verdict(self, estimate, std_error, sims):
         tol = float(self.tolerance)

@@ -16,7 +16,7 @@ import numpy as np
 
 from causal_cli.numerics import cores_busy, one_blas_thread, quiet_numerics
 from causal_cli.runtime import shared, workers
-from causal_cli.runtime.tuning import keep_freed_memory
+from causal_cli.runtime.tuning import heap_only, keep_freed_memory, release_heap
 from causal_cli.simulate import run_serial, simulate, tracker
 
 #: a worker's next chunk is this share of the unassigned simulations per process (guided scheduling)
@@ -42,14 +42,24 @@ class LocalProcessExecutor:
         """Start the worker processes in the background if ``work`` row-simulations will run in parallel."""
         workers.start_workers(self.processes(work), modules)
 
+    def data_allocator(self, work: int) -> Callable:
+        """``empty(shape)`` for the data of ``work`` row-simulations: in shared memory when worker
+        processes will run them (:func:`~causal_cli.runtime.shared.empty`: sent to them without a copy)."""
+        return shared.empty if self.processes(work) > 1 else np.empty
+
     def run(self, modification, estimator, data, streams, progress=None, label="simulations") -> np.ndarray:
         advance = tracker(progress, len(streams), label, self.notice)
         keep_freed_memory()
         processes = self.processes(data.n * len(streams))
+        heap_only(data.n)  # until release(): the next runs of simulations reuse the heap too
         if processes > 1:
             with one_blas_thread(), quiet_numerics(), cores_busy():
                 return _run_parallel(modification, estimator, data, streams, processes, advance)
         return run_serial(modification, estimator, data, streams, advance)
+
+    def release(self) -> None:
+        """Hand the memory this process kept for simulations back (:func:`~causal_cli.runtime.tuning.release_heap`)."""
+        release_heap()
 
 
 def _run_parallel(modification, estimator, data, streams, processes: int, advance) -> np.ndarray:
@@ -211,5 +221,6 @@ def _worker_chunk(handle, board_handle, chunk: range, chunk_streams) -> list[flo
             board[i] = 1
             loaded = loaded or shared.load(handle)
             modification, estimator, data = loaded
+            heap_only(data.n)  # kept while the worker lives: its next simulations, and jobs, reuse the heap
             out[j] = simulate(modification, estimator, data, i, stream)
     return out
