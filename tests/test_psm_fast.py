@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from causal_cli.estimators.base import EstimationData
-from causal_cli.estimators.matching import bias_adjusted_sum, range_use, weighted_slopes
+from causal_cli.estimators.matching import bias_adjusted_sum, range_use, used_pool, weighted_slopes
 from causal_cli.estimators.psm import PSMEstimator
 from causal_cli.refuters.data_subset import DataSubsetRefuter
 from causal_cli.refuters.placebo import PlaceboRefuter
@@ -67,11 +67,11 @@ def test_ill_conditioned_regression_takes_the_per_unit_route_exactly():
 
 def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
     """Against the definition on a small case with ties: each query's outcome minus its matches' mean,
-    minus the covariate gap times the use-weighted pool regression's slopes."""
+    minus the covariate gap times the use-weighted pool regression's slopes (one covariate far from 0)."""
     rng = np.random.default_rng(3)
-    pool_x = rng.normal(size=(12, 2))
+    pool_x = rng.normal(size=(12, 2)) + [0.0, 500.0]
     pool_y = pool_x @ [1.5, -2.0] + rng.normal(size=12)
-    query_x, query_y = rng.normal(size=(5, 2)), rng.normal(size=5)
+    query_x, query_y = rng.normal(size=(5, 2)) + [0.0, 500.0], rng.normal(size=5)
     lo, hi = np.array([0, 2, 2, 5, 9]), np.array([2, 3, 5, 6, 12])  # ranges of 2, 1, 3, 1, 3 matches
     use = range_use(12, lo, hi, 1.0 / (hi - lo))
     slopes = weighted_slopes(pool_x, pool_y, use)
@@ -80,9 +80,50 @@ def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
         for q in range(5)
     )
     x, y = np.vstack([query_x, pool_x]), np.r_[query_y, pool_y]
-    Z = np.vstack([np.ones(17), ((x - x.mean(axis=0)) / x.std(axis=0)).T])
-    got = bias_adjusted_sum(Z, y - y.mean(), np.arange(5), np.arange(5, 17), use)
+    columns = np.vstack([np.ones(17), x.T])
+    positions, used = used_pool(12, lo, hi)
+    assert positions.tolist() == [0, 1, 2, 3, 4, 5, 9, 10, 11]  # units 6-8 serve no query
+    np.testing.assert_allclose(used, use[positions], rtol=1e-15)
+    targets = (query_y.sum(), query_x.sum(axis=0))
+    got = bias_adjusted_sum(columns, y, targets, 5 + positions, used, x.mean(axis=0), x.std(axis=0))
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_used_pool_counts_each_unit_as_range_use_does(k):
+    """Without ties (ranges of one width) the uses are integer counts over the width; with ties, the
+    difference-array route: both equal :func:`range_use` where it is positive, and nothing else."""
+    rng = np.random.default_rng(k)
+    m = 50
+    lo = np.sort(rng.integers(0, m - k + 1, 40))
+    for hi in (lo + k, np.minimum(lo + k + (rng.random(40) < 0.3), m)):
+        expected = range_use(m, lo, hi, 1.0 / (hi - lo))
+        positions, use = used_pool(m, lo, hi)
+        assert positions.tolist() == np.flatnonzero(expected > 1e-9).tolist()
+        np.testing.assert_allclose(use, expected[positions], rtol=1e-13)
+        assert use.sum() == pytest.approx(40.0, rel=1e-13)
+
+
+def test_target_sums_without_a_zero_one_treatment_gather_the_rows():
+    """The products with the treatment stand for sums over the treated only when it is coded 0/1: other
+    codes (psm counts any value but 1 as control) give the sums over the rows gathered."""
+    from causal_cli.estimators.psm import _target_sums
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 2))
+    y = rng.normal(size=30)
+    treated = np.arange(30) % 3 == 0
+    groups = [
+        (np.flatnonzero(treated), None, None, None, None),
+        (np.flatnonzero(~treated), None, None, None, None),
+    ]
+    order = np.arange(30)
+    # the second sums to the treated count, like a 0/1 treatment, but its square does not
+    for t in (treated.astype(float), np.where(treated, 1.0, np.where(np.arange(30) % 3 == 1, 2.0, -2.0))):
+        sums = _target_sums(EstimationData(t=t, y=y, X=X), order, groups, (0, 1))
+        for (y_sum, x_sum), rows in zip(sums, (treated, ~treated)):
+            assert y_sum == pytest.approx(y[rows].sum(), rel=1e-13)
+            np.testing.assert_allclose(x_sum, X[rows].sum(axis=0), rtol=1e-13)
 
 
 def test_a_large_cold_propensity_fit_starts_from_a_subsample_and_reaches_the_same_optimum(monkeypatch):

@@ -34,8 +34,9 @@ from causal_cli.estimators.matching import (
     regression_use,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
+    used_pool,
 )
-from causal_cli.estimators.propensity import propensity_scores, standardized_columns
+from causal_cli.estimators.propensity import propensity_scores, standardizer
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
 from causal_cli.numerics import run_concurrently, thread_map
 from causal_cli.schema import check
@@ -166,6 +167,28 @@ def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
+def _target_sums(data, order, groups, needed) -> list:
+    """Per group (treated, control queries), ``(sum of y, sum of X)`` over its kept queries (None for a group
+    not ``needed``). Without a caliper the groups are the arms: the treated sums are products with the
+    0/1 treatment over the rows in order (no gather), the controls' the totals minus them."""
+    out = [None, None]
+    t, columns = data.t, data.columns
+    if all(kept is None for *_, kept in groups):
+        arm = columns @ t  # [number treated, sums of X over the treated]
+        n_treated = groups[0][0].size
+        if arm[0] == n_treated and t @ t == n_treated:  # t is 0/1 (sum t = sum t^2 = treated count)
+            y_treated = float(data.y @ t)
+            out[0] = (y_treated, arm[1:])
+            if 1 in needed:
+                out[1] = (float(data.y.sum()) - y_treated, columns[1:].sum(axis=1) - arm[1:])
+            return out
+    for g in needed:
+        queries, *_, kept = groups[g]
+        rows = order[queries if kept is None else queries[kept]]
+        out[g] = (float(data.y[rows].sum()), np.take(columns[1:], rows, axis=1).sum(axis=1))
+    return out
+
+
 class PSMEstimator(PropensityScoreEstimator):
     config_class = PSMConfig
     name = "psm"
@@ -252,22 +275,27 @@ class PSMEstimator(PropensityScoreEstimator):
 
     def _point_estimate(self, data):
         """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums
-        over the covariates in row order (:func:`bias_adjusted_sum`) instead of per-unit corrections;
-        equal to :meth:`_estimate` up to floating-point summation order."""
+        over the pool units used and the targets (:func:`bias_adjusted_sum`) instead of per-unit
+        corrections; equal to :meth:`_estimate` up to floating-point summation order."""
         if not self.bias_adjust or data.X.shape[1] == 0:
             return self._estimate(data)
         order, _, _, groups = self._matched_ranges(data)
-        Z = standardized_columns(data.columns)
-        y = data.y - data.y.mean()
-        sums, counts = [], []
-        for (queries, pool, lo, hi, kept), sign in zip(groups, (1.0, -1.0)):
-            targets = order[queries if kept is None else queries[kept]]
-            use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
-            total = bias_adjusted_sum(Z, y, targets, order[pool], use)
+        columns = data.columns
+        std = standardizer(columns)  # the propensity fit's, kept for these columns
+        # ATT and ATC need one group's sum only
+        needed = {"att": (0,), "atc": (1,)}.get(self.target_units, (0, 1))
+        targets = _target_sums(data, order, groups, needed)
+        sums = [0.0, 0.0]
+        for g in needed:
+            _queries, pool, lo, hi, _kept = groups[g]
+            positions, use = used_pool(pool.size, lo, hi)
+            total = bias_adjusted_sum(
+                columns, data.y, targets[g], order[pool[positions]], use, std.mean[1:], std.scale[1:]
+            )
             if total is None:  # an ill-conditioned regression: the per-unit way, as the fit does it
                 return self._estimate(data)
-            sums.append(sign * total)
-            counts.append(targets.size)
+            sums[g] = total if g == 0 else -total
+        counts = [queries.size if kept is None else int(kept.sum()) for queries, *_, kept in groups]
         return combine_group_sums(sums, counts, self.target_units)
 
     def _regression_use(self, Xs: np.ndarray) -> np.ndarray:
