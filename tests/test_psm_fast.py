@@ -120,7 +120,7 @@ def test_target_sums_without_a_zero_one_treatment_gather_the_rows():
     order = np.arange(30)
     # the second sums to the treated count, like a 0/1 treatment, but its square does not
     for t in (treated.astype(float), np.where(treated, 1.0, np.where(np.arange(30) % 3 == 1, 2.0, -2.0))):
-        sums = _target_sums(EstimationData(t=t, y=y, X=X), order, groups, (0, 1))
+        sums = _target_sums(EstimationData(t=t, y=y, X=X), order, groups, (0, 1), X.mean(axis=0))
         for (y_sum, x_sum), rows in zip(sums, (treated, ~treated)):
             assert y_sum == pytest.approx(y[rows].sum(), rel=1e-13)
             np.testing.assert_allclose(x_sum, X[rows].sum(axis=0), rtol=1e-13)

@@ -269,9 +269,7 @@ def bias_adjusted_sum(
     y_sum = y_target - float(use @ y_pool)
     if pool_rows.size < 2:
         return y_sum
-    X = np.empty((columns.shape[0] - 1, pool_rows.size))
-    for j in range(X.shape[0]):  # row by row: 3x faster than fancy indexing both axes
-        np.take(columns[j + 1], pool_rows, out=X[j])
+    X = _covariates_at(columns, pool_rows)
     total = float(use.sum())
     x_pool = X @ use
     x_mean = x_pool / total
@@ -283,6 +281,18 @@ def bias_adjusted_sum(
     if slopes is None:
         return None
     return y_sum - float(((x_target - x_pool) / scale) @ slopes)
+
+
+def _covariates_at(columns: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``columns[1:, rows]`` as a C-contiguous ``(p, len(rows))`` array, gathered the fast way for the layout:
+    row by row (3x faster than fancy indexing both axes), or, for the column-major layout of a row subset,
+    whole rows of the design (one cache line per row: 70 vs 127 us for 20k of 100k rows)."""
+    if columns.flags.f_contiguous and not columns.flags.c_contiguous:
+        return np.take(columns.T, rows, axis=0)[:, 1:].T.copy()
+    X = np.empty((columns.shape[0] - 1, rows.size))
+    for j in range(X.shape[0]):
+        np.take(columns[j + 1], rows, out=X[j])
+    return X
 
 
 def _standardised_slopes(total, cross, cross_y, z_mean, scale) -> np.ndarray | None:
