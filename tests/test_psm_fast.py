@@ -84,9 +84,71 @@ def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
     positions, used = used_pool(12, lo, hi)
     assert positions.tolist() == [0, 1, 2, 3, 4, 5, 9, 10, 11]  # units 6-8 serve no query
     np.testing.assert_allclose(used, use[positions], rtol=1e-15)
-    targets = (query_y.sum(), query_x.sum(axis=0))
-    got = bias_adjusted_sum(columns, y, targets, 5 + positions, used, x.mean(axis=0), x.std(axis=0))
+    centres = (y.mean(), x.mean(axis=0), x.std(axis=0))
+    targets = (5, (query_y - centres[0]).sum(), (query_x - centres[1]).sum(axis=0))
+    got = bias_adjusted_sum(columns, y, targets, 5 + positions, used, centres)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def exact_estimate(fitted: PSMEstimator, data: EstimationData) -> float:
+    """The bias-adjusted ATE of ``fitted``'s matches on ``data`` in rational arithmetic (no rounding): each
+    group's queries minus their matches, net of the use-weighted pool regression (normal equations)."""
+    from fractions import Fraction
+
+    fresh = fitted.clone()
+    fresh.warm_start_ = fitted.warm_start_
+    order, _, _, groups = fresh._matched_ranges(data)
+    total, count = Fraction(0), 0
+    for (queries, pool, lo, hi, _), sign in zip(groups, (1, -1)):
+        use = {}
+        for a, b in zip(lo, hi):
+            for j in range(a, b):
+                use[order[pool[j]]] = use.get(order[pool[j]], 0) + Fraction(1, int(b - a))
+        rows = {r: [Fraction(1), *map(Fraction, data.X[r])] for r in set(use) | set(order[queries])}
+        y = {r: Fraction(data.y[r]) for r in rows}
+        size = data.X.shape[1] + 1
+        system = [
+            [sum(u * rows[r][a] * rows[r][c] for r, u in use.items()) for c in range(size)]
+            for a in range(size)
+        ]
+        moments = [sum(u * rows[r][a] * y[r] for r, u in use.items()) for a in range(size)]
+        for c in range(size):  # Gauss-Jordan elimination, exact
+            pivot = next(r for r in range(c, size) if system[r][c] != 0)
+            system[c], system[pivot], moments[c], moments[pivot] = (
+                system[pivot],
+                system[c],
+                moments[pivot],
+                moments[c],
+            )
+            for r in range(size):
+                if r != c and system[r][c] != 0:
+                    f = system[r][c] / system[c][c]
+                    system[r] = [a - f * b for a, b in zip(system[r], system[c])]
+                    moments[r] -= f * moments[c]
+        slopes = [moments[a] / system[a][a] for a in range(1, size)]
+
+        residual = {r: y[r] - sum(s * x for s, x in zip(slopes, rows[r][1:])) for r in rows}
+        total += sign * (
+            sum(residual[r] for r in order[queries]) - sum(u * residual[r] for r, u in use.items())
+        )
+        count += queries.size
+    return float(total / count)
+
+
+def test_refit_estimate_is_exact_with_offsets_far_above_the_spread():
+    """Covariates around 1e6 (SD 1 and 5) and an outcome around 1e4: every sum is over centred values, so
+    the refit's estimate is the exactly computed one to 1e-13 (raw sums lost ~6 digits here)."""
+    rng = np.random.default_rng(11)
+    n = 400
+    X = np.column_stack([rng.normal(1e6, 1.0, n), rng.normal(-1e6, 5.0, n)])
+    t = (rng.random(n) < 1 / (1 + np.exp(-(X[:, 0] - 1e6)))).astype(float)
+    y = 1e4 + 2 * t + (X[:, 0] - 1e6) + 0.2 * (X[:, 1] + 1e6) + rng.normal(size=n)
+    data = EstimationData(t=t, y=y, X=X)
+    fitted = PSMEstimator().fit(data).compact()
+    for modified in (data, PlaceboRefuter().modify(data, np.random.default_rng(1))):
+        assert fitted.estimate(modified) == pytest.approx(
+            exact_estimate(fitted, modified), rel=1e-13, abs=1e-13
+        )
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -120,10 +182,11 @@ def test_target_sums_without_a_zero_one_treatment_gather_the_rows():
     order = np.arange(30)
     # the second sums to the treated count, like a 0/1 treatment, but its square does not
     for t in (treated.astype(float), np.where(treated, 1.0, np.where(np.arange(30) % 3 == 1, 2.0, -2.0))):
-        sums = _target_sums(EstimationData(t=t, y=y, X=X), order, groups, (0, 1), X.mean(axis=0))
-        for (y_sum, x_sum), rows in zip(sums, (treated, ~treated)):
-            assert y_sum == pytest.approx(y[rows].sum(), rel=1e-13)
-            np.testing.assert_allclose(x_sum, X[rows].sum(axis=0), rtol=1e-13)
+        sums = _target_sums(EstimationData(t=t, y=y, X=X), order, groups, (0, 1), np.full(2, 0.5), 0.25)
+        for (count, y_sum, x_sum), rows in zip(sums, (treated, ~treated)):
+            assert count == rows.sum()
+            assert y_sum == pytest.approx((y[rows] - 0.25).sum(), rel=1e-13)
+            np.testing.assert_allclose(x_sum, (X[rows] - 0.5).sum(axis=0), rtol=1e-13)
 
 
 def test_a_large_cold_propensity_fit_starts_from_a_subsample_and_reaches_the_same_optimum(monkeypatch):

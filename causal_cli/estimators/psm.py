@@ -20,6 +20,7 @@ from causal_cli.errors import EstimationError
 from causal_cli.estimators.matching import (
     abadie_imbens_se_shared,
     bias_adjusted_sum,
+    centred_arm_sums,
     combine_group_effects,
     combine_group_sums,
     large_weighted_slopes,
@@ -167,26 +168,27 @@ def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def _target_sums(data, order, groups, needed, x_mean) -> list:
-    """Per group (treated, control queries), ``(sum of y, sum of X)`` over its kept queries (None for a group
-    not ``needed``). Without a caliper the groups are the arms: the treated sums are products with the
-    0/1 treatment over the rows in order (no gather), the controls' the totals (``x_mean``: the
-    covariates' means) minus them."""
+def _target_sums(data, order, groups, needed, centre, y_centre) -> list:
+    """Per group (treated, control queries), ``(number, sum of y - y_centre, sum of X - centre)`` over its kept
+    queries (None for a group not ``needed``). Without a caliper the groups are the arms: products with
+    the 0/1 treatment over the rows in order (:func:`centred_arm_sums`, no gather); else the kept
+    queries' rows gathered."""
     out = [None, None]
-    t, columns = data.t, data.columns
-    if all(kept is None for *_, kept in groups):
-        arm = columns @ t  # [number treated, sums of X over the treated]
-        n_treated = groups[0][0].size
-        if arm[0] == n_treated and t @ t == n_treated:  # t is 0/1 (sum t = sum t^2 = treated count)
-            y_treated = float(data.y @ t)
-            out[0] = (y_treated, arm[1:])
-            if 1 in needed:
-                out[1] = (float(data.y.sum()) - y_treated, x_mean * data.n - arm[1:])
-            return out
+    t = data.t
+    n_treated = groups[0][0].size
+    # t is 0/1 when sum t = sum t^2 = the treated count (psm counts any value but 1 as control)
+    if all(kept is None for *_, kept in groups) and t.sum() == n_treated and t @ t == n_treated:
+        arm, every = centred_arm_sums(data.columns, data.y, t, centre, y_centre)
+        out[0] = (n_treated, float(arm[0]), arm[1:])
+        if 1 in needed:
+            rest = every - arm
+            out[1] = (data.n - n_treated, float(rest[0]), rest[1:])
+        return out
     for g in needed:
         queries, *_, kept = groups[g]
         rows = order[queries if kept is None else queries[kept]]
-        out[g] = (float(data.y[rows].sum()), np.take(columns[1:], rows, axis=1).sum(axis=1))
+        x = np.take(data.columns[1:], rows, axis=1) - centre[:, None]
+        out[g] = (rows.size, float((data.y[rows] - y_centre).sum()), x.sum(axis=1))
     return out
 
 
@@ -306,14 +308,15 @@ class PSMEstimator(PropensityScoreEstimator):
         std = standardizer(columns)  # the propensity fit's, kept for these columns
         # ATT and ATC need one group's sum only
         needed = {"att": (0,), "atc": (1,)}.get(self.target_units, (0, 1))
-        targets = _target_sums(data, order, groups, needed, std.mean[1:])
-        sums = [0.0, 0.0]
+        # every sum is over values centred first: offsets far above the spread would cost digits
+        centre, scale, y_centre = std.mean[1:], std.scale[1:], float(data.y.mean())
+        targets = _target_sums(data, order, groups, needed, centre, y_centre)
+        sums, counts = [0.0, 0.0], [0, 0]
         for g, (rows, use) in _used_rows(data.n, order, groups, needed).items():
-            total = bias_adjusted_sum(columns, data.y, targets[g], rows, use, std.mean[1:], std.scale[1:])
+            total = bias_adjusted_sum(columns, data.y, targets[g], rows, use, (y_centre, centre, scale))
             if total is None:  # an ill-conditioned regression: the per-unit way, as the fit does it
                 return self._estimate(data)
-            sums[g] = total if g == 0 else -total
-        counts = [queries.size if kept is None else int(kept.sum()) for queries, *_, kept in groups]
+            sums[g], counts[g] = (total if g == 0 else -total), targets[g][0]
         return combine_group_sums(sums, counts, self.target_units)
 
     def _regression_use(self, Xs: np.ndarray) -> np.ndarray:
