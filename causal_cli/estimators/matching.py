@@ -308,9 +308,9 @@ def _standardised_at(
 ) -> np.ndarray:
     """``[1, (X - centre) / scale]`` transposed at ``rows`` (``(p + 1, len(rows))``), gathered the fast way for
     the layout: along the rows of ``columns``, or, for the column-major layout of a row subset, whole rows
-    of the design (one cache line per row: 55 vs 110 us for 20k of 100k rows)."""
+    of the design (one cache line per row: 70 vs 110 us for 20k of 100k rows, with the copy to C order)."""
     if columns.flags.f_contiguous and not columns.flags.c_contiguous:
-        out = np.take(columns.T, rows, axis=0).T
+        out = np.take(columns.T, rows, axis=0).T.copy()  # C order: the arithmetic below is 2x faster on it
     else:
         out = np.take(columns, rows, axis=1)
     out[1:] -= centre[:, None]
