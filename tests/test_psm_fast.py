@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from causal_cli.estimators.base import EstimationData
-from causal_cli.estimators.matching import bias_adjusted_sum, range_use, used_pool, weighted_slopes
+from causal_cli.estimators.matching import (
+    arm_moments,
+    bias_adjusted_sum,
+    pool_use,
+    range_use,
+    weighted_slopes,
+)
 from causal_cli.estimators.psm import PSMEstimator
 from causal_cli.refuters.data_subset import DataSubsetRefuter
 from causal_cli.refuters.placebo import PlaceboRefuter
@@ -65,9 +71,12 @@ def test_ill_conditioned_regression_takes_the_per_unit_route_exactly():
     assert fitted.estimate(data) == fitted.effect_
 
 
-def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
+def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections(monkeypatch):
     """Against the definition on a small case with ties: each query's outcome minus its matches' mean,
-    minus the covariate gap times the use-weighted pool regression's slopes (one covariate far from 0)."""
+    minus the covariate gap times the use-weighted pool regression's slopes (one covariate far from 0);
+    the rows' sums taken in blocks of 4 (the last one partial)."""
+    from causal_cli.estimators import matching
+
     rng = np.random.default_rng(3)
     pool_x = rng.normal(size=(12, 2)) + [0.0, 500.0]
     pool_y = pool_x @ [1.5, -2.0] + rng.normal(size=12)
@@ -80,14 +89,14 @@ def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections():
         for q in range(5)
     )
     x, y = np.vstack([query_x, pool_x]), np.r_[query_y, pool_y]
-    columns = np.vstack([np.ones(17), x.T])
-    positions, used = used_pool(12, lo, hi)
-    assert positions.tolist() == [0, 1, 2, 3, 4, 5, 9, 10, 11]  # units 6-8 serve no query
-    np.testing.assert_allclose(used, use[positions], rtol=1e-15)
+    columns, t = np.vstack([np.ones(17), x.T]), np.r_[np.ones(5), np.zeros(12)]
+    monkeypatch.setattr(matching, "MOMENTS_BLOCK_ROWS", 4)
     centres = (y.mean(), x.mean(axis=0), x.std(axis=0))
-    targets = (5, (query_y - centres[0]).sum(), (query_x - centres[1]).sum(axis=0))
-    got = bias_adjusted_sum(columns, y, targets, 5 + positions, used, centres)
-    assert got == pytest.approx(expected, rel=1e-12)
+    pools, treated, every = arm_moments(columns, y, t, np.r_[np.zeros(5), use], centres, (True, False))
+    assert pools[1] is None and treated[0] == 5 and every[0] == 17
+    assert bias_adjusted_sum(pools[0], treated, int(np.count_nonzero(use))) == pytest.approx(
+        expected, rel=1e-12
+    )
 
 
 def exact_estimate(fitted: PSMEstimator, data: EstimationData) -> float:
@@ -152,41 +161,30 @@ def test_refit_estimate_is_exact_with_offsets_far_above_the_spread():
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_used_pool_counts_each_unit_as_range_use_does(k):
-    """Without ties (ranges of one width) the uses are integer counts over the width; with ties, the
-    difference-array route: both equal :func:`range_use` where it is positive, and nothing else."""
+def test_pool_use_counts_each_unit_as_range_use_does(k):
+    """Without ties (ranges of one width) the uses are integer counts over the width, exactly; with ties,
+    the difference array of :func:`range_use`: the same uses either way."""
     rng = np.random.default_rng(k)
     m = 50
     lo = np.sort(rng.integers(0, m - k + 1, 40))
     for hi in (lo + k, np.minimum(lo + k + (rng.random(40) < 0.3), m)):
-        expected = range_use(m, lo, hi, 1.0 / (hi - lo))
-        positions, use = used_pool(m, lo, hi)
-        assert positions.tolist() == np.flatnonzero(expected > 1e-9).tolist()
-        np.testing.assert_allclose(use, expected[positions], rtol=1e-13)
+        use = pool_use(m, lo, hi)
+        np.testing.assert_allclose(use, range_use(m, lo, hi, 1.0 / (hi - lo)), rtol=1e-13, atol=1e-14)
         assert use.sum() == pytest.approx(40.0, rel=1e-13)
+    covering = np.zeros(m)
+    for start in lo:
+        covering[start : start + k] += 1
+    assert pool_use(m, lo, lo + k).tolist() == (covering / k).tolist()  # exact counts
 
 
-def test_target_sums_without_a_zero_one_treatment_gather_the_rows():
-    """The products with the treatment stand for sums over the treated only when it is coded 0/1: other
-    codes (psm counts any value but 1 as control) give the sums over the rows gathered."""
-    from causal_cli.estimators.psm import _target_sums
-
-    rng = np.random.default_rng(5)
-    X = rng.normal(size=(30, 2))
-    y = rng.normal(size=30)
-    treated = np.arange(30) % 3 == 0
-    groups = [
-        (np.flatnonzero(treated), None, None, None, None),
-        (np.flatnonzero(~treated), None, None, None, None),
-    ]
-    order = np.arange(30)
-    # the second sums to the treated count, like a 0/1 treatment, but its square does not
-    for t in (treated.astype(float), np.where(treated, 1.0, np.where(np.arange(30) % 3 == 1, 2.0, -2.0))):
-        sums = _target_sums(EstimationData(t=t, y=y, X=X), order, groups, (0, 1), np.full(2, 0.5), 0.25)
-        for (count, y_sum, x_sum), rows in zip(sums, (treated, ~treated)):
-            assert count == rows.sum()
-            assert y_sum == pytest.approx((y[rows] - 0.25).sum(), rel=1e-13)
-            np.testing.assert_allclose(x_sum, (X[rows] - 0.5).sum(axis=0), rtol=1e-13)
+def test_a_treatment_not_coded_0_1_takes_the_per_unit_route():
+    """The rows' sums split the arms with the treatment as 0/1 weights; psm counts any value but 1 as control,
+    so another code (0.5 here) gives the fit's per-unit number, exactly."""
+    data = confounded(2000)
+    fitted = PSMEstimator().fit(data).compact()
+    t = np.where((data.t == 0) & (np.arange(data.n) % 5 == 0), 0.5, data.t)
+    modified = data.with_treatment(t)
+    assert fitted.estimate(modified) == per_unit(fitted, modified)
 
 
 def test_a_large_cold_propensity_fit_starts_from_a_subsample_and_reaches_the_same_optimum(monkeypatch):

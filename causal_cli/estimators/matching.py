@@ -243,79 +243,26 @@ def combine_group_sums(sums: list[float], counts: list[int], target_units: str) 
 MAX_GRAM_CONDITION = 1e6
 
 
-def bias_adjusted_sum(
-    columns: np.ndarray,
-    y: np.ndarray,
-    target_sums: tuple[int, float, np.ndarray],
-    pool_rows: np.ndarray,
-    use: np.ndarray,
-    centres: tuple[float, np.ndarray, np.ndarray],
-) -> float | None:
+def bias_adjusted_sum(pool_moments: np.ndarray, target_sums: np.ndarray, used: int) -> float | None:
     """The summed bias-adjusted matched differences of one group, ``sum_q (y_q - m_q) - (z_q - zbar_q)' b``,
-    from weighted sums over the pool units used: ``None`` when the regression is ill-conditioned.
+    from sums over its pool and its kept queries (:func:`arm_moments`): ``None`` when the regression is
+    ill-conditioned.
 
-    ``columns``: ``[1, X]`` transposed (``(p + 1, n)``), ``y`` the outcome, both in row order; ``centres``:
-    ``(y_centre, centre, scale)``, with ``z = (X - centre) / scale`` the standardised covariates;
-    ``target_sums``: the number of kept queries and the sums of ``y - y_centre`` and ``X - centre`` over
-    them (:func:`centred_arm_sums`); ``pool_rows``: the rows of the pool units used as matches, ``use``
-    how often each is used (:func:`used_pool`; ``m_q``, ``zbar_q``: the query's matched means). ``b``:
-    the slopes of the pool arm's least-squares fit on ``[1, z]`` weighted by ``use``
-    (:func:`weighted_slopes`). The sum over queries of a matched mean is the use-weighted sum over the
-    pool, so no per-unit gather is needed: the same number up to floating-point summation order, from the
-    used pool rows alone (gathered once: ``[1, z]`` and ``y``).
+    With ``v = [1, z, y]`` (``z``: the standardised covariates, ``y`` the outcome, both centred),
+    ``pool_moments`` is ``sum over the pool arm of use * v v'`` (``use``: how often each unit is used as a
+    match; ``m_q``, ``zbar_q``: the query's matched means) and ``target_sums`` the sum of ``v`` over the
+    kept queries; ``used``: how many pool units are used. ``b`` are the slopes of the pool arm's least-squares fit on ``[1, z]`` weighted by
+    ``use`` (:func:`weighted_slopes`). The sum over queries of a matched mean is the use-weighted sum
+    over the pool, so no per-unit gather is needed: the same number up to floating-point summation order.
     """
-    y_centre, centre, scale = centres
-    count, y_target, x_target = target_sums
-    pool = _standardised_at(columns, pool_rows, centre, scale)  # [1, z] of the used pool rows
-    weighted = pool * use
-    gram = weighted @ pool.T  # row 0: the sums of use and of use * z
-    moments = weighted @ (y[pool_rows] - y_centre)  # the sums of use * y and of use * z * y
-    y_sum = y_target - float(moments[0])
-    if pool_rows.size < 2:
+    gram, moments = pool_moments[:-1, :-1], pool_moments[:-1, -1]
+    y_sum = float(target_sums[-1] - moments[0])
+    if used < 2:
         return y_sum
     slopes = _slopes(gram, moments)
     if slopes is None:
         return None
-    return y_sum - float((x_target / scale - gram[0, 1:]) @ slopes)
-
-
-#: rows per block of :func:`centred_arm_sums` (three rows of values: 1.5 MB, within the caches)
-CENTRED_BLOCK_ROWS = 1 << 16
-
-
-def centred_arm_sums(
-    columns: np.ndarray, y: np.ndarray, t: np.ndarray, centre: np.ndarray, y_centre: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(sums over the rows weighted by t, sums over all rows)`` of ``[y - y_centre, X - centre]``
-    (``columns``: ``[1, X]`` transposed). Each value is centred before it is summed, block by block (no
-    full-length copy): the difference of two raw sums loses the digits of the offset (a covariate around
-    1000 with SD 5 moved a refit's estimate by 1e-12 relative, against 1e-16 centred)."""
-    n, p = y.shape[0], columns.shape[0] - 1
-    buffer = np.empty((p + 1, min(n, CENTRED_BLOCK_ROWS)))
-    arm, every = np.zeros(p + 1), np.zeros(p + 1)
-    for start in range(0, n, CENTRED_BLOCK_ROWS):
-        stop = min(n, start + CENTRED_BLOCK_ROWS)
-        block = buffer[:, : stop - start]
-        np.subtract(y[start:stop], y_centre, out=block[0])
-        np.subtract(columns[1:, start:stop], centre[:, None], out=block[1:])
-        arm += block @ t[start:stop]
-        every += block.sum(axis=1)
-    return arm, every
-
-
-def _standardised_at(
-    columns: np.ndarray, rows: np.ndarray, centre: np.ndarray, scale: np.ndarray
-) -> np.ndarray:
-    """``[1, (X - centre) / scale]`` transposed at ``rows`` (``(p + 1, len(rows))``), gathered the fast way for
-    the layout: along the rows of ``columns``, or, for the column-major layout of a row subset, whole rows
-    of the design (one cache line per row: 70 vs 110 us for 20k of 100k rows, with the copy to C order)."""
-    if columns.flags.f_contiguous and not columns.flags.c_contiguous:
-        out = np.take(columns.T, rows, axis=0).T.copy()  # C order: the arithmetic below is 2x faster on it
-    else:
-        out = np.take(columns, rows, axis=1)
-    out[1:] -= centre[:, None]
-    out[1:] /= scale[:, None]
-    return out
+    return y_sum - float((target_sums[1:-1] - gram[0, 1:]) @ slopes)
 
 
 def _slopes(gram: np.ndarray, moments: np.ndarray) -> np.ndarray | None:
@@ -335,27 +282,67 @@ def _slopes(gram: np.ndarray, moments: np.ndarray) -> np.ndarray | None:
     return inverse[1:, 1:] @ centred[1:]
 
 
-def used_pool(m: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, use)``: the pool units used as matches by queries matched to ranges ``[lo, hi)`` of a
-    pool of ``m``, each with weight ``1 / (hi - lo)``, and how often each is used (:func:`range_use`
-    restricted to the units it gives a positive use). Ranges of one width (no ties) are counted in
-    integers, so the uses are exact."""
+#: rows per block of :func:`arm_moments`: its temporaries stay in the caches
+MOMENTS_BLOCK_ROWS = 1 << 15
+
+
+def arm_moments(
+    columns: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    use: np.ndarray,
+    centres: tuple[float, np.ndarray, np.ndarray],
+    pools: tuple[bool, bool] = (True, True),
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """``([control pool moments, treated pool moments], sums over the treated, sums over all rows)`` for
+    :func:`bias_adjusted_sum`, in one pass over the rows in order, block by block (no full-length
+    temporaries, no gathers).
+
+    ``columns``: ``[1, X]`` transposed, ``y``, ``t`` (0/1) and ``use`` (each unit's use as a match by the
+    other arm) in row order; ``centres``: ``(y_centre, centre, scale)``, with ``v = [1, (X - centre) /
+    scale, y - y_centre]``. Each value is centred before it is summed: raw sums lose the digits of an
+    offset far above the spread (a covariate around 1000 with SD 5 moved a refit's estimate by 1e-12
+    relative, against 1e-16 centred). ``pools``: which arms' pool moments are needed (control, treated).
+    """
+    y_centre, centre, scale = centres
+    n, p = y.shape[0], columns.shape[0] - 1
+    values = np.empty((p + 2, min(n, MOMENTS_BLOCK_ROWS)))
+    values[0] = 1.0
+    weighted = np.empty_like(values)
+    moments = [np.zeros((p + 2, p + 2)) if needed else None for needed in pools]
+    treated, every = np.zeros(p + 2), np.zeros(p + 2)
+    for start in range(0, n, MOMENTS_BLOCK_ROWS):
+        stop = min(n, start + MOMENTS_BLOCK_ROWS)
+        v, vw = values[:, : stop - start], weighted[:, : stop - start]
+        np.subtract(columns[1:, start:stop], centre[:, None], out=v[1:-1])
+        v[1:-1] /= scale[:, None]
+        np.subtract(y[start:stop], y_centre, out=v[-1])
+        t_block = t[start:stop]
+        treated += v @ t_block
+        every += v.sum(axis=1)
+        use_treated = use[start:stop] * t_block
+        for arm, weight in zip(moments, (use[start:stop] - use_treated, use_treated)):
+            if arm is not None:
+                np.multiply(v, weight, out=vw)
+                arm += vw @ v.T
+    return moments, treated, every
+
+
+def pool_use(m: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """:func:`range_use` with weights ``1 / (hi - lo)``: how often each unit of a pool of ``m`` is used as a
+    match. Ranges of one width (no ties) are counted in integers, so the uses are exact (integers
+    themselves for one match per query)."""
     width = hi - lo
-    if width.size == 0:
-        return np.zeros(0, dtype=np.intp), np.zeros(0)
-    first = int(width[0])
-    if first >= 1 and np.all(width == first):
-        covering = np.bincount(lo, minlength=m)
-        if first > 1:  # units in [lo, lo + first): starts up to p minus those up to p - first
-            covering = np.cumsum(covering)
-            covering[first:] -= covering[:-first].copy()
-        positions = np.flatnonzero(covering > 0)
-        return positions, covering[positions] / float(first)
-    weight = 1.0 / np.maximum(width, 1)
-    use = range_use(m, lo, hi, weight)
-    # a difference array's cumulative sum leaves rounding residues where no range covers: not a use
-    positions = np.flatnonzero(use > 0.5 * weight.min())
-    return positions, use[positions]
+    first = int(width[0]) if width.size else 0
+    if first < 1 or not np.all(width == first):
+        return range_use(m, lo, hi, 1.0 / np.maximum(width, 1))
+    covering = np.bincount(lo, minlength=m)
+    if first == 1:
+        return covering  # integer counts (the caller places them in a float array)
+    # units in [lo, lo + first): starts up to p minus those up to p - first
+    covering = np.cumsum(covering)
+    covering[first:] -= covering[:-first].copy()
+    return covering / float(first)
 
 
 def abadie_imbens_se_shared(

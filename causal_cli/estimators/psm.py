@@ -19,8 +19,8 @@ import numpy as np
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.matching import (
     abadie_imbens_se_shared,
+    arm_moments,
     bias_adjusted_sum,
-    centred_arm_sums,
     combine_group_effects,
     combine_group_sums,
     large_weighted_slopes,
@@ -28,6 +28,7 @@ from causal_cli.estimators.matching import (
     match_ranges,
     match_ranges_in_score_order,
     matching_caveats,
+    pool_use,
     range_means,
     range_sums,
     range_use,
@@ -35,7 +36,6 @@ from causal_cli.estimators.matching import (
     regression_use,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
-    used_pool,
 )
 from causal_cli.estimators.propensity import propensity_scores, standardizer
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
@@ -168,48 +168,29 @@ def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def _target_sums(data, order, groups, needed, centre, y_centre) -> list:
-    """Per group (treated, control queries), ``(number, sum of y - y_centre, sum of X - centre)`` over its kept
-    queries (None for a group not ``needed``). Without a caliper the groups are the arms: products with
-    the 0/1 treatment over the rows in order (:func:`centred_arm_sums`, no gather); else the kept
-    queries' rows gathered."""
-    out = [None, None]
-    t = data.t
-    n_treated = groups[0][0].size
-    # t is 0/1 when sum t = sum t^2 = the treated count (psm counts any value but 1 as control)
-    if all(kept is None for *_, kept in groups) and t.sum() == n_treated and t @ t == n_treated:
-        arm, every = centred_arm_sums(data.columns, data.y, t, centre, y_centre)
-        out[0] = (n_treated, float(arm[0]), arm[1:])
-        if 1 in needed:
-            rest = every - arm
-            out[1] = (data.n - n_treated, float(rest[0]), rest[1:])
-        return out
-    for g in needed:
-        queries, *_, kept = groups[g]
-        rows = order[queries if kept is None else queries[kept]]
-        x = np.take(data.columns[1:], rows, axis=1) - centre[:, None]
-        out[g] = (rows.size, float((data.y[rows] - y_centre).sum()), x.sum(axis=1))
-    return out
-
-
-def _used_rows(n, order, groups, needed) -> dict:
-    """Per ``needed`` group, the rows of its pool units used as matches, ascending, and how often each is
-    used (:func:`used_pool`). Ascending rows make the gathers read in order instead of at random (with
-    cold caches, random gathers were the largest extra cost of a refit). One match per query (k = 1, no
-    ties): the uses are the counts of the matched rows."""
-    out = {}
+def _use_in_row_order(n, order, groups, needed) -> tuple[np.ndarray, list[int]]:
+    """``(use, used)``: how often each unit is used as a match (by the other arm's queries of a ``needed``
+    group; :func:`pool_use`) in row order, and how many units each group's pool uses. The pools are the
+    two arms, so one array holds both; only the units used are placed (random writes were most of the
+    cost at 10M rows)."""
+    out = np.zeros(n)
+    used = [0, 0]
     for g in needed:
         _queries, pool, lo, hi, _kept = groups[g]
-        if lo.size and np.all(hi - lo == 1):
-            counts = np.bincount(order[pool[lo]], minlength=n)
-            rows = np.flatnonzero(counts > 0)
-            out[g] = (rows, counts[rows].astype(float))
-            continue
-        positions, use = used_pool(pool.size, lo, hi)
-        full = np.zeros(n)
-        full[order[pool[positions]]] = use
-        rows = np.flatnonzero(full > 0)
-        out[g] = (rows, full[rows])
+        use = pool_use(pool.size, lo, hi)
+        positions = np.flatnonzero(use > 0)
+        out[order[pool[positions]]] = use[positions]
+        used[g] = positions.size
+    return out, used
+
+
+def _kept_sums(data, rows, centres) -> np.ndarray:
+    """The sums of ``v = [1, z, y]`` (:func:`arm_moments`) over ``rows`` (the queries a caliper keeps)."""
+    y_centre, centre, scale = centres
+    out = np.empty(data.columns.shape[0] + 1)
+    out[0] = rows.size
+    out[1:-1] = ((np.take(data.columns[1:], rows, axis=1) - centre[:, None]) / scale[:, None]).sum(axis=1)
+    out[-1] = (data.y[rows] - y_centre).sum()
     return out
 
 
@@ -298,25 +279,31 @@ class PSMEstimator(PropensityScoreEstimator):
         return (queries, pool, lo, hi, kept, effects), terms
 
     def _point_estimate(self, data):
-        """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums
-        over the pool units used and the targets (:func:`bias_adjusted_sum`) instead of per-unit
+        """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums over
+        the rows in order (:func:`arm_moments`, :func:`bias_adjusted_sum`) instead of per-unit
         corrections; equal to :meth:`_estimate` up to floating-point summation order."""
         if not self.bias_adjust or data.X.shape[1] == 0:
             return self._estimate(data)
         order, _, _, groups = self._matched_ranges(data)
-        columns = data.columns
-        std = standardizer(columns)  # the propensity fit's, kept for these columns
-        # ATT and ATC need one group's sum only
-        needed = {"att": (0,), "atc": (1,)}.get(self.target_units, (0, 1))
-        # every sum is over values centred first: offsets far above the spread would cost digits
-        centre, scale, y_centre = std.mean[1:], std.scale[1:], float(data.y.mean())
-        targets = _target_sums(data, order, groups, needed, centre, y_centre)
+        t, n_treated = data.t, groups[0][0].size
+        if not t.sum() == t @ t == n_treated:  # psm counts any value but 1 as control; the sums need 0/1
+            return self._estimate(data)
+        std = standardizer(data.columns)  # the propensity fit's, kept for these columns
+        centres = (float(data.y.mean()), std.mean[1:], std.scale[1:])
+        needed = {"att": (0,), "atc": (1,)}.get(self.target_units, (0, 1))  # ATT, ATC: one group's sum
+        use, used = _use_in_row_order(data.n, order, groups, needed)
+        pools, treated, every = arm_moments(data.columns, data.y, t, use, centres, (0 in needed, 1 in needed))
         sums, counts = [0.0, 0.0], [0, 0]
-        for g, (rows, use) in _used_rows(data.n, order, groups, needed).items():
-            total = bias_adjusted_sum(columns, data.y, targets[g], rows, use, (y_centre, centre, scale))
+        for g in needed:  # group 0: the treated queries, matched to the control pool; group 1 the reverse
+            queries, *_, kept = groups[g]
+            if kept is None:
+                targets = treated if g == 0 else every - treated
+            else:
+                targets = _kept_sums(data, order[queries[kept]], centres)
+            total = bias_adjusted_sum(pools[g], targets, used[g])
             if total is None:  # an ill-conditioned regression: the per-unit way, as the fit does it
                 return self._estimate(data)
-            sums[g], counts[g] = (total if g == 0 else -total), targets[g][0]
+            sums[g], counts[g] = (total if g == 0 else -total), int(targets[0])
         return combine_group_sums(sums, counts, self.target_units)
 
     def _regression_use(self, Xs: np.ndarray) -> np.ndarray:
