@@ -244,7 +244,7 @@ def combine_group_sums(sums: list[float], counts: list[int], target_units: str) 
 MAX_GRAM_CONDITION = 1e6
 
 
-def bias_adjusted_sum(pool_moments: np.ndarray, target_sums: np.ndarray, used: int) -> float | None:
+def bias_adjusted_sum(pool_moments: np.ndarray, target_sums: np.ndarray) -> float | None:
     """The summed bias-adjusted matched differences of one group, ``sum_q (y_q - m_q) - (z_q - zbar_q)' b``,
     from sums over its pool and its kept queries (:func:`arm_moments`): ``None`` when the regression is
     ill-conditioned.
@@ -252,18 +252,15 @@ def bias_adjusted_sum(pool_moments: np.ndarray, target_sums: np.ndarray, used: i
     With ``v = [1, z, y]`` (``z``: the standardised covariates, ``y`` the outcome, both centred),
     ``pool_moments`` is ``sum over the pool arm of use * v v'`` (``use``: how often each unit is used as a
     match; ``m_q``, ``zbar_q``: the query's matched means) and ``target_sums`` the sum of ``v`` over the
-    kept queries; ``used``: how many pool units are used. ``b`` are the slopes of the pool arm's least-squares fit on ``[1, z]`` weighted by
+    kept queries. ``b`` are the slopes of the pool arm's least-squares fit on ``[1, z]`` weighted by
     ``use`` (:func:`weighted_slopes`). The sum over queries of a matched mean is the use-weighted sum
     over the pool, so no per-unit gather is needed: the same number up to floating-point summation order.
     """
     gram, moments = pool_moments[:-1, :-1], pool_moments[:-1, -1]
-    y_sum = float(target_sums[-1] - moments[0])
-    if used < 2:
-        return y_sum
-    slopes = _slopes(gram, moments)
+    slopes = _slopes(gram, moments)  # None too with fewer than two pool units used (a singular Gram matrix)
     if slopes is None:
         return None
-    return y_sum - float((target_sums[1:-1] - gram[0, 1:]) @ slopes)
+    return float(target_sums[-1] - moments[0]) - float((target_sums[1:-1] - gram[0, 1:]) @ slopes)
 
 
 def _slopes(gram: np.ndarray, moments: np.ndarray) -> np.ndarray | None:
@@ -287,16 +284,36 @@ def _slopes(gram: np.ndarray, moments: np.ndarray) -> np.ndarray | None:
 MOMENTS_BLOCK_ROWS = 1 << 15
 
 _SCRATCH = threading.local()
+#: above this many rows a refit's row-length scratch arrays are not kept between refits (16 MB each)
+SCRATCH_MAX_ROWS = 1 << 21
 
 
-def _scratch(size: int) -> np.ndarray:
-    """A float buffer of at least ``size`` values, kept per thread between calls: fresh temporaries of this
-    size cost page faults on every refit (at 100k rows a refit took ~3,000 minor faults, 4-7 ms of its
-    15-20 ms)."""
-    held = getattr(_SCRATCH, "buffer", None)
+def _scratch(name: str, size: int) -> np.ndarray:
+    """A float buffer of at least ``size`` values, kept per thread between calls (up to
+    :data:`SCRATCH_MAX_ROWS` values): fresh temporaries of this size cost page faults on every refit (at
+    100k rows ~3,000 minor faults per refit, 4-7 ms of its 15-20 ms CPU on the benchmark machine)."""
+    if size > SCRATCH_MAX_ROWS:
+        return np.empty(size)
+    held = getattr(_SCRATCH, name, None)
     if held is None or held.shape[0] < size:
-        held = _SCRATCH.buffer = np.empty(size)
+        held = np.empty(size)
+        setattr(_SCRATCH, name, held)
     return held
+
+
+def use_in_row_order(n: int, order: np.ndarray, pools: list) -> np.ndarray:
+    """How often each unit is used as a match, in row order, from ``(pool, lo, hi)`` per group (the pool's
+    positions in score order; its queries' ranges, :func:`pool_use`); 0 for units of a pool not given.
+    The pools are the two arms, so one array holds both: placed in score order, then in row order by one
+    permutation (no temporaries). The result is a scratch array, valid until the next call in the thread."""
+    in_score_order = _scratch("use_in_score_order", n)[:n]
+    if len(pools) < 2:
+        in_score_order.fill(0.0)
+    for pool, lo, hi in pools:
+        in_score_order[pool] = pool_use(pool.size, lo, hi)
+    out = _scratch("use", n)[:n]
+    out[order] = in_score_order
+    return out
 
 
 def arm_moments(
@@ -320,7 +337,7 @@ def arm_moments(
     y_centre, centre, scale = centres
     n, p = y.shape[0], columns.shape[0] - 1
     width = min(n, MOMENTS_BLOCK_ROWS)
-    buffer = _scratch((2 * p + 6) * width)
+    buffer = _scratch("moments", (2 * p + 6) * width)
     values = buffer[: (p + 2) * width].reshape(p + 2, width)
     weighted = buffer[(p + 2) * width : (2 * p + 4) * width].reshape(p + 2, width)
     weights = buffer[(2 * p + 4) * width : (2 * p + 6) * width].reshape(2, width)  # control, treated pool

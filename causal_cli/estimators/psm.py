@@ -28,7 +28,6 @@ from causal_cli.estimators.matching import (
     match_ranges,
     match_ranges_in_score_order,
     matching_caveats,
-    pool_use,
     range_means,
     range_sums,
     range_use,
@@ -36,6 +35,7 @@ from causal_cli.estimators.matching import (
     regression_use,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
+    use_in_row_order,
 )
 from causal_cli.estimators.propensity import propensity_scores, standardizer
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
@@ -168,22 +168,6 @@ def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def _use_in_row_order(n, order, groups, needed) -> tuple[np.ndarray, list[int]]:
-    """``(use, used)``: how often each unit is used as a match (by the other arm's queries of a ``needed``
-    group; :func:`pool_use`) in row order, and how many units each group's pool uses. The pools are the
-    two arms, so one array holds both; only the units used are placed (random writes were most of the
-    cost at 10M rows)."""
-    out = np.zeros(n)
-    used = [0, 0]
-    for g in needed:
-        _queries, pool, lo, hi, _kept = groups[g]
-        use = pool_use(pool.size, lo, hi)
-        positions = np.flatnonzero(use > 0)
-        out[order[pool[positions]]] = use[positions]
-        used[g] = positions.size
-    return out, used
-
-
 def _kept_sums(data, rows, centres) -> np.ndarray:
     """The sums of ``v = [1, z, y]`` (:func:`arm_moments`) over ``rows`` (the queries a caliper keeps)."""
     y_centre, centre, scale = centres
@@ -291,7 +275,7 @@ class PSMEstimator(PropensityScoreEstimator):
         std = standardizer(data.columns)  # the propensity fit's, kept for these columns
         centres = (float(data.y.mean()), std.mean[1:], std.scale[1:])
         needed = {"att": (0,), "atc": (1,)}.get(self.target_units, (0, 1))  # ATT, ATC: one group's sum
-        use, used = _use_in_row_order(data.n, order, groups, needed)
+        use = use_in_row_order(data.n, order, [groups[g][1:4] for g in needed])
         pools, treated, every = arm_moments(data.columns, data.y, t, use, centres, (0 in needed, 1 in needed))
         sums, counts = [0.0, 0.0], [0, 0]
         for g in needed:  # group 0: the treated queries, matched to the control pool; group 1 the reverse
@@ -300,7 +284,7 @@ class PSMEstimator(PropensityScoreEstimator):
                 targets = treated if g == 0 else every - treated
             else:
                 targets = _kept_sums(data, order[queries[kept]], centres)
-            total = bias_adjusted_sum(pools[g], targets, used[g])
+            total = bias_adjusted_sum(pools[g], targets)
             if total is None:  # an ill-conditioned regression: the per-unit way, as the fit does it
                 return self._estimate(data)
             sums[g], counts[g] = (total if g == 0 else -total), int(targets[0])
