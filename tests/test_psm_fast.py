@@ -71,6 +71,18 @@ def test_ill_conditioned_regression_takes_the_per_unit_route_exactly():
     assert fitted.estimate(data) == fitted.effect_
 
 
+def test_a_pool_of_one_unit_takes_the_per_unit_route_exactly():
+    """One control: every treated unit is matched to it, so its regression has a single point (a singular
+    Gram matrix); the refit declines the fast route and gives the fit's number, exactly."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 2))
+    t = np.ones(60)
+    t[3] = 0.0
+    data = EstimationData(t=t, y=X @ [1.0, 0.5] + 2 * t + rng.normal(size=60), X=X)
+    fitted = PSMEstimator().fit(data)
+    assert fitted.estimate(data) == per_unit(fitted, data) == fitted.effect_
+
+
 def test_bias_adjusted_sum_is_the_sum_of_per_unit_corrections(monkeypatch):
     """Against the definition on a small case with ties: each query's outcome minus its matches' mean,
     minus the covariate gap times the use-weighted pool regression's slopes (one covariate far from 0);
