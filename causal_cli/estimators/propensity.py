@@ -133,36 +133,6 @@ def standardizer(columns: np.ndarray) -> Standardizer:
     return found
 
 
-_STANDARDIZED: tuple[Any, np.ndarray] | None = None
-#: above this many rows the standardised copy is not kept between calls (at 10M rows and 2 covariates it
-#: would hold 240 MB in every process for the whole run; its cost there is small next to a refit's)
-STANDARDIZED_CACHE_MAX_ROWS = 2_000_000
-
-
-def standardized_columns(columns: np.ndarray) -> np.ndarray:
-    """``columns`` (``[1, X]`` transposed) with every covariate row centred and over its SD (the
-    :class:`Standardizer`'s), kept while ``columns`` lives (up to :data:`STANDARDIZED_CACHE_MAX_ROWS` rows):
-    placebo simulations share the covariates."""
-    global _STANDARDIZED
-    import weakref
-
-    if _STANDARDIZED is not None and _STANDARDIZED[0]() is columns:
-        return _STANDARDIZED[1]
-    std = standardizer(columns)
-    out = columns - std.mean[:, None]
-    out /= std.scale[:, None]
-    if columns.shape[1] > STANDARDIZED_CACHE_MAX_ROWS:
-        return out
-
-    def forget(ref) -> None:  # the columns are gone: so is their copy
-        global _STANDARDIZED
-        if _STANDARDIZED is not None and _STANDARDIZED[0] is ref:
-            _STANDARDIZED = None
-
-    _STANDARDIZED = (weakref.ref(columns, forget), out)
-    return out
-
-
 def fit_logistic_columns(
     columns: np.ndarray,
     t: np.ndarray,

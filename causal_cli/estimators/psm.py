@@ -19,6 +19,7 @@ import numpy as np
 from causal_cli.errors import EstimationError
 from causal_cli.estimators.matching import (
     abadie_imbens_se_shared,
+    arm_moments,
     bias_adjusted_sum,
     combine_group_effects,
     combine_group_sums,
@@ -34,8 +35,9 @@ from causal_cli.estimators.matching import (
     regression_use,
     smoothed_variance_sorted,
     tied_neighbour_variance_sorted,
+    use_in_row_order,
 )
-from causal_cli.estimators.propensity import propensity_scores, standardized_columns
+from causal_cli.estimators.propensity import propensity_scores, standardizer
 from causal_cli.estimators.propensity_score import PropensityConfig, PropensityScoreEstimator
 from causal_cli.numerics import run_concurrently, thread_map
 from causal_cli.schema import check
@@ -166,6 +168,16 @@ def _use_counts(n, match, use, pool_arm) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
+def _kept_sums(data, rows, centres) -> np.ndarray:
+    """The sums of ``v = [1, z, y]`` (:func:`arm_moments`) over ``rows`` (the queries a caliper keeps)."""
+    y_centre, centre, scale = centres
+    out = np.empty(data.columns.shape[0] + 1)
+    out[0] = rows.size
+    out[1:-1] = ((np.take(data.columns[1:], rows, axis=1) - centre[:, None]) / scale[:, None]).sum(axis=1)
+    out[-1] = (data.y[rows] - y_centre).sum()
+    return out
+
+
 class PSMEstimator(PropensityScoreEstimator):
     config_class = PSMConfig
     name = "psm"
@@ -251,23 +263,31 @@ class PSMEstimator(PropensityScoreEstimator):
         return (queries, pool, lo, hi, kept, effects), terms
 
     def _point_estimate(self, data):
-        """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums
-        over the covariates in row order (:func:`bias_adjusted_sum`) instead of per-unit corrections;
-        equal to :meth:`_estimate` up to floating-point summation order."""
+        """The estimate alone (refuter simulations): with the bias adjustment, from a few weighted sums over
+        the rows in order (:func:`arm_moments`, :func:`bias_adjusted_sum`) instead of per-unit
+        corrections; equal to :meth:`_estimate` up to floating-point summation order."""
         if not self.bias_adjust or data.X.shape[1] == 0:
             return self._estimate(data)
         order, _, _, groups = self._matched_ranges(data)
-        Z = standardized_columns(data.columns)
-        y = data.y - data.y.mean()
-        sums, counts = [], []
-        for (queries, pool, lo, hi, kept), sign in zip(groups, (1.0, -1.0)):
-            targets = order[queries if kept is None else queries[kept]]
-            use = range_use(pool.size, lo, hi, 1.0 / np.maximum(hi - lo, 1))
-            total = bias_adjusted_sum(Z, y, targets, order[pool], use)
+        t, n_treated = data.t, groups[0][0].size
+        if not t.sum() == t @ t == n_treated:  # psm counts any value but 1 as control; the sums need 0/1
+            return self._estimate(data)
+        std = standardizer(data.columns)  # the propensity fit's, kept for these columns
+        centres = (float(data.y.mean()), std.mean[1:], std.scale[1:])
+        needed = {"att": (0,), "atc": (1,)}.get(self.target_units, (0, 1))  # ATT, ATC: one group's sum
+        use = use_in_row_order(data.n, order, [groups[g][1:4] for g in needed])
+        pools, treated, every = arm_moments(data.columns, data.y, t, use, centres, (0 in needed, 1 in needed))
+        sums, counts = [0.0, 0.0], [0, 0]
+        for g in needed:  # group 0: the treated queries, matched to the control pool; group 1 the reverse
+            queries, *_, kept = groups[g]
+            if kept is None:
+                targets = treated if g == 0 else every - treated
+            else:
+                targets = _kept_sums(data, order[queries[kept]], centres)
+            total = bias_adjusted_sum(pools[g], targets)
             if total is None:  # an ill-conditioned regression: the per-unit way, as the fit does it
                 return self._estimate(data)
-            sums.append(sign * total)
-            counts.append(targets.size)
+            sums[g], counts[g] = (total if g == 0 else -total), int(targets[0])
         return combine_group_sums(sums, counts, self.target_units)
 
     def _regression_use(self, Xs: np.ndarray) -> np.ndarray:
