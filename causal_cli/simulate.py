@@ -98,8 +98,8 @@ def spare_row(columns: np.ndarray) -> np.ndarray | None:
     room = _ROOM.get(id(columns))
     if room is None or room[0]() is not columns:
         return None
-    # a new array object each time: caches that hold a result while the same columns object lives
-    # (estimators.propensity.standardized_columns) must not see last simulation's covariate as this one's
+    # a new array object each time: a cache keyed by the columns object (there is none in the estimators
+    # now) must not see last simulation's covariate as this one's
     return room[1][...]
 
 
