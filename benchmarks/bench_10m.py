@@ -13,12 +13,13 @@ pictures and the helper process included):
   separate process (``--worker-memory``) as defined below.
 
 Memory of ``causal run`` is PSS (shared pages split between the processes sharing them) summed over
-the command's process tree, sampled every 0.25 s (``bench_vs_dowhy.run_monitored``). CPU seconds: the
+the command's process tree, sampled every 0.25 s, or less often when a sample costs more than 2% of a
+core (``bench_vs_dowhy.run_monitored``, ``sample_paced``). CPU seconds: the
 command and the worker processes it waited for. The load average is printed next to every number.
 
-Per process (sampled alongside, every 0.25 s, from ``/proc``): its role (main, worker, resource
+Per process (sampled alongside, paced the same way, from ``/proc``): its role (main, worker, resource
 tracker), peak PSS and RSS, and user / system CPU seconds and minor page faults as last sampled (up to
-0.25 s before it exited). Per refuter of the pipeline study: the CPU of the whole tree while the main
+one sampling interval before it exited). Per refuter of the pipeline study: the CPU of the whole tree while the main
 process held that refuter's claim board open (``runtime.local.ClaimBoard``, an anonymous file named
 ``causal-cli-claims``, one per parallel run of simulations, taken in the order they appear), divided by
 the simulations; and the tree's peak PSS meanwhile. The extrapolation to 100 simulations scales each
@@ -60,12 +61,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_vs_dowhy import (  # noqa: E402
-    SAMPLE_EVERY_S,
     _children_of,
     _kb,
     compose_config,
     load_average,
     run_monitored,
+    sample_paced,
 )
 
 STUDIES = ("psm", "pipeline", "parquet", "refits")
@@ -163,7 +164,7 @@ def open_claim_board(pid: int) -> int | None:
 
 
 class TreeProfile:
-    """Per process of a command's tree, sampled every ``SAMPLE_EVERY_S``: peak PSS and RSS, and the last
+    """Per process of a command's tree, sampled by ``sample_paced``: peak PSS and RSS, and the last
     user/system CPU seconds and minor page faults seen; and the tree's CPU split by the claim board the
     main process had open (one per refuter's parallel simulations, in the order they start)."""
 
@@ -228,14 +229,12 @@ def run_profiled(argv: list[str], cwd: str, env: dict) -> tuple[dict, TreeProfil
     done = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
-            root = _newest_child()
-            if root is not None:
-                profile.root = root
-                profile.sample()
-            done.wait(SAMPLE_EVERY_S)
+        root = _newest_child()
+        if root is not None:
+            profile.root = root
+            profile.sample()
 
-    sampler = threading.Thread(target=sample, daemon=True)
+    sampler = threading.Thread(target=sample_paced, args=(done, sample), daemon=True)
     sampler.start()
     try:
         run = run_monitored(argv, cwd=cwd, env=env)

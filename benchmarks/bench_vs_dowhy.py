@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REFUTERS = ("placebo", "random_common_cause", "data_subset")
@@ -56,6 +57,19 @@ RESULT_PREFIX = "BENCH-RESULT "
 AGREEMENT = 0.01
 #: memory sampling interval: a sample costs ~6 ms of CPU (reading /proc), kept small against the work
 SAMPLE_EVERY_S = 0.25
+#: ... and longer when a sample costs more: each sampler's own CPU stays under this share of one core.
+#: Reading smaps_rollup of processes holding GBs costs 20-50 ms; at a fixed 0.25 s the two samplers of
+#: bench_10m.py took ~25% of a core (user + system) and slowed the 10M run they measured by ~15%.
+SAMPLER_CPU_SHARE = 0.02
+
+
+def sample_paced(done: threading.Event, sample: Callable[[], None]) -> None:
+    """Call ``sample()`` until ``done``: every ``SAMPLE_EVERY_S``, or less often when a sample costs more
+    than ``SAMPLER_CPU_SHARE`` of the wait (its CPU time, system time for /proc reads included)."""
+    while not done.is_set():
+        cpu = time.thread_time()
+        sample()
+        done.wait(max(SAMPLE_EVERY_S, (time.thread_time() - cpu) / SAMPLER_CPU_SHARE))
 
 
 # ----------------------------------------------------------------------------- workers (subprocesses)
@@ -296,12 +310,10 @@ def run_monitored(argv: list[str], cwd: str | None = None, env: dict | None = No
     done = threading.Event()
 
     def sample():
-        while not done.is_set():
-            rss, pss = tree_memory_mb(proc.pid)
-            peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
-            done.wait(SAMPLE_EVERY_S)
+        rss, pss = tree_memory_mb(proc.pid)
+        peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
 
-    sampler = threading.Thread(target=sample, daemon=True)
+    sampler = threading.Thread(target=sample_paced, args=(done, sample), daemon=True)
     sampler.start()
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
