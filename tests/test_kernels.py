@@ -160,6 +160,17 @@ def test_without_numba_the_numpy_path_runs(monkeypatch):
     assert np.all(np.isfinite(propensity.fit_logistic_columns(columns, t)))
 
 
+def test_numba_disable_jit_means_the_numpy_path(monkeypatch):
+    """NUMBA_DISABLE_JIT=1 (numba's own switch) would make the kernels Python loops: the numpy path runs."""
+    import numba
+
+    monkeypatch.setattr(kernels, "_COMPILED", None)
+    monkeypatch.setattr(kernels, "_MISSING", False)
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    assert not kernels.available(kernels.MIN_ROWS)
+    assert kernels._COMPILED is None
+
+
 def test_a_small_fit_does_not_import_numba():
     code = (
         "import sys, numpy as np\n"

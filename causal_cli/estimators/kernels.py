@@ -56,7 +56,10 @@ def _compiled() -> dict | None:
 
 def _jit_all(numba) -> dict | None:
     """Every kernel wrapped by ``numba.njit``, bound in place of its Python function; None if numba refuses
-    (e.g. no cache directory it can write: then the numpy path, rather than compiling in every process)."""
+    (e.g. no cache directory it can write: then the numpy path, rather than compiling in every process) or
+    its JIT is switched off (``NUMBA_DISABLE_JIT=1``: the way to run the numpy code instead)."""
+    if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels would run as Python loops
+        return None
     compiled = {}
     try:
         for name in _KERNELS:
