@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 #: modules the light commands must never import
-HEAVY_MODULES = ("dowhy", "sklearn", "matplotlib")
+HEAVY_MODULES = ("dowhy", "sklearn", "matplotlib", "numba")
 #: commands that must stay light: (label, arguments)
 LIGHT_COMMANDS = (
     ("causal --help", ["--help"]),
