@@ -23,7 +23,7 @@ import threading
 import numpy as np
 
 #: from this many rows a fit uses the kernels. Measured with ``benchmarks/bench_kernels.py --threshold``
-#: (fresh processes, numba's import and the cached-code load included; see notes/kernels-readme.md).
+#: (fresh processes, numba's import and the cached-code load included; see benchmarks/results/kernels_s6.md).
 MIN_ROWS = 1_000_000
 #: the sort carries the rows as 32-bit integers: up to this many rows
 SORT_MAX_ROWS = 1 << 32
