@@ -87,6 +87,20 @@ def give_room(columns: np.ndarray, block: np.ndarray) -> None:
     _ROOM[key] = (weakref.ref(columns, lambda _ref: _ROOM.pop(key, None)), block)
 
 
+def room_after(start: int, nbytes: int) -> int:
+    """The bytes of the spare row given (:func:`give_room`) to the array at address ``start`` of ``nbytes``
+    bytes, or 0 (a job in shared memory sends it with the array: :mod:`causal_cli.runtime.shared`)."""
+    for ref, block in list(_ROOM.values()):
+        columns = ref()
+        if (
+            columns is not None
+            and columns.__array_interface__["data"][0] == start
+            and columns.nbytes == nbytes
+        ):
+            return block.nbytes - nbytes
+    return 0
+
+
 def spare_row(columns: np.ndarray) -> np.ndarray | None:
     """``columns`` with one more row after them, in the same memory, the last row free to overwrite:
     inside :func:`simulate` when the data were laid out with room for it (:func:`give_room`), else None.

@@ -185,11 +185,13 @@ def _in_segment(raw: memoryview) -> tuple[str, str, int, int, int] | None:
         return None
     import numpy as np
 
+    from causal_cli.simulate import room_after
+
     start = np.frombuffer(raw, dtype=np.uint8).__array_interface__["data"][0]
     for segment in list(_SEGMENTS.values()):
         offset = start - segment.start
         if 0 <= offset and offset + raw.nbytes <= len(segment):
-            room = _room_after(start, raw.nbytes)
+            room = room_after(start, raw.nbytes)
             return (
                 segment.token,
                 segment.path,
@@ -198,21 +200,6 @@ def _in_segment(raw: memoryview) -> tuple[str, str, int, int, int] | None:
                 room if offset + raw.nbytes + room <= len(segment) else 0,
             )
     return None
-
-
-def _room_after(start: int, nbytes: int) -> int:
-    """The bytes of the spare row given to the array at ``start`` of ``nbytes`` bytes, or 0."""
-    from causal_cli.simulate import _ROOM
-
-    for ref, block in list(_ROOM.values()):
-        columns = ref()
-        if (
-            columns is not None
-            and columns.__array_interface__["data"][0] == start
-            and columns.nbytes == nbytes
-        ):
-            return block.nbytes - nbytes
-    return 0
 
 
 #: (token, job) of the last job a worker loaded: its chunks reuse it; a new job replaces (and frees) it

@@ -6,6 +6,8 @@ use it in their own fits too.
 
 from __future__ import annotations
 
+import functools
+
 #: worker processes run many small fits: one BLAS/OpenMP thread each, set before numpy loads
 WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
@@ -32,17 +34,15 @@ def keep_freed_memory() -> None:
     if _ALLOCATOR_TUNED:
         return
     _ALLOCATOR_TUNED = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
+    libc = _libc()
+    if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # heap, not mmap, up to 32 MB (glibc's max)
         libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)  # do not trim the heap after each simulation
-    except (OSError, AttributeError):
-        pass
 
 
+@functools.cache
 def _libc():
+    """glibc (with ``mallopt`` and ``malloc_trim``), loaded once; None elsewhere."""
     try:
         import ctypes
 
