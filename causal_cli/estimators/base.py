@@ -82,6 +82,11 @@ class EstimationData:
         columns = np.empty((old.shape[0] + 1, self.n))
         columns[:-1] = old
         columns[-1] = column
+        return self.with_covariate_row(columns, name)
+
+    def with_covariate_row(self, columns: np.ndarray, name: str) -> EstimationData:
+        """These data with covariate ``name`` added: ``columns`` is :attr:`columns` with that covariate's
+        values as one more row, already written (e.g. into the spare row of :func:`causal_cli.simulate.spare_row`)."""
         return replace(self, X=columns[1:].T, covariates=(*self.covariates, name), _columns=columns)
 
     def take(self, rows: np.ndarray) -> EstimationData:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from causal_cli.refuters.base import BaseRefuter, centred_on_zero, significance
 from causal_cli.schema import RefuterConfig, check
@@ -35,11 +35,9 @@ class RandomCommonCauseRefuter(BaseRefuter):
         block = spare_row(data.columns)
         if block is None:
             return data.with_covariate(rng.standard_normal(data.n), "random_common_cause")
-        # data.with_covariate's layout and values, written into the row the data were given room for
+        # with_covariate's values, drawn straight into the row the data were given room for (no copy)
         rng.standard_normal(out=block[-1])
-        return replace(
-            data, X=block[1:].T, covariates=(*data.covariates, "random_common_cause"), _columns=block
-        )
+        return data.with_covariate_row(block, "random_common_cause")
 
     def verdict(self, estimate, std_error, sims):
         tol = float(self.tolerance)
