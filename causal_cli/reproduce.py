@@ -105,24 +105,28 @@ def base_dir_of(results: dict[str, Any]) -> Path:
     return Path(cwd) if isinstance(cwd, str) and cwd and Path(cwd).is_dir() else Path.cwd()
 
 
-def check_data_unchanged(
-    results: dict[str, Any], config_path: Path, base_dir: Path
-) -> dict[str, dict[str, str]]:
-    """The saved config's local input files now (data files and ``graph.file``, ``{key: {"path",
-    "sha256"}}``); DataError when one the run read is gone or its bytes changed."""
-    from omegaconf import OmegaConf
+def load_saved_config(config_path: Path):
+    """The run's saved ``config.yaml`` (a mapping), read once; ConfigError in one line when it is not one."""
+    from omegaconf import DictConfig, OmegaConf
 
+    try:
+        saved = OmegaConf.load(config_path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable config is one line
+        raise ConfigError(f"{config_path} is not a config: {' '.join(str(exc).split())[:200]}") from exc
+    if not isinstance(saved, DictConfig):
+        raise ConfigError(f"{config_path} is not a config: a {type(saved).__name__}, not a mapping")
+    return saved
+
+
+def check_data_unchanged(results: dict[str, Any], saved, base_dir: Path) -> dict[str, dict[str, str]]:
+    """The saved config's (``saved``) local input files now (data files and ``graph.file``, ``{key: {"path",
+    "sha256"}}``); DataError when one the run read is gone or its bytes changed."""
     from causal_cli import provenance
 
     recorded = results.get("data_files") or {}
     if not isinstance(recorded, dict):
         raise ConfigError("results.json: data_files is not a mapping; not a run's results")
-    try:
-        saved = OmegaConf.load(config_path)
-        data_cfg, graph_cfg = saved.get("data"), saved.get("graph")
-    except Exception as exc:  # noqa: BLE001 - any unreadable config is one line
-        raise ConfigError(f"{config_path} is not a config: {' '.join(str(exc).split())[:200]}") from exc
-    now = provenance.source_file_hashes(data_cfg, str(base_dir), graph_cfg)
+    now = provenance.source_file_hashes(saved.get("data"), str(base_dir), saved.get("graph"))
     for key, then in recorded.items():
         current = now.get(key)
         if current is None:
@@ -145,12 +149,10 @@ def _override_value(text: str) -> str:
     return f"'{escaped}'"
 
 
-def ran_on_a_frame(config_path: Path) -> bool:
+def ran_on_a_frame(saved) -> bool:
     """Whether the run analysed a pandas DataFrame passed in Python (``causal_cli.api.run(df)``): its
-    saved config reads a table (``data.source: csv``) without a file, which only a frame can complete."""
-    from omegaconf import OmegaConf
-
-    data = OmegaConf.load(config_path).get("data")
+    saved config (``saved``) reads a table (``data.source: csv``) without a file, which only a frame can complete."""
+    data = saved.get("data")
     return data is not None and data.get("source") == "csv" and data.get("path") is None
 
 
@@ -160,7 +162,8 @@ def prepare(run_dir: Path, out: Path | None = None, frame_given: bool = False) -
     A run on a DataFrame passed in Python can only be repeated in Python, with the frame
     (``causal_cli.api.reproduce(run_dir, data=df)``: ``frame_given``); the command refuses it in one line."""
     results, config_path = read_run(run_dir)
-    on_frame = ran_on_a_frame(config_path)
+    saved = load_saved_config(config_path)
+    on_frame = ran_on_a_frame(saved)
     if on_frame and not frame_given:
         raise ConfigError(
             f"{run_dir} analysed a pandas DataFrame passed in Python, which no file holds; reproduce it in "
@@ -172,7 +175,7 @@ def prepare(run_dir: Path, out: Path | None = None, frame_given: bool = False) -
             f"({results.get('data_description') or 'its data source'}): reproduce it without data="
         )
     base_dir = base_dir_of(results)
-    inputs = check_data_unchanged(results, config_path, base_dir)
+    inputs = check_data_unchanged(results, saved, base_dir)
     new_dir = (
         out
         or run_dir.parent
