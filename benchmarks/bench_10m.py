@@ -14,10 +14,11 @@ pictures and the helper process included):
 
 Memory of ``causal run`` is PSS (shared pages split between the processes sharing them) summed over
 the command's process tree, sampled every 0.25 s, or less often when a sample costs more than 2% of a
-core (``bench_vs_dowhy.run_monitored``, ``sample_paced``). CPU seconds: the
-command and the worker processes it waited for. The load average is printed next to every number.
+core (``bench_vs_dowhy.sample_paced``; one sampler, :class:`TreeProfile`, gives the tree's peaks and the
+per-process rows below). CPU seconds (``bench_vs_dowhy.run_monitored``): the command and the worker
+processes it waited for. The load average is printed next to every number.
 
-Per process (sampled alongside, paced the same way, from ``/proc``): its role (main, worker, resource
+Per process (the same samples, from ``/proc``): its role (main, worker, resource
 tracker), peak PSS and RSS, and user / system CPU seconds and minor page faults as last sampled (up to
 one sampling interval before it exited). Per refuter of the pipeline study: the CPU of the whole tree while the main
 process held that refuter's claim board open (``runtime.local.ClaimBoard``, an anonymous file named
@@ -175,9 +176,11 @@ class TreeProfile:
         self.board_cpu: dict[int, list[float]] = {}
         self.board_peak: dict[int | None, float] = {}
         self.last_total: tuple[float, float] | None = None
+        #: the tree's peak PSS and RSS summed over its processes (``run_monitored``'s peaks)
+        self.tree_peak = {"pss": 0.0, "rss": 0.0}
 
     def sample(self) -> None:
-        stack, total, pss = [self.root], [0.0, 0.0], 0.0
+        stack, total, pss, rss = [self.root], [0.0, 0.0], 0.0, 0.0
         while stack:
             pid = stack.pop()
             stack.extend(_children_of(pid, None))
@@ -190,10 +193,16 @@ class TreeProfile:
             now = _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
             pss += now
             row["peak_pss_mb"] = max(row["peak_pss_mb"], now)
-            row["peak_rss_mb"] = max(row["peak_rss_mb"], _kb(f"/proc/{pid}/status", "VmRSS:") / 1024)
+            resident = _kb(f"/proc/{pid}/status", "VmRSS:") / 1024
+            rss += resident
+            row["peak_rss_mb"] = max(row["peak_rss_mb"], resident)
             row["user_s"], row["sys_s"], row["minflt"] = cpu
             total[0] += cpu[0]
             total[1] += cpu[1]
+        self.tree_peak["pss"], self.tree_peak["rss"] = (
+            max(self.tree_peak["pss"], pss),
+            max(self.tree_peak["rss"], rss),
+        )
         self._attribute(open_claim_board(self.root), total, pss)
 
     def _attribute(self, board: int | None, total: list[float], pss: float) -> None:
@@ -222,7 +231,8 @@ class TreeProfile:
 
 
 def run_profiled(argv: list[str], cwd: str, env: dict) -> tuple[dict, TreeProfile]:
-    """:func:`run_monitored`'s numbers plus a :class:`TreeProfile` of the same run (sampled alongside)."""
+    """:func:`run_monitored`'s numbers plus a :class:`TreeProfile` of the same run; the profile's samples
+    give the tree's peaks too (one sampler reading /proc, not two)."""
     import threading
 
     profile = TreeProfile(-1)
@@ -237,10 +247,11 @@ def run_profiled(argv: list[str], cwd: str, env: dict) -> tuple[dict, TreeProfil
     sampler = threading.Thread(target=sample_paced, args=(done, sample), daemon=True)
     sampler.start()
     try:
-        run = run_monitored(argv, cwd=cwd, env=env)
+        run = run_monitored(argv, cwd=cwd, env=env, sample_memory=False)
     finally:
         done.set()
         sampler.join()
+    run["peak_pss_mb"], run["peak_rss_mb"] = profile.tree_peak["pss"], profile.tree_peak["rss"]
     return run, profile
 
 

@@ -296,10 +296,17 @@ def tree_memory_mb(root: int) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
-def run_monitored(argv: list[str], cwd: str | None = None, env: dict | None = None, timeout: float = 7200):
+def run_monitored(
+    argv: list[str],
+    cwd: str | None = None,
+    env: dict | None = None,
+    timeout: float = 7200,
+    sample_memory: bool = True,
+):
     """Run ``argv``; return its output, exit code, wall and CPU seconds and peak tree RSS/PSS in MB.
 
     CPU seconds are those of the process and the children it waited for (its worker processes).
+    ``sample_memory=False``: no sampler here (the caller samples the tree itself); the peaks are 0.
     """
     import resource
 
@@ -314,12 +321,14 @@ def run_monitored(argv: list[str], cwd: str | None = None, env: dict | None = No
         peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
 
     sampler = threading.Thread(target=sample_paced, args=(done, sample), daemon=True)
-    sampler.start()
+    if sample_memory:
+        sampler.start()
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     finally:
         done.set()
-        sampler.join()
+        if sample_memory:
+            sampler.join()
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
